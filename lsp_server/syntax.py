@@ -1,0 +1,178 @@
+"""Which tree-sitter grammar parses a document, and parsing with it.
+
+Owns the mapping languageId / file extension -> grammar, lazy grammar loading and parsing helpers.
+Grammars come from the per-language wheels (tree-sitter-python, ...) and load on first use, never at
+import time, so nothing here slows the server's start. Any file without a grammar is plain text:
+callers get ``None`` and must still work. Pure and synchronous; no I/O besides importing grammars.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import posixpath
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tree_sitter import Language, Node, Parser, Tree
+
+log = logging.getLogger(__name__)
+
+# grammar name -> (wheel module, attribute returning the language pointer)
+_GRAMMARS: dict[str, tuple[str, str]] = {
+    "python": ("tree_sitter_python", "language"),
+    "javascript": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "tsx": ("tree_sitter_typescript", "language_tsx"),
+    "go": ("tree_sitter_go", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+    "java": ("tree_sitter_java", "language"),
+    "c": ("tree_sitter_c", "language"),
+    "cpp": ("tree_sitter_cpp", "language"),
+    "c_sharp": ("tree_sitter_c_sharp", "language"),
+    "ruby": ("tree_sitter_ruby", "language"),
+}
+
+# LSP languageId (as editors send it) -> grammar name.
+_LANGUAGE_IDS: dict[str, str] = {
+    "python": "python",
+    "javascript": "javascript",
+    "javascriptreact": "javascript",
+    "jsx": "javascript",
+    "typescript": "typescript",
+    "typescriptreact": "tsx",
+    "tsx": "tsx",
+    "go": "go",
+    "rust": "rust",
+    "java": "java",
+    "c": "c",
+    "cpp": "cpp",
+    "c++": "cpp",
+    "cuda": "cpp",
+    "csharp": "c_sharp",
+    "cs": "c_sharp",
+    "ruby": "ruby",
+}
+
+_EXTENSIONS: dict[str, str] = {
+    ".py": "python",
+    ".pyi": "python",
+    ".pyw": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".jsx": "javascript",
+    ".ts": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".tsx": "tsx",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+    ".hpp": "cpp",
+    ".hh": "cpp",
+    ".hxx": "cpp",
+    ".cu": "cpp",
+    ".cs": "c_sharp",
+    ".rb": "ruby",
+    ".rake": "ruby",
+    ".gemspec": "ruby",
+}
+
+
+def grammar_name(language_id: str | None, path: str | None = None) -> str | None:
+    """Name of the grammar for a document, from its languageId first, then its file extension.
+
+    Returns ``None`` for anything we have no grammar for; such documents are plain text.
+    """
+    if language_id:
+        name = _LANGUAGE_IDS.get(language_id.lower())
+        if name:
+            return name
+    if path:
+        _, ext = posixpath.splitext(path.lower())
+        return _EXTENSIONS.get(ext)
+    return None
+
+
+def supported_grammars() -> tuple[str, ...]:
+    """Every grammar name this build can parse (whether or not it is loaded yet)."""
+    return tuple(_GRAMMARS)
+
+
+@cache
+def language(name: str) -> Language | None:
+    """The tree-sitter ``Language`` for a grammar name, loaded on first use; ``None`` if unavailable."""
+    spec = _GRAMMARS.get(name)
+    if spec is None:
+        return None
+    try:
+        from tree_sitter import Language
+
+        module = importlib.import_module(spec[0])
+        return Language(getattr(module, spec[1])())
+    except Exception as exc:  # a broken or missing wheel degrades to plain text, never a crash
+        log.warning("grammar %s unavailable: %s", name, exc)
+        return None
+
+
+def language_for(language_id: str | None, path: str | None = None) -> Language | None:
+    """The ``Language`` for a document, or ``None`` when it is plain text."""
+    name = grammar_name(language_id, path)
+    return language(name) if name else None
+
+
+@cache
+def _parser(name: str) -> Parser | None:
+    lang = language(name)
+    if lang is None:
+        return None
+    from tree_sitter import Parser
+
+    return Parser(lang)
+
+
+def parser(name: str) -> Parser | None:
+    """A cached parser for a grammar; parsers are reused (the server parses on one thread)."""
+    return _parser(name)
+
+
+def parse(
+    name: str | None,
+    source: bytes | Callable[[int, object], bytes],
+    old_tree: Tree | None = None,
+) -> Tree | None:
+    """Parse ``source`` (utf-8 bytes or a chunk callback) with a grammar; ``None`` for plain text."""
+    if name is None:
+        return None
+    p = parser(name)
+    if p is None:
+        return None
+    if old_tree is None:
+        return p.parse(source)
+    return p.parse(source, old_tree)
+
+
+def error_count(node: Node) -> int:
+    """How many ERROR or MISSING nodes lie under ``node`` (0 for a tree that parses cleanly).
+
+    Walks only subtrees flagged ``has_error``, so a clean file costs O(1).
+    """
+    if not node.has_error:
+        return 0
+    count = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.is_error or current.is_missing:
+            count += 1
+            continue
+        stack.extend(child for child in current.children if child.has_error or child.is_missing)
+    return count
