@@ -67,3 +67,44 @@ def hole_filler(prompt: FimPrompt) -> ChatPrompt:
             ChatMessage("user", "".join(parts)),
         )
     )
+
+
+@attrs.frozen
+class FimFormat:
+    """How one model family writes a fill-in-the-middle frame, and where its answers end."""
+
+    name: str
+    prefix_token: str
+    suffix_token: str
+    middle_token: str
+    stop: tuple[str, ...]
+
+
+STARCODER = FimFormat(
+    name="starcoder",
+    prefix_token="<fim_prefix>",
+    suffix_token="<fim_suffix>",
+    middle_token="<fim_middle>",
+    stop=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"),
+)
+
+FIM_FORMATS: dict[str, FimFormat] = {STARCODER.name: STARCODER}
+
+
+def fim_format_for(model: str, override: str = "auto") -> FimFormat:
+    """The FIM format for a model name (or the ``override`` format name when it is not ``auto``)."""
+    if override != "auto" and override in FIM_FORMATS:
+        return FIM_FORMATS[override]
+    return STARCODER
+
+
+def render_fim(prompt: FimPrompt, fmt: FimFormat) -> str:
+    """The whole FIM prompt as one string in prefix-suffix-middle order, single pass."""
+    return (
+        fmt.prefix_token
+        + prompt.context
+        + prompt.prefix
+        + fmt.suffix_token
+        + prompt.suffix
+        + fmt.middle_token
+    )
