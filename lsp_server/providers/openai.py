@@ -1,0 +1,484 @@
+"""The OpenAI-compatible provider: chat and fill-in-the-middle over the openai SDK.
+
+Owns everything that talks to OpenAI or an OpenAI-compatible server (Ollama, llama.cpp, vLLM,
+LM Studio, Mistral, DeepSeek): choosing chat or FIM per model, choosing the FIM wire format per server
+(``suffix`` on /v1/completions, a model-specific token frame, llama.cpp ``/infill``, Mistral
+``/v1/fim/completions``), editor-grade limits (connect timeout, one deadline for the whole request,
+at most one retry, no sleeping on long Retry-After) and mapping SDK failures to ``errors``.
+
+It is the only module that imports ``openai``, and it does so lazily (the import costs about 0.5 s and
+must not delay ``initialize``). It must not know about LSP, documents or post-processing: it turns a
+``ModelRequest`` into ``Delta``s and nothing else. A stream that ends without a finish_reason (server
+dropped the connection, or the connection broke after some text arrived) simply ends: the consumer
+sees no finish_reason and must treat the answer as cut short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from lsp_server import errors, prompts
+from lsp_server.providers.base import Delta, ModelRequest
+
+if TYPE_CHECKING:
+    import openai
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PROMPT_MODES = ("auto", "fim", "chat")
+FIM_APIS = ("auto", "suffix", "tokens", "infill", "mistral")
+
+# Sent when no key is configured: local servers ignore it, and it cannot be mistaken for a real key.
+PLACEHOLDER_KEY = "no-key"
+
+_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_CHECK_SECONDS = 5.0
+_MESSAGE_LIMIT = 200
+
+# Chat markers win over code markers: "deepseek-coder-instruct" or "qwen2.5-coder:7b-instruct" are
+# tuned to follow chat turns, while base code models ("qwen2.5-coder:1.5b", "codestral") know FIM tokens.
+_CHAT_MODEL = re.compile(
+    r"gpt-|(^|[/:_-])o[134]($|[-:_])|claude|chat|instruct|mistral-(large|medium|small)|gemini|command-r"
+)
+_CODE_MODEL = re.compile(
+    r"starcoder|santacoder|codellama|code-llama|deepseek-coder|qwen[0-9.]*-coder|codeqwen|codestral"
+    r"|codegemma|granite[0-9.]*-code|stable-code|refact"
+)
+
+
+def prompt_mode_for(model: str) -> str:
+    """``"fim"`` for base code models that know fill-in-the-middle tokens, ``"chat"`` for the rest.
+
+    Unknown names get ``"chat"``: every OpenAI-compatible server speaks chat, while FIM needs a model
+    trained for it. Users override with ``promptMode``.
+    """
+    name = model.lower()
+    if _CHAT_MODEL.search(name):
+        return "chat"
+    if _CODE_MODEL.search(name):
+        return "fim"
+    return "chat"
+
+
+def fim_api_for(model: str, base_url: str | None) -> str:
+    """The FIM wire format to start with: Mistral's endpoint for Codestral on Mistral, else ``suffix``."""
+    host = urlsplit(base_url or _DEFAULT_BASE_URL).hostname or ""
+    if "codestral" in model.lower() and host.endswith("mistral.ai"):
+        return "mistral"
+    return "suffix"
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds a 429 asks us to wait (``retry-after-ms``, ``retry-after`` seconds or HTTP date)."""
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / divisor)
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value)
+            if parsed is not None:
+                return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+    return None
+
+
+class OpenAIProvider:
+    """A ``Provider`` backed by an OpenAI-compatible server."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        model: str,
+        prompt_mode: str = "auto",
+        fim_api: str = "auto",
+        fim_format: str = "auto",
+        connect_timeout: float = 3.0,
+        max_retries: int = 1,
+    ) -> None:
+        """Configure only; the SDK is imported and the client built on first use."""
+        if prompt_mode not in PROMPT_MODES:
+            raise ValueError(f"prompt mode must be one of {', '.join(PROMPT_MODES)}, not {prompt_mode!r}")
+        if fim_api not in FIM_APIS:
+            raise ValueError(f"FIM API must be one of {', '.join(FIM_APIS)}, not {fim_api!r}")
+        self._base_url = (base_url or _DEFAULT_BASE_URL).rstrip("/")
+        self._api_key = api_key or None
+        self._model = model
+        self._mode = prompt_mode_for(model) if prompt_mode == "auto" else prompt_mode
+        # "auto" starts with suffix and may fall back to tokens once; the outcome is then kept.
+        self._fim_api = fim_api_for(model, base_url) if fim_api == "auto" else fim_api
+        self._fim_api_settled = fim_api != "auto" or self._fim_api == "mistral"
+        self._fim_format = prompts.fim_format_for(model, fim_format)
+        self._connect_timeout = min(connect_timeout, 3.0)
+        self._max_retries = max(0, max_retries)
+        self._client: openai.AsyncOpenAI | None = None
+        self._host = urlsplit(self._base_url).netloc or self._base_url
+
+    # -- Provider protocol -------------------------------------------------------------------------
+
+    @property
+    def description(self) -> str:
+        """E.g. ``model qwen2.5-coder:1.5b at localhost:11434 (fim)``."""
+        return f"model {self._model} at {self._host} ({self._mode})"
+
+    @property
+    def is_offline(self) -> bool:
+        """Never: this provider needs a model server."""
+        return False
+
+    @property
+    def prompt_mode(self) -> str:
+        """``"fim"`` or ``"chat"``: how FIM prompts are sent to this model."""
+        return self._mode
+
+    @property
+    def fim_api(self) -> str:
+        """The FIM wire format in use (``suffix`` may turn into ``tokens`` after a rejection)."""
+        return self._fim_api
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[Delta]:
+        """Stream the answer; see the module docstring for limits, retries and cut streams."""
+        sdk = _sdk()
+        retries_left = self._max_retries
+        while True:
+            sdk_stream: Any = None
+            yielded = False
+            try:
+                sdk_stream, to_deltas = await self._within(request.deadline, self._open(request))
+                while True:
+                    chunk = await self._within(request.deadline, _next_or_none(sdk_stream))
+                    if chunk is None:
+                        return
+                    for delta in to_deltas(chunk):
+                        yielded = True
+                        yield delta
+            except sdk.APIError as exc:
+                if (
+                    yielded
+                    and isinstance(exc, sdk.APIConnectionError)
+                    and not isinstance(exc, sdk.APITimeoutError)
+                ):
+                    # Text already reached the consumer, so a retry would duplicate it: end here, without
+                    # a finish_reason, which tells the consumer the answer was cut short.
+                    log.info("stream from %s broke after partial output: %s", self._host, exc)
+                    return
+                delay = None if yielded else self._retry_delay(exc, retries_left, request.deadline)
+                if delay is None:
+                    raise self._error(exc) from None
+                retries_left -= 1
+                log.info("retrying %s after %.2f s: %s", self._host, delay, self._short(exc))
+                await asyncio.sleep(delay)
+            finally:
+                if sdk_stream is not None:
+                    await sdk_stream.close()
+
+    async def aclose(self) -> None:
+        """Close the SDK client's connection pool."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def check(self) -> str:
+        """Reach the server within a few seconds; a one-line result for ``llm-lsp doctor``."""
+        sdk = _sdk()
+        deadline = time.monotonic() + _CHECK_SECONDS
+        try:
+            page = await self._within(deadline, self._client_().models.list(timeout=self._timeout(deadline)))
+            ids = [m.id for m in page.data]
+        except sdk.APIStatusError as exc:
+            if exc.status_code not in (404, 405):
+                raise self._error(exc) from None
+            ids = []  # some servers (llama.cpp builds, proxies) have no model list: just try the model
+        except sdk.APIError as exc:
+            raise self._error(exc) from None
+        if self._model in ids:
+            return f"OK: {self.description}; the server lists {len(ids)} model(s) including it"
+        await self._one_token(deadline)
+        listed = f"; not in the server's list of {len(ids)} model(s)" if ids else ""
+        return f"OK: {self.description} answered a 1-token request{listed}"
+
+    # -- opening a stream --------------------------------------------------------------------------
+
+    async def _open(self, request: ModelRequest) -> tuple[Any, Callable[[Any], list[Delta]]]:
+        """Send the request; return the SDK stream and how to turn its chunks into deltas."""
+        prompt = request.prompt
+        if isinstance(prompt, prompts.FimPrompt) and self._mode == "fim":
+            return await self._open_fim(request, prompt)
+        chat = prompt if isinstance(prompt, prompts.ChatPrompt) else prompts.hole_filler(prompt)
+        return await self._open_chat(request, chat), _chat_deltas
+
+    async def _open_chat(self, request: ModelRequest, chat: prompts.ChatPrompt) -> Any:
+        messages = [{"role": m.role, "content": m.content} for m in chat.messages]
+        return await self._client_().chat.completions.create(
+            model=self._model,
+            messages=messages,  # type: ignore[arg-type]
+            stream=True,
+            timeout=self._timeout(request.deadline),
+            **_sampling(request, request.stop),
+        )
+
+    async def _open_fim(
+        self, request: ModelRequest, prompt: prompts.FimPrompt
+    ) -> tuple[Any, Callable[[Any], list[Delta]]]:
+        sdk = _sdk()
+        if self._fim_api_settled:
+            return await self._open_fim_with(self._fim_api, request, prompt)
+        try:
+            opened = await self._open_fim_with("suffix", request, prompt)
+        except (sdk.BadRequestError, sdk.UnprocessableEntityError) as exc:
+            # vLLM and llama.cpp refuse `suffix` on /v1/completions: build the model's FIM frame
+            # ourselves from now on, and retry at once within the same deadline.
+            log.info("%s rejected suffix (%s); switching to FIM tokens", self._host, self._short(exc))
+            self._fim_api, self._fim_api_settled = "tokens", True
+            return await self._open_fim_with("tokens", request, prompt)
+        self._fim_api_settled = True
+        return opened
+
+    async def _open_fim_with(
+        self, api: str, request: ModelRequest, prompt: prompts.FimPrompt
+    ) -> tuple[Any, Callable[[Any], list[Delta]]]:
+        client = self._client_()
+        timeout = self._timeout(request.deadline)
+        if api == "suffix":
+            stream = await client.completions.create(
+                model=self._model,
+                prompt=prompt.context + prompt.prefix,
+                suffix=prompt.suffix,
+                stream=True,
+                timeout=timeout,
+                **_sampling(request, request.stop),
+            )
+            return stream, _completion_deltas
+        if api == "tokens":
+            stop = tuple(dict.fromkeys(request.stop + self._fim_format.stop))
+            stream = await client.completions.create(
+                model=self._model,
+                prompt=prompts.render_fim(prompt, self._fim_format),
+                stream=True,
+                timeout=timeout,
+                **_sampling(request, stop),
+            )
+            return stream, _completion_deltas
+        if api == "mistral":
+            return await self._post_stream(
+                "fim/completions", _mistral_body(self._model, request, prompt), timeout
+            ), (_chat_deltas)
+        return await self._post_stream(
+            self._root_url() + "/infill", _infill_body(request, prompt), timeout
+        ), (_infill_deltas)
+
+    async def _post_stream(self, path: str, body: dict[str, Any], timeout: Any) -> Any:
+        """POST to a non-standard endpoint through the SDK's generic API.
+
+        Going through ``client.post`` (rather than a second HTTP client) keeps one connection pool,
+        the same auth headers, timeouts, SSE decoding and exception types as the standard endpoints.
+        Chunks come back as plain dicts (``cast_to=object``) since these shapes have no SDK model.
+        """
+        sdk = _sdk()
+        return await self._client_().post(
+            path,
+            cast_to=object,
+            body=body,
+            options={"timeout": timeout},
+            stream=True,
+            stream_cls=sdk.AsyncStream[object],
+        )
+
+    async def _one_token(self, deadline: float) -> None:
+        probe = prompts.FimPrompt(prefix="def add(a, b):\n    return", suffix="\n")
+        request = ModelRequest(prompt=probe, deadline=deadline, max_tokens=1, temperature=0.0)
+        async for _ in self.stream(request):
+            pass
+
+    # -- limits, retries, errors -------------------------------------------------------------------
+
+    def _client_(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            sdk = _sdk()
+            self._client = sdk.AsyncOpenAI(
+                base_url=self._base_url,
+                api_key=self._api_key or PLACEHOLDER_KEY,
+                # We retry ourselves (at most once, never past the deadline); the SDK's default of
+                # 2 retries honouring Retry-After up to 120 s would freeze ghost text for minutes.
+                max_retries=0,
+                timeout=sdk.Timeout(30.0, connect=self._connect_timeout),
+            )
+        return self._client
+
+    def _timeout(self, deadline: float) -> Any:
+        """An httpx2 timeout for one attempt: connect <= connect_timeout, everything else <= deadline.
+
+        The deadline is enforced with ``asyncio.wait_for`` too; this keeps the SDK from holding a
+        socket open longer than the request can use it.
+        """
+        remaining = max(0.01, deadline - time.monotonic())
+        return _sdk().Timeout(remaining, connect=min(self._connect_timeout, remaining))
+
+    async def _within(self, deadline: float, awaitable: Awaitable[T]) -> T:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()  # never started: avoid a "never awaited" warning
+            raise errors.ProviderTimeout(f"{self._host} did not answer before the deadline")
+        try:
+            return await asyncio.wait_for(awaitable, remaining)
+        except asyncio.TimeoutError:
+            raise errors.ProviderTimeout(
+                f"{self._host} did not answer within {remaining:.1f} s (model {self._model})"
+            ) from None
+
+    def _retry_delay(self, exc: Exception, retries_left: int, deadline: float) -> float | None:
+        """Seconds to wait before retrying ``exc``, or None when it must be raised now."""
+        sdk = _sdk()
+        if retries_left <= 0:
+            return None
+        remaining = deadline - time.monotonic()
+        if isinstance(exc, sdk.RateLimitError):
+            wait = retry_after_seconds(exc.response.headers)
+            # No Retry-After, or one beyond the deadline: fail fast rather than sleep in vain.
+            return wait if wait is not None and wait < remaining else None
+        if isinstance(exc, sdk.APITimeoutError):
+            return None
+        if isinstance(exc, sdk.APIConnectionError) or (
+            isinstance(exc, sdk.APIStatusError) and exc.status_code >= 500
+        ):
+            return 0.0 if remaining > 0 else None
+        return None
+
+    def _error(self, exc: Exception) -> errors.ProviderError:
+        """A short, key-free ``ProviderError`` for an SDK exception."""
+        sdk = _sdk()
+        detail = self._short(exc)
+        if isinstance(exc, sdk.APITimeoutError):
+            return errors.ProviderTimeout(f"{self._host} timed out (model {self._model})")
+        if isinstance(exc, sdk.APIConnectionError):
+            return errors.ProviderError(f"cannot reach {self._host}: {detail}")
+        if isinstance(exc, sdk.RateLimitError):
+            wait = retry_after_seconds(exc.response.headers)
+            after = f", retry after {wait:.0f} s" if wait is not None else ""
+            return errors.ProviderRateLimited(f"{self._host} is rate limiting requests (HTTP 429{after})")
+        if isinstance(exc, sdk.AuthenticationError):
+            return errors.ProviderError(f"{self._host} rejected the API key (HTTP 401): {detail}")
+        if isinstance(exc, sdk.NotFoundError):
+            return errors.ProviderError(f"{self._host}: model {self._model} or endpoint not found (HTTP 404)")
+        if isinstance(exc, sdk.APIStatusError):
+            return errors.ProviderError(f"{self._host} answered HTTP {exc.status_code}: {detail}")
+        return errors.ProviderError(f"{self._host}: {detail}")
+
+    def _short(self, exc: Exception) -> str:
+        """One line, at most ~200 characters, with the API key (if any) masked."""
+        text = _body_message(getattr(exc, "body", None)) or getattr(exc, "message", None) or str(exc)
+        text = re.sub(r"^Error code: \d+ - ", "", text)
+        cause = exc.__cause__
+        if text in ("Connection error.", "Request timed out.") and cause is not None and str(cause):
+            text = str(cause)
+        text = " ".join(text.split())
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+    def _root_url(self) -> str:
+        """The server root (llama.cpp's /infill is not under /v1)."""
+        return self._base_url[: -len("/v1")] if self._base_url.endswith("/v1") else self._base_url
+
+
+# -- wire shapes -----------------------------------------------------------------------------------
+
+
+def _sdk() -> Any:
+    """The openai module, imported on first use (about 0.5 s) rather than at server start."""
+    import openai
+
+    return openai
+
+
+async def _next_or_none(stream: Any) -> Any:
+    """The next chunk of an SDK stream, or None at its end (wait_for cannot carry StopAsyncIteration)."""
+    try:
+        return await stream.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+def _sampling(request: ModelRequest, stop: tuple[str, ...]) -> dict[str, Any]:
+    """Parameters shared by chat and completions; optional ones only when set (servers differ)."""
+    params: dict[str, Any] = {"max_tokens": request.max_tokens, "temperature": request.temperature}
+    if stop:
+        params["stop"] = list(stop)
+    if request.n > 1:
+        params["n"] = request.n
+    return params
+
+
+def _mistral_body(model: str, request: ModelRequest, prompt: prompts.FimPrompt) -> dict[str, Any]:
+    body = {"model": model, "prompt": prompt.context + prompt.prefix, "suffix": prompt.suffix, "stream": True}
+    return body | _sampling(request, request.stop)
+
+
+def _infill_body(request: ModelRequest, prompt: prompts.FimPrompt) -> dict[str, Any]:
+    # llama.cpp's native parameter names; it builds the model's FIM frame itself. n is not supported.
+    body: dict[str, Any] = {
+        "input_prefix": prompt.context + prompt.prefix,
+        "input_suffix": prompt.suffix,
+        "n_predict": request.max_tokens,
+        "temperature": request.temperature,
+        "stream": True,
+    }
+    if request.stop:
+        body["stop"] = list(request.stop)
+    return body
+
+
+def _chat_deltas(chunk: Any) -> list[Delta]:
+    """Deltas of a chat chunk (an SDK model, or a dict from Mistral's FIM endpoint)."""
+    deltas = []
+    for choice in _get(chunk, "choices") or ():
+        text = _get(_get(choice, "delta"), "content") or ""
+        deltas.append(Delta(text, _get(choice, "finish_reason"), _get(choice, "index") or 0))
+    return [d for d in deltas if d.text or d.finish_reason]
+
+
+def _completion_deltas(chunk: Any) -> list[Delta]:
+    deltas = [
+        Delta(_get(c, "text") or "", _get(c, "finish_reason"), _get(c, "index") or 0)
+        for c in _get(chunk, "choices") or ()
+    ]
+    return [d for d in deltas if d.text or d.finish_reason]
+
+
+def _infill_deltas(chunk: Any) -> list[Delta]:
+    """llama.cpp: ``{"content": ..., "stop": bool, "stop_type": "eos"|"word"|"limit"}``."""
+    finish = None
+    if _get(chunk, "stop"):
+        finish = "length" if _get(chunk, "stop_type") == "limit" else "stop"
+    text = _get(chunk, "content") or ""
+    return [Delta(text, finish, 0)] if text or finish else []
+
+
+def _body_message(body: Any) -> str | None:
+    """The human message of an error body: ``{"error": {"message": ...}}``, ``{"message": ...}`` or text."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        return str(message) if message else None
+    return body if isinstance(body, str) and body else None
+
+
+def _get(obj: Any, name: str) -> Any:
+    """Attribute or key access: SDK models and raw dicts (and servers that omit fields) alike."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
