@@ -1,0 +1,371 @@
+"""Settings: one camelCase schema, resolved from layered sources into typed ``Settings``.
+
+Owns the schema (every key, its type, bounds, default and meaning), merging of the sources and
+validation. Sources, lowest first: defaults -> environment (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``,
+``LLM_LSP_MODEL``) -> user file ``~/.config/llm-lsp/config.toml`` -> ``initializationOptions`` ->
+``workspace/configuration`` section ``llmLsp``. A bad value never stops anything: it yields one
+readable ``Problem`` naming the key and the reason, and the key keeps its value from the layer below.
+
+Pure: no LSP types, no network. Reading the user file is the only I/O and happens only when asked
+(``load_user_file``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+SECTION = "llmLsp"
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+
+def _choice(*values: str) -> tuple[str, ...]:
+    return values
+
+
+@attrs.frozen
+class Field:
+    """One setting: its dotted camelCase key, kind, default, bounds/choices and documentation."""
+
+    key: str
+    kind: type | tuple[str, ...]  # bool, int, float, str, list (of str) or a tuple of choices
+    default: Any
+    doc: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+# The schema. Every key here is documented in the README's settings reference (generated from `doc`).
+SCHEMA: tuple[Field, ...] = (
+    Field(
+        "model",
+        str,
+        "",
+        "Model name. Empty: the offline engine serves (gpt-4o-mini when only a key is set).",
+    ),
+    Field(
+        "baseUrl",
+        str,
+        "",
+        "OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1 (Ollama). Empty: OpenAI.",
+    ),
+    Field(
+        "apiKey",
+        str,
+        "",
+        "API key; optional for local servers. Prefer the OPENAI_API_KEY variable.",
+    ),
+    Field(
+        "promptMode",
+        _choice("auto", "fim", "chat"),
+        "auto",
+        "fim: fill-in-the-middle (code models); chat: a hole-filling chat prompt; auto: by model name.",
+    ),
+    Field(
+        "fimApi",
+        _choice("auto", "suffix", "tokens", "infill", "mistral"),
+        "auto",
+        "How FIM is sent: suffix (/v1/completions suffix), tokens (FIM tokens in the prompt), "
+        "infill (llama.cpp /infill), mistral (/v1/fim/completions); auto tries suffix, then tokens.",
+    ),
+    Field(
+        "fimFormat",
+        str,
+        "auto",
+        "FIM token format when fimApi is tokens: auto (from the model name), starcoder, codellama, "
+        "deepseek, deepseek-v2, qwen, codestral, codegemma, granite.",
+    ),
+    Field("connectTimeoutMs", int, 3000, "Connection timeout to the model server.", 100, 3000),
+    Field(
+        "offlineFallback",
+        bool,
+        True,
+        "Serve completions from the offline engine while the configured model is unreachable.",
+    ),
+    Field("logLevel", _choice("error", "warning", "info", "debug"), "info", "Server log verbosity."),
+    Field(
+        "logPrompts",
+        bool,
+        False,
+        "Debug only: write (redacted) prompts and answers to the log. Keys are never logged.",
+    ),
+    Field("completion.enable", bool, True, "Inline completions (ghost text) and the completion-list item."),
+    Field(
+        "completion.multiline",
+        _choice("auto", "always", "never"),
+        "auto",
+        "auto: finish the line mid-line, whole blocks on empty lines; always; never.",
+    ),
+    Field("completion.maxTokens", int, 128, "Upper bound on tokens generated per completion.", 1, 4096),
+    Field("completion.temperature", float, 0.1, "Sampling temperature for completions.", 0.0, 2.0),
+    Field(
+        "completion.deadlineMs",
+        int,
+        5000,
+        "Per-request deadline for automatic completions; retries never go past it.",
+        200,
+        60000,
+    ),
+    Field("completion.debounceMinMs", int, 75, "Lower bound of the adaptive debounce.", 0, 2000),
+    Field("completion.debounceMaxMs", int, 600, "Upper bound of the adaptive debounce.", 0, 5000),
+    Field("completion.candidates", int, 3, "Candidates requested on explicit invocation (cycling).", 1, 5),
+    Field(
+        "completion.maxPromptChars",
+        int,
+        8000,
+        "Character budget of a completion prompt (context is cut first).",
+        500,
+        200000,
+    ),
+    Field("completion.disabledLanguages", list, [], "languageIds with completions switched off."),
+    Field(
+        "actions.deadlineMs",
+        int,
+        60000,
+        "Deadline for explicit actions (fix, refactor, ...).",
+        1000,
+        600000,
+    ),
+    Field("actions.maxTokens", int, 2048, "Upper bound on tokens generated for an action.", 16, 32768),
+    Field(
+        "actions.custom",
+        list,
+        [],
+        'User-defined actions: [{"title", "prompt", "scope": selection|function|file, "kind"}].',
+    ),
+    Field("privacy.exclude", list, [], "Extra gitignore-style patterns no AI feature may read or send."),
+    Field(
+        "privacy.redactSecrets",
+        bool,
+        True,
+        "Replace credentials by a placeholder before any prompt is built.",
+    ),
+    Field("index.enable", bool, True, "Index the workspace for cross-file context."),
+    Field("index.maxFiles", int, 20000, "Files indexed at most.", 0, 1000000),
+    Field("index.maxFileBytes", int, 1000000, "Files larger than this are not indexed.", 1000, 100000000),
+)
+
+FIELDS: dict[str, Field] = {f.key: f for f in SCHEMA}
+
+# Keys a workspace (a folder the user opened, possibly someone else's repository) must not change:
+# where code is sent, with which key, and whether the privacy gate applies.
+MACHINE_ONLY_KEYS = frozenset({"baseUrl", "apiKey", "privacy.redactSecrets"})
+
+
+@attrs.frozen
+class Problem:
+    """A setting that could not be applied; ``str()`` is the one readable line shown to users."""
+
+    key: str
+    reason: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{SECTION}.{self.key} ({self.source}): {self.reason}"
+
+
+@attrs.frozen
+class Settings:
+    """Resolved settings: every key present, typed, defaulted. Read values with ``get(key)``."""
+
+    values: Mapping[str, Any]
+
+    def get(self, key: str) -> Any:
+        """The value of a dotted key from ``SCHEMA``."""
+        return self.values[key]
+
+    @property
+    def model(self) -> str:
+        """The effective model name ('' means the offline engine)."""
+        model = self.values["model"]
+        if not model and self.values["apiKey"] and not self.values["baseUrl"]:
+            return DEFAULT_OPENAI_MODEL
+        return model
+
+    @property
+    def uses_offline_engine(self) -> bool:
+        """True when no model is configured: the embedded offline engine serves."""
+        return not self.model
+
+    def public_view(self) -> dict[str, Any]:
+        """The settings as a plain dict with the API key masked (for doctor and logs)."""
+        shown = dict(self.values)
+        shown["apiKey"] = mask_secret(shown["apiKey"])
+        return shown
+
+
+def mask_secret(value: str) -> str:
+    """Show that a secret is set without revealing it: at most its last 4 characters."""
+    if not value:
+        return "(not set)"
+    return "…" + value[-4:] if len(value) > 8 else "(set)"
+
+
+def defaults() -> dict[str, Any]:
+    """Every key at its default value."""
+    return {f.key: (list(f.default) if isinstance(f.default, list) else f.default) for f in SCHEMA}
+
+
+def flatten(options: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested ``{"completion": {"enable": false}}`` -> ``{"completion.enable": False}``.
+
+    Dotted keys are accepted as they are, so ``{"completion.enable": false}`` (VS Code style) works too.
+    A leading ``llmLsp`` section is unwrapped, so clients may send either the section or its content.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in options.items():
+        if not prefix and key == SECTION and isinstance(value, Mapping):
+            flat.update(flatten(value))
+            continue
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and dotted not in FIELDS:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _coerce(field: Field, value: Any) -> tuple[Any, str | None]:
+    """The value converted to the field's type, or an error reason (a readable sentence)."""
+    kind = field.kind
+    if isinstance(kind, tuple):
+        if isinstance(value, str) and value in kind:
+            return value, None
+        return None, f"expected one of {', '.join(kind)}; got {value!r}"
+    if kind is bool:
+        if isinstance(value, bool):
+            return value, None
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true", None
+        return None, f"expected true or false; got {value!r}"
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return None, f"expected a number; got {value!r}"
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            return None, f"expected a number; got {value!r}"
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            return None, f"expected a whole number; got {value!r}"
+        if field.minimum is not None and number < field.minimum:
+            return None, f"must be at least {field.minimum:g}; got {value!r}"
+        if field.maximum is not None and number > field.maximum:
+            return None, f"must be at most {field.maximum:g}; got {value!r}"
+        return number, None
+    if kind is str:
+        if isinstance(value, str):
+            return value.strip(), None
+        return None, f"expected a string; got {value!r}"
+    if kind is list:
+        if isinstance(value, (list, tuple)):
+            return list(value), None
+        return None, f"expected a list; got {value!r}"
+    return None, "unsupported setting type"  # pragma: no cover - schema error
+
+
+def apply_layer(
+    values: dict[str, Any],
+    options: Mapping[str, Any] | None,
+    source: str,
+    *,
+    trusted: bool = True,
+) -> list[Problem]:
+    """Apply one source's options onto ``values`` in place; returns the problems found.
+
+    ``trusted=False`` marks a source that may come from a workspace: it cannot change
+    ``MACHINE_ONLY_KEYS``. ``null`` values mean "not set here" and are skipped.
+    """
+    if options is None:
+        return []
+    if not isinstance(options, Mapping):
+        return [Problem("", f"expected an object of settings; got {type(options).__name__}", source)]
+    problems: list[Problem] = []
+    for key, raw in flatten(options).items():
+        if raw is None:
+            continue
+        field = FIELDS.get(key)
+        if field is None:
+            problems.append(Problem(key, "unknown setting (ignored)", source))
+            continue
+        if not trusted and key in MACHINE_ONLY_KEYS:
+            if raw != values.get(key):
+                problems.append(
+                    Problem(
+                        key,
+                        "can only be set in initializationOptions, the user config file or the environment",
+                        source,
+                    )
+                )
+            continue
+        value, reason = _coerce(field, raw)
+        if reason is not None:
+            problems.append(Problem(key, reason, source))
+            continue
+        values[key] = value
+    if values["completion.debounceMinMs"] > values["completion.debounceMaxMs"]:
+        problems.append(Problem("completion.debounceMinMs", "is above completion.debounceMaxMs", source))
+        values["completion.debounceMinMs"] = values["completion.debounceMaxMs"]
+    return problems
+
+
+def environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings the standard environment variables give."""
+    layer: dict[str, Any] = {}
+    if environ.get("OPENAI_BASE_URL"):
+        layer["baseUrl"] = environ["OPENAI_BASE_URL"]
+    if environ.get("OPENAI_API_KEY"):
+        layer["apiKey"] = environ["OPENAI_API_KEY"]
+    if environ.get("LLM_LSP_MODEL"):
+        layer["model"] = environ["LLM_LSP_MODEL"]
+    return layer
+
+
+def user_file_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/llm-lsp/config.toml`` (``~/.config/llm-lsp/config.toml`` by default)."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "llm-lsp" / "config.toml"
+
+
+def load_user_file(path: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """Read the user TOML file; a missing file is no problem, a broken one is one problem."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle), []
+    except FileNotFoundError:
+        return None, []
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return None, [Problem("", f"cannot read {path}: {exc}", "user file")]
+
+
+@attrs.frozen
+class Sources:
+    """The raw inputs settings are resolved from, lowest precedence first."""
+
+    environ: Mapping[str, str] = attrs.field(factory=dict)
+    user_file: Mapping[str, Any] | None = None
+    initialization_options: Any = None
+    workspace_configuration: Any = None
+
+
+def resolve(sources: Sources) -> tuple[Settings, list[Problem]]:
+    """Resolve every layer into ``Settings`` plus the problems met on the way."""
+    values = defaults()
+    problems: list[Problem] = []
+    problems += apply_layer(values, environment_layer(sources.environ), "environment")
+    problems += apply_layer(values, sources.user_file, "user file")
+    # initializationOptions come from the user's own editor configuration; workspace/configuration may
+    # carry a workspace's settings file (e.g. .vscode/settings.json of a cloned repository).
+    problems += apply_layer(values, sources.initialization_options, "initializationOptions")
+    problems += apply_layer(values, sources.workspace_configuration, "workspace/configuration", trusted=False)
+    return Settings(values=values), problems
