@@ -1,0 +1,112 @@
+"""Shared fixtures for the real-editor tests: the llm-lsp command and a fake OpenAI server.
+
+Each test skips with a reason when its editor, the server command or tests/fake_openai.py is
+missing, so the default pytest run stays green on machines without editors.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_OPENAI = REPO / "tests" / "fake_openai.py"
+
+
+def venv_tool(name: str) -> str | None:
+    """A tool from PATH or from the directory of the running Python (the virtualenv)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else None
+
+
+@pytest.fixture(scope="session")
+def llm_lsp_cmd() -> list[str]:
+    """The server command, overridable with LLM_LSP_TEST_CMD (a shell-style string)."""
+    override = os.environ.get("LLM_LSP_TEST_CMD")
+    if override:
+        import shlex
+
+        return shlex.split(override)
+    exe = venv_tool("llm-lsp")
+    if not exe:
+        pytest.skip("llm-lsp command not installed (pip install -e .)")
+    probe = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"llm-lsp --help fails, server not usable yet: {probe.stderr.strip()[-200:]}")
+    return [exe]
+
+
+class FakeOpenAI:
+    """tests/fake_openai.py running on 127.0.0.1 with one scripted reply."""
+
+    def __init__(self, reply: str, latency: float = 0.0):
+        if not FAKE_OPENAI.exists():
+            pytest.skip("tests/fake_openai.py not there yet")
+        self._dir = tempfile.mkdtemp(prefix="fake-openai-")
+        port_file = Path(self._dir) / "port"
+        args = [sys.executable, str(FAKE_OPENAI), "--port", "0", "--reply", reply, "--port-file", str(port_file)]
+        if latency:
+            args += ["--latency", str(latency)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 15
+        self.base_url = ""
+        while time.monotonic() < deadline:
+            if port_file.exists() and port_file.read_text().strip():
+                content = port_file.read_text().strip()
+                self.base_url = content if content.startswith("http") else f"http://127.0.0.1:{content}/v1"
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not self.base_url:
+            self.stop()
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            pytest.fail(f"fake OpenAI server did not start: {err[-500:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+@pytest.fixture
+def fake_openai():
+    """Factory: fake_openai(reply) -> FakeOpenAI, stopped after the test."""
+    servers: list[FakeOpenAI] = []
+
+    def start(reply: str, latency: float = 0.0) -> FakeOpenAI:
+        server = FakeOpenAI(reply, latency)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def model_env(base_url: str, model: str) -> dict[str, str]:
+    """Environment for the server: the fake model, no real key, no user config file."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "OPENAI_BASE_URL": base_url,
+            "OPENAI_API_KEY": "test-key",
+            "LLM_LSP_MODEL": model,
+            "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="llm-lsp-xdg-"),
+        }
+    )
+    return env
