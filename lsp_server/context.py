@@ -1,0 +1,727 @@
+"""The context builder: what a model sees around a cursor, within a character budget.
+
+Owns choosing and ordering the material of a ``FimPrompt``: the prefix/suffix window, headers of the
+enclosing scopes, definitions of the symbols used near the cursor (resolved through the workspace
+index), the signature of the function being called, recent edits and similar snippets from open files,
+and rendering them as comments of the document's language, each labelled with its path.
+
+It must not read files, talk to a model or know about LSP: everything arrives as arguments. It never
+walks the workspace per request (the index answers by dictionary lookups) and never re-parses other
+files. It does not import ``index``: any object with the ``SymbolIndex`` methods will do, which keeps
+the two engine modules independent.
+
+Priorities, highest first (a lower-priority item never displaces a higher one):
+
+1. ``WINDOW`` - the cursor line, whole, and the nearest lines around it, up to ``WINDOW_SHARE`` of the
+   budget (prefix gets ``PREFIX_SHARE`` of that, unused room flows to the other side).
+2. ``SCOPE`` - headers (``class``/``def`` lines) of enclosing scopes that start above the window.
+3. ``CALLEE`` - the definition of the function being called at the cursor (``name(`` / ``obj.name(``
+   before the cursor) and the member outline of ``obj`` when the cursor follows ``obj.``: the single
+   most predictive item, so it ranks above the other definitions.
+4. ``DEFINITION`` - definitions of the other symbols near the cursor, nearest use first.
+5. ``RECENT_EDIT`` - recently edited ranges in other files, as passed in (most recent first).
+6. ``SIMILAR`` - windows of open files most similar (Jaccard over identifier sets) to the lines
+   before the cursor.
+
+Items are added in that order while they fit; budget left over extends the window. The rendered
+context lists the lowest priority first, so the most relevant item sits right before the code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from enum import IntEnum
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+from lsp_server import syntax
+from lsp_server.prompts import FimPrompt
+
+if TYPE_CHECKING:
+    from tree_sitter import Node, Tree
+
+WINDOW_SHARE = 0.6
+PREFIX_SHARE = 0.75
+# How far around the cursor symbols count as "used near the cursor".
+NEAR_BEFORE_CHARS = 1500
+NEAR_AFTER_CHARS = 300
+# How far back local variable types are looked for (assignments, parameter annotations).
+TYPES_BEFORE_CHARS = 6000
+MAX_SYMBOLS = 24
+MAX_OUTLINE_MEMBERS = 16
+MAX_SNIPPET_CHARS = 1500
+SIMILAR_WINDOW_LINES = 12
+SIMILAR_STRIDE = 6
+SIMILAR_MIN_SCORE = 0.15
+SIMILAR_TOP = 2
+MAX_OPEN_FILE_CHARS = 300_000
+
+
+class Priority(IntEnum):
+    """What a snippet is for; lower numbers are kept first when the budget is short."""
+
+    WINDOW = 1
+    SCOPE = 2
+    CALLEE = 3
+    DEFINITION = 4
+    RECENT_EDIT = 5
+    SIMILAR = 6
+
+
+@attrs.frozen
+class Snippet:
+    """A piece of code offered to the model, with where it comes from and why (for tests and logs)."""
+
+    path: str
+    text: str
+    reason: str = "recent-edit"
+    priority: int = Priority.RECENT_EDIT
+    line: int | None = None
+    score: float = 0.0
+
+
+@attrs.frozen
+class BuiltContext:
+    """The prompt for a cursor, the snippets it includes (in priority order) and those left out."""
+
+    prompt: FimPrompt
+    snippets: list[Snippet]
+    dropped: list[Snippet] = attrs.field(factory=list)
+    window: tuple[int, int] = (0, 0)  # first and last document line of the prefix/suffix window
+
+
+class DefinitionLike(Protocol):
+    """The fields of ``index.Definition`` this module reads."""
+
+    name: str
+    kind: str
+    path: str
+    line: int
+    signature: str
+    doc: str
+    container: str | None
+    type_name: str | None
+
+
+class SymbolIndex(Protocol):
+    """What the context builder asks of the workspace index (``index.WorkspaceIndex`` provides it)."""
+
+    def resolve(self, from_path: str | None, name: str) -> Sequence[DefinitionLike]:
+        """Definitions ``name`` means when used in ``from_path``."""
+        ...
+
+    def resolve_member(self, from_path: str | None, owner: str, member: str) -> Sequence[DefinitionLike]:
+        """Definitions ``owner.member`` means in ``from_path`` (owner: class or module name/chain)."""
+        ...
+
+    def members_of(self, cls: DefinitionLike) -> Sequence[DefinitionLike]:
+        """Members of a class definition."""
+        ...
+
+    def definitions(self, name: str) -> Sequence[DefinitionLike]:
+        """Every definition called ``name``."""
+        ...
+
+    def display_path(self, path: str) -> str:
+        """A short, workspace-relative form of a path for labels."""
+        ...
+
+
+def identity(text: str) -> str:
+    """The default ``sanitize``: leaves text as is (the server passes the privacy gate instead)."""
+    return text
+
+
+def never(_path: str) -> bool:
+    """The default ``is_excluded``: nothing is excluded."""
+    return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# The window
+
+
+def window_bounds(text: str, offset: int, prefix_chars: int, suffix_chars: int) -> tuple[int, int]:
+    """Character offsets [start, end) of whole lines around ``offset`` within the given sizes.
+
+    The cursor line is always whole; a pathological cursor line longer than the sizes is cut to them
+    around the cursor instead.
+    """
+    line_start = text.rfind("\n", 0, offset) + 1
+    line_end = text.find("\n", offset)
+    line_end = len(text) if line_end < 0 else line_end
+    start = line_start if offset - line_start <= max(prefix_chars, 200) else offset - prefix_chars
+    end = line_end if line_end - offset <= max(suffix_chars, 200) else offset + suffix_chars
+    # Grow upwards one whole line at a time while it fits.
+    while start > 0:
+        previous = text.rfind("\n", 0, start - 1) + 1
+        if offset - previous > prefix_chars:
+            break
+        start = previous
+    while end < len(text):
+        following = text.find("\n", end + 1)
+        following = len(text) if following < 0 else following
+        if following - offset > suffix_chars:
+            break
+        end = following
+    return start, end
+
+
+# ---------------------------------------------------------------------------------------------------
+# Symbols near the cursor
+
+_KEYWORDS_TEXT = (
+    "False None True and as assert async await break class continue def del elif else except finally for "
+    "from global if import in is lambda nonlocal not or pass raise return try while with yield self cls "
+    "this super new function const let var typeof instanceof void delete switch case default do throw "
+    "catch extends implements interface package private protected public static final abstract enum "
+    "struct impl fn pub mut use mod match loop where type go func defer chan map range select "
+    "fallthrough goto int float str bool bytes dict list set tuple object len print isinstance "
+    "getattr setattr hasattr range enumerate zip sorted min max sum any all open repr id hash iter next "
+    "string number boolean undefined null nil end begin then elsif unless until module require include "
+    "console Math JSON Object Array String Number Promise Error Exception ValueError TypeError KeyError "
+    "RuntimeError NotImplementedError AttributeError sizeof auto char double long short unsigned signed "
+    "namespace template typename using virtual override operator friend inline extern register volatile "
+    "std Self Some Ok Err Vec Box Option Result println format"
+)
+# Keywords and builtins: resolving them would only find unrelated same-named definitions.
+_KEYWORDS = frozenset(_KEYWORDS_TEXT.split())
+_CHAIN = re.compile(r"(?<![\w.])((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)(\s*\()?")
+_SELF_NAMES = frozenset({"self", "this", "cls", "@"})
+
+
+@attrs.frozen
+class Use:
+    """A name or ``a.b.c`` chain used near the cursor; ``distance`` in characters from the cursor."""
+
+    chain: tuple[str, ...]
+    distance: int
+    called: bool
+
+
+def uses_near(text: str, offset: int) -> list[Use]:
+    """Names and attribute chains used around the cursor, nearest first, each chain once."""
+    start = max(0, offset - NEAR_BEFORE_CHARS)
+    end = min(len(text), offset + NEAR_AFTER_CHARS)
+    region = text[start:end]
+    cursor = offset - start
+    found: dict[tuple[str, ...], Use] = {}
+    for match in _CHAIN.finditer(region):
+        chain = tuple(part.strip() for part in match.group(1).split("."))
+        if chain[0] in _KEYWORDS and chain[0] not in _SELF_NAMES:
+            continue
+        if len(chain) == 1 and chain[0] in _KEYWORDS:
+            continue
+        distance = cursor - match.end() if match.end() <= cursor else match.start() - cursor
+        distance = abs(distance)
+        use = Use(chain, distance, bool(match.group(2)))
+        previous = found.get(chain)
+        if previous is None or previous.distance > distance:
+            found[chain] = use
+    return sorted(found.values(), key=lambda u: u.distance)
+
+
+_CALL_OPEN = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*$")
+_MEMBER_ACCESS = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*\.\s*(\w*)$")
+
+
+def callee_at(text: str, offset: int) -> tuple[str, ...] | None:
+    """The ``a.b.name`` chain of the innermost call whose argument list holds the cursor, if any."""
+    depth = 0
+    lower = max(0, offset - 800)
+    i = offset - 1
+    while i >= lower:
+        ch = text[i]
+        if ch in ")]}":
+            depth += 1
+        elif ch in "([{":
+            if depth == 0:
+                if ch != "(":
+                    return None
+                match = _CALL_OPEN.search(text, max(lower, i - 200), i)
+                if match is None:
+                    return None
+                return tuple(part.strip() for part in match.group(1).split("."))
+            depth -= 1
+        elif ch == ";" or (ch == "\n" and depth == 0 and text[i - 1 : i] == ":"):
+            return None
+        i -= 1
+    return None
+
+
+def member_access_at(text: str, offset: int) -> tuple[str, ...] | None:
+    """The owner chain when the cursor follows ``obj.`` or ``obj.partial``; None otherwise."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    match = _MEMBER_ACCESS.search(text[line_start:offset])
+    if match is None:
+        return None
+    return tuple(part.strip() for part in match.group(1).split("."))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Local types: what class a variable holds, judged from the text before the cursor
+
+_TYPE_PATTERNS = (
+    # Python/TS/Rust/Kotlin annotations: ``c: Cache``, ``c: Optional[Cache]``, ``c: &mut Cache``.
+    re.compile(r"\b([A-Za-z_]\w*)\s*:\s*(?:&\s*)?(?:mut\s+)?(?:Optional\[|Type\[)?[\"']?([A-Za-z_][\w.]*)"),
+    # Constructor or factory assignments: ``c = Cache(``, ``c = new Cache(``, ``c := &Cache{``,
+    # ``let c = Cache::new(``, ``c = make_cache(``.
+    re.compile(r"\b([A-Za-z_]\w*)\s*(?::=|=)\s*(?:await\s+|new\s+|&)?([A-Za-z_][\w.]*?)(?:::\w+)?\s*[({]"),
+    # Declarations with the type first: ``Cache c = ``, ``Cache *c;``, ``final Cache c,``.
+    re.compile(r"\b([A-Z]\w*)(?:<[^<>]*>)?\s*[*&]?\s+([a-z_]\w*)\s*[=;,)]"),
+    # Go parameters and receivers: ``(s *Server)``, ``c Cache,``.
+    re.compile(r"[(,]\s*([a-z_]\w*)\s+\*?([A-Z][\w.]*)\s*[,)]"),
+)
+
+
+def local_types(text: str, offset: int) -> dict[str, str]:
+    """Variable -> type (or ``name()`` for a factory call) from the text before the cursor; last wins."""
+    region = text[max(0, offset - TYPES_BEFORE_CHARS) : offset]
+    found: list[tuple[int, str, str]] = []
+    for index, pattern in enumerate(_TYPE_PATTERNS):
+        for match in pattern.finditer(region):
+            var, typ = match.group(1), match.group(2)
+            if index == 2:
+                var, typ = typ, var  # type-first declarations
+            if var in _KEYWORDS or typ in _KEYWORDS or var == typ:
+                continue
+            if index == 1 and not typ.rsplit(".", 1)[-1][:1].isupper():
+                typ = typ + "()"  # a factory: its return annotation names the type
+            found.append((match.start(), var, typ))
+    found.sort()
+    return {var: typ for _, var, typ in found}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Scopes from the tree
+
+_SCOPE_TYPES = frozenset(
+    {
+        "function_definition",
+        "class_definition",
+        "function_declaration",
+        "generator_function_declaration",
+        "class_declaration",
+        "abstract_class_declaration",
+        "method_definition",
+        "method_declaration",
+        "constructor_declaration",
+        "interface_declaration",
+        "function_item",
+        "impl_item",
+        "trait_item",
+        "class_specifier",
+        "struct_specifier",
+        "namespace_definition",
+        "struct_declaration",
+        "record_declaration",
+        "enum_declaration",
+        "class",
+        "module",
+        "method",
+        "singleton_method",
+    }
+)
+_CLASS_TYPES = frozenset(
+    {
+        "class_definition",
+        "class_declaration",
+        "abstract_class_declaration",
+        "impl_item",
+        "trait_item",
+        "class_specifier",
+        "struct_specifier",
+        "struct_declaration",
+        "record_declaration",
+        "class",
+        "interface_declaration",
+    }
+)
+
+
+def enclosing_scopes(tree: Tree | None, byte_offset: int) -> list[Node]:
+    """Scope nodes (functions, classes...) holding the cursor, innermost first."""
+    if tree is None:
+        return []
+    node = tree.root_node.descendant_for_byte_range(byte_offset, byte_offset)
+    scopes = []
+    while node is not None:
+        if node.type in _SCOPE_TYPES and node.parent is not None:
+            scopes.append(node)
+        node = node.parent
+    return scopes
+
+
+def _header(source: bytes, node: Node) -> str:
+    """A scope's header line(s) as written, with the indentation of its first line."""
+    body = node.child_by_field_name("body")
+    end = body.start_byte if body is not None and body.start_byte > node.start_byte else node.end_byte
+    line_start = source.rfind(b"\n", 0, node.start_byte) + 1
+    text = source[line_start:end].decode("utf-8", errors="replace").rstrip().rstrip("{").rstrip()
+    lines = text.splitlines()
+    return "\n".join(lines[:3])
+
+
+def _class_name(source: bytes, node: Node) -> str | None:
+    named = node.child_by_field_name("name") or node.child_by_field_name("type")
+    if named is None:
+        return None
+    match = re.match(r"[A-Za-z_]\w*", source[named.start_byte : named.end_byte].decode("utf-8", "replace"))
+    return match.group(0) if match else None
+
+
+def _go_receiver_type(source: bytes, scopes: list[Node]) -> str | None:
+    for node in scopes:
+        receiver = node.child_by_field_name("receiver") if node.type == "method_declaration" else None
+        if receiver is not None:
+            names = re.findall(r"[A-Za-z_]\w*", source[receiver.start_byte : receiver.end_byte].decode())
+            return names[1] if len(names) >= 2 else None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Resolving what is used near the cursor
+
+_TYPE_KINDS = frozenset({"class", "interface", "struct", "enum", "type", "module"})
+
+
+@attrs.define
+class _Resolver:
+    """Per-request resolution state: the index, the file, its local types and enclosing class."""
+
+    index: SymbolIndex
+    path: str | None
+    types: dict[str, str]
+    self_class: str | None
+
+    def owner_type(self, head: str) -> tuple[str, str | None] | None:
+        """(type or module chain, file to resolve it from) for the head of an ``a.b`` chain."""
+        if head in _SELF_NAMES:
+            return (self.self_class, self.path) if self.self_class else None
+        typ = self.types.get(head)
+        if typ is None:
+            return head, self.path
+        if typ.endswith("()"):
+            for func in self.index.resolve(self.path, typ[:-2].rsplit(".", 1)[-1]):
+                if func.type_name:
+                    return func.type_name, func.path
+            return None
+        return typ, self.path
+
+    def chain(self, chain: tuple[str, ...]) -> list[DefinitionLike]:
+        """Definitions a name or ``a.b.c`` chain ends at, through types of variables and fields."""
+        if len(chain) == 1:
+            return list(self.index.resolve(self.path, chain[0]))
+        owner = self.owner_type(chain[0])
+        if owner is None:
+            return []
+        typ, from_path = owner
+        for attr in chain[1:-1]:
+            found = self.index.resolve_member(from_path, typ, attr)
+            if not found:
+                typ = f"{typ}.{attr}"  # a module chain: ``pkg.mod.f``
+                continue
+            step = found[0]
+            if step.kind in _TYPE_KINDS:
+                typ, from_path = step.name, step.path
+            elif step.type_name:
+                typ, from_path = step.type_name, step.path
+            else:
+                return []
+        return list(self.index.resolve_member(from_path, typ, chain[-1]))
+
+    def owner_class(self, chain: tuple[str, ...]) -> DefinitionLike | None:
+        """The class an ``obj`` / ``a.b`` chain holds, for a member outline."""
+        if len(chain) == 1:
+            owner = self.owner_type(chain[0])
+            if owner is None:
+                return None
+            typ, from_path = owner
+            candidates = self.index.resolve(from_path, typ.rsplit(".", 1)[-1])
+        else:
+            candidates = self.chain(chain)
+            resolved = []
+            for found in candidates:
+                if found.kind not in _TYPE_KINDS and found.type_name:
+                    resolved.extend(self.index.resolve(found.path, found.type_name.rsplit(".", 1)[-1]))
+                else:
+                    resolved.append(found)
+            candidates = resolved
+        return next((c for c in candidates if c.kind in _TYPE_KINDS), None)
+
+    def unique_member(self, name: str) -> list[DefinitionLike]:
+        """A member found by name alone, when the workspace defines it in one or two places only."""
+        found = [d for d in self.index.definitions(name) if d.container is not None]
+        return found if 0 < len(found) <= 2 else []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def comment_prefix(grammar: str | None, language_id: str | None) -> str:
+    """The line-comment marker for a document's language (``#`` when unknown)."""
+    if grammar in {"python", "ruby"}:
+        return "#"
+    if grammar is not None:
+        return "//"
+    if language_id and language_id.lower() in {"lua", "sql", "haskell", "elm", "ada"}:
+        return "--"
+    return "#"
+
+
+def render_definition(defn: DefinitionLike, index: SymbolIndex, outline: bool, grammar: str | None) -> str:
+    """A definition as code: its container's header, its signature, its doc, and a member outline."""
+    python = grammar == "python"
+    lines: list[str] = []
+    indent = ""
+    if defn.container:
+        lines.append(f"class {defn.container}:" if python else f"{defn.container} {{")
+        indent = "    "
+    if defn.doc and not python:
+        lines.append(f"{indent}/** {defn.doc} */")
+    for i, line in enumerate(defn.signature.splitlines()):
+        lines.append(indent + line if i == 0 else line)
+    if defn.doc and python:
+        lines.append(f'{indent}    """{defn.doc}"""')
+    if outline and defn.kind in _TYPE_KINDS and "\n" not in defn.signature.strip():
+        members = list(index.members_of(defn))[:MAX_OUTLINE_MEMBERS]
+        for member in members:
+            lines.append("    " + member.signature.splitlines()[0].strip())
+    text = "\n".join(lines)
+    if defn.container and not python:
+        text += "\n}"
+    return text[:MAX_SNIPPET_CHARS]
+
+
+def render_snippet(snippet: Snippet, comment: str) -> str:
+    """A snippet as comment lines headed by its path, ending in a newline."""
+    body = "\n".join(f"{comment} {line}" if line else comment for line in snippet.text.splitlines())
+    return f"{comment} path: {snippet.path}\n{body}\n"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Similar snippets
+
+_TOKEN = re.compile(r"[A-Za-z_]\w+")
+
+
+def tokens(text: str) -> frozenset[str]:
+    """The identifier set of a text (the unit of similarity)."""
+    return frozenset(_TOKEN.findall(text))
+
+
+@lru_cache(maxsize=64)
+def _windows(text: str) -> tuple[tuple[int, frozenset[str], str], ...]:
+    """Sliding windows of a file as (first line, identifiers, text); cached per distinct text."""
+    lines = text[:MAX_OPEN_FILE_CHARS].splitlines()
+    result = []
+    for start in range(0, max(1, len(lines) - SIMILAR_WINDOW_LINES + SIMILAR_STRIDE), SIMILAR_STRIDE):
+        chunk = "\n".join(lines[start : start + SIMILAR_WINDOW_LINES])
+        toks = tokens(chunk)
+        if toks:
+            result.append((start, toks, chunk))
+    return tuple(result)
+
+
+def similar_snippets(query: frozenset[str], files: Sequence[tuple[str, str]]) -> list[Snippet]:
+    """The ``SIMILAR_TOP`` windows of ``files`` with the highest Jaccard similarity to ``query``."""
+    if not query:
+        return []
+    scored: list[Snippet] = []
+    for path, text in files:
+        best: tuple[float, int, str] | None = None
+        for start, toks, chunk in _windows(text):
+            union = len(query | toks)
+            score = len(query & toks) / union if union else 0.0
+            if score >= SIMILAR_MIN_SCORE and (best is None or score > best[0]):
+                best = (score, start, chunk)
+        if best is not None:
+            scored.append(Snippet(path, best[2], "similar", Priority.SIMILAR, best[1], round(best[0], 3)))
+    scored.sort(key=lambda s: -s.score)
+    return scored[:SIMILAR_TOP]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Assembly
+
+
+def _definition_snippets(
+    *,
+    text: str,
+    offset: int,
+    path: str | None,
+    grammar: str | None,
+    index: SymbolIndex,
+    resolver: _Resolver,
+    window: tuple[int, int],
+    local_names: set[str],
+) -> list[Snippet]:
+    """CALLEE and DEFINITION snippets for the symbols around the cursor, most relevant first."""
+    result: list[Snippet] = []
+    seen: set[tuple[str, int]] = set()
+
+    def add(defs: Sequence[DefinitionLike], priority: int, reason: str, outline: bool) -> None:
+        for defn in defs[:2]:
+            key = (defn.path, defn.line)
+            if key in seen:
+                continue
+            seen.add(key)
+            if defn.path == path and _line_in_window(text, window, defn.line):
+                continue  # already visible in the prefix/suffix
+            body = render_definition(defn, index, outline, grammar)
+            label = index.display_path(defn.path)
+            result.append(Snippet(label, body, reason, priority, defn.line))
+
+    member_owner = member_access_at(text, offset)
+    if member_owner is not None:
+        cls = resolver.owner_class(member_owner)
+        if cls is not None:
+            add([cls], Priority.CALLEE, "members", outline=True)
+    callee = callee_at(text, offset)
+    if callee is not None:
+        defs = resolver.chain(callee)
+        if not defs and len(callee) > 1:
+            defs = resolver.unique_member(callee[-1])
+        add(defs, Priority.CALLEE, "callee", outline=False)
+    for use in uses_near(text, offset)[:MAX_SYMBOLS]:
+        if use.chain in {callee, member_owner}:
+            continue
+        if len(use.chain) == 1 and use.chain[0] in local_names:
+            continue
+        defs = resolver.chain(use.chain)
+        if not defs and len(use.chain) > 1 and use.called:
+            defs = resolver.unique_member(use.chain[-1])
+        outline = len(use.chain) == 1 and not use.called
+        add(defs, Priority.DEFINITION, "definition", outline=outline)
+    return result
+
+
+def _line_in_window(text: str, window: tuple[int, int], line: int) -> bool:
+    first = text.count("\n", 0, window[0])
+    last = first + text.count("\n", window[0], window[1])
+    return first <= line <= last
+
+
+def build_context(
+    *,
+    text: str,
+    offset: int,
+    path: str | None,
+    language_id: str | None,
+    tree: Tree | None = None,
+    index: SymbolIndex | None = None,
+    budget_chars: int = 6000,
+    recent_edits: Sequence[Snippet] = (),
+    open_files: Sequence[tuple[str, str]] = (),
+    sanitize: Callable[[str], str] = identity,
+    is_excluded: Callable[[str], bool] = never,
+) -> BuiltContext:
+    """The FIM prompt for a cursor at character ``offset`` of ``text``, within ``budget_chars``.
+
+    ``len(prefix) + len(suffix) + len(context) <= budget_chars`` always holds, except that the cursor
+    line is kept whole (cut around the cursor only when it alone exceeds the window's share).
+    ``sanitize`` runs over the prefix, the suffix and every snippet before they are measured;
+    ``is_excluded`` drops snippets from excluded files (open files, recent edits, definitions).
+    """
+    offset = max(0, min(offset, len(text)))
+    grammar = syntax.grammar_name(language_id, path)
+    comment = comment_prefix(grammar, language_id)
+    window_chars = int(budget_chars * WINDOW_SHARE)
+    prefix_room = int(window_chars * PREFIX_SHARE)
+    suffix_room = window_chars - prefix_room
+    # Unused room on one side flows to the other.
+    available_before, available_after = offset, len(text) - offset
+    if available_after < suffix_room:
+        prefix_room += suffix_room - available_after
+    if available_before < prefix_room:
+        suffix_room += prefix_room - available_before
+    start, end = window_bounds(text, offset, prefix_room, suffix_room)
+
+    candidates: list[Snippet] = []
+    source = text.encode("utf-8", errors="replace")
+    if tree is None and grammar is not None:
+        tree = syntax.parse(grammar, source)
+    byte_offset = len(text[:offset].encode("utf-8", errors="replace"))
+    scopes = enclosing_scopes(tree, byte_offset)
+    start_byte = len(text[:start].encode("utf-8", errors="replace"))
+    label = index.display_path(path) if index is not None and path else (path or "untitled")
+    headers = [_header(source, node) for node in reversed(scopes) if node.start_byte < start_byte]
+    if headers:
+        candidates.append(Snippet(label, "\n".join(headers), "scope", Priority.SCOPE))
+
+    if index is not None:
+        self_class = next(
+            (_class_name(source, node) for node in scopes if node.type in _CLASS_TYPES), None
+        ) or _go_receiver_type(source, scopes)
+        types = local_types(text, offset)
+        resolver = _Resolver(index, path, types, self_class)
+        local_names = set(types) | _assigned_names(text[start:offset])
+        candidates.extend(
+            _definition_snippets(
+                text=text,
+                offset=offset,
+                path=path,
+                grammar=grammar,
+                index=index,
+                resolver=resolver,
+                window=(start, end),
+                local_names=local_names,
+            )
+        )
+    for edit in recent_edits:
+        if edit.path != path and edit.text.strip():
+            candidates.append(attrs.evolve(edit, reason="recent-edit", priority=Priority.RECENT_EDIT))
+    others = [(p, t) for p, t in open_files if p != path and not is_excluded(p)]
+    if others:
+        query = tokens(text[max(start, text.rfind("\n", 0, max(0, offset - 600)) + 1) : offset])
+        for snippet in similar_snippets(query, others):
+            shown = index.display_path(snippet.path) if index is not None else snippet.path
+            candidates.append(attrs.evolve(snippet, path=shown))
+
+    prefix = sanitize(text[start:offset])
+    suffix = sanitize(text[offset:end])
+    remaining = budget_chars - len(prefix) - len(suffix)
+    chosen: list[tuple[Snippet, str]] = []
+    dropped: list[Snippet] = []
+    seen_text: set[str] = set()
+    for snippet in sorted(candidates, key=lambda s: s.priority):  # stable: keeps rank within a priority
+        if is_excluded(snippet.path) or snippet.text in seen_text:
+            continue
+        clean = attrs.evolve(snippet, text=sanitize(snippet.text))
+        rendered = render_snippet(clean, comment)
+        if len(rendered) > remaining:
+            dropped.append(clean)
+            continue
+        seen_text.add(snippet.text)
+        chosen.append((clean, rendered))
+        remaining -= len(rendered)
+
+    # Room left over goes back to the window, prefix first (it predicts the completion best).
+    if remaining > 0:
+        grown, _ = window_bounds(text, offset, (offset - start) + remaining, end - offset)
+        extra = sanitize(text[grown:start])
+        if extra and len(extra) <= remaining:
+            prefix, start, remaining = extra + prefix, grown, remaining - len(extra)
+    if remaining > 0:
+        _, grown = window_bounds(text, offset, offset - start, (end - offset) + remaining)
+        extra = sanitize(text[end:grown])
+        if extra and len(extra) <= remaining:
+            suffix, end, remaining = suffix + extra, grown, remaining - len(extra)
+
+    context = "".join(rendered for _, rendered in reversed(chosen))
+    first_line = text.count("\n", 0, start)
+    last_line = first_line + text.count("\n", start, end)
+    prompt = FimPrompt(prefix=prefix, suffix=suffix, path=path, language_id=language_id, context=context)
+    return BuiltContext(prompt, [s for s, _ in chosen], dropped, (first_line, last_line))
+
+
+_ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
+
+
+def _assigned_names(text: str) -> set[str]:
+    """Names assigned in the window: locals, whose "definition" elsewhere would be a false match."""
+    return set(_ASSIGNED.findall(text))
