@@ -227,11 +227,13 @@ class FakeOpenAI:
                 raise TimeoutError(f"fake server: no {what} within {timeout} s ({len(self._requests)} seen)")
             return list(self._requests)
 
-    def _record(self, request: Recorded) -> Reply:
+    def _record(self, request: Recorded, consume: bool = True) -> Reply:
         """Store the request and pick its reply (script first, then the default)."""
         with self._cond:
             self._requests.append(request)
             self._cond.notify_all()
+            if not consume:
+                return Reply()
             # Server-wide suffix rejection must not eat a scripted reply meant for the retry.
             if self.reject_suffix and _sends_suffix(request):
                 return _suffix_rejection()
@@ -282,9 +284,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # -- routing -----------------------------------------------------------------------------------
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        """Serve ``/v1/models``."""
-        self._record_request(None)
-        if self.path.rstrip("/") in ("/v1/models", "/models"):
+        """Serve ``/v1/models``.
+
+        Listing never consumes a scripted reply (scripts are for completions); a default ``Reply``
+        with an error status breaks it too, so "the server rejects the key" is one line to set up.
+        """
+        fake = self.server.fake
+        request = Recorded(self.command, self.path, self._lower_headers(), None, time.monotonic())
+        fake._record(request, consume=False)
+        broken = fake.default if isinstance(fake.default, Reply) and fake.default.status != 200 else None
+        if broken is not None:
+            body = broken.error_body if broken.error_body is not None else _error_json(broken.status)
+            self._send_json(broken.status, body, broken.headers)
+        elif self.path.rstrip("/") in ("/v1/models", "/models"):
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
                 for m in self.server.fake.models
@@ -315,14 +327,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _record_request(self, body: Any) -> tuple[Recorded, Reply]:
-        request = Recorded(
-            method=self.command,
-            path=self.path,
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body_json=body,
-            time=time.monotonic(),
-        )
+        request = Recorded(self.command, self.path, self._lower_headers(), body, time.monotonic())
         return request, self.server.fake._record(request)
+
+    def _lower_headers(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self.headers.items()}
 
     # -- answering ---------------------------------------------------------------------------------
 
