@@ -1,0 +1,491 @@
+"""The offline engine's statistical model of the workspace's code: lexer, token index, predictor.
+
+Owns ``lex`` (a language-agnostic regex lexer whose tokens concatenate back to the exact text) and
+``OfflineModel`` (an index of the workspace's token sequences that completes the current line by
+copying what followed the longest earlier occurrences of the cursor's context). It must not import
+pygls or openai, walk or read the file system (the server feeds it texts), nor decide privacy: the
+caller passes ``is_excluded`` and only the texts it may see. Synchronous and dependency-free.
+
+How it predicts ("naturalness of software"; an ∞-gram-style longest-match model with backoff):
+
+* Every file becomes a sequence of token ids. Two hash indexes map a context of the last 4 tokens
+  (and, for backoff, the last 2) to every position that followed such a context.
+* At the cursor, the last token of the prefix is treated as possibly unfinished ("pending"): the
+  next token must start with it, so ``self.fo`` completes to ``self.format(`` and ``x = `` continues
+  with a token whose leading space is already typed.
+* Candidates come from earlier occurrences of the context: in the current document (the prefix and
+  suffix windows, lexed per request so a never-saved file still helps), then in the indexed files.
+  Each occurrence votes for the token that followed it with weight ``2 ** match_length`` (how many
+  tokens of context it shares, up to ``_MAX_MATCH``), boosted for the current document.
+* Confidence of a step is ``best / (all votes + prior)``: one short match is not enough, a long or
+  repeated one is. Generation is greedy, token by token, following the occurrences that agreed
+  with each choice, until the end of the line; when the running confidence drops below the
+  threshold the suggestion is abandoned and ``""`` returned (an empty suggestion beats garbage).
+
+Tokens keep their leading horizontal whitespace, and a line break token carries the next line's
+indentation, so ``"".join(lex(text)) == text`` for any text and suggestions reproduce spacing exactly.
+Strings and comments are not special-cased: their words are tokens too, which keeps the lexer free
+of per-language rules and lets the model complete inside docstrings and comments.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from array import array
+from collections.abc import Callable, Sequence
+from typing import Union
+
+import attrs
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?:[ \t]*\r?\n)+[ \t]*                 # line break(s) + the next line's indentation: one token
+    | [ \t\f\v]*                            # otherwise a token owns the spaces before it
+      (?: [^\W\d]\w*                        # identifier (any script)
+        | \d[\w.]*                          # number with its suffixes: 1.5, 0x1F, 10L, 3e8
+        | \.\.\.|\*\*=|//=|>>=|<<=|===|!==
+        | ==|!=|<=|>=|->|=>|::|\*\*|//|\+=|-=|\*=|/=|%=|&=|\|=|\^=|&&|\|\||<<|>>|:=|\+\+|--
+        | \S                                # any other visible character, alone
+      )
+    | [ \t\f\v]+                            # spaces at the very end of the text
+    | [\s\S]                                # anything else (a lone \r, exotic separators)
+    """,
+    re.VERBOSE,
+)
+
+_LONG = 4  # context length of the primary index
+_SHORT = 2  # context length of the backoff index
+_MAX_MATCH = 12  # longer shared contexts count as this long
+_MAX_LONG_HITS = 256  # occurrences examined per lookup: bounds latency on boilerplate contexts
+_MAX_SHORT_HITS = 512
+_LOCAL_BONUS = 2  # the current document's occurrences count as this many extra matched tokens
+_SAME_PATH_BONUS = 1
+_PRIOR = 2.0**3  # phantom competitor: a lone 3-token match is a coin flip
+_STEP_MIN = 0.3  # below this a single token is a guess
+_LINE_MIN = 0.25  # below this the whole suggestion is a guess
+_MAX_STEPS = 64  # tokens per suggestion
+_MAX_CHARS_PER_LINE = 240
+
+# Per-request windows of the current document: enough for the enclosing function and its
+# neighbours while keeping lexing well under a millisecond.
+_PREFIX_WINDOW = 12_000
+_SUFFIX_WINDOW = 4_000
+
+# Caps, so a huge workspace cannot take the editor down: files above these are skipped, and once
+# the model holds DEFAULT_MAX_TOKENS tokens, further files are refused (add() returns False).
+# 1.2 M tokens is about 100k lines of Python, roughly 110 MiB of index.
+DEFAULT_MAX_TOKENS = 1_200_000
+MAX_FILE_CHARS = 1_000_000
+MAX_LINE_CHARS = 5_000  # longer lines mean minified or generated text: not worth learning from
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_SECRETISH_RE = re.compile(r"[A-Za-z0-9+/=]{24,}")
+
+_Postings = Union[int, array]  # noqa: UP007 - a runtime alias, evaluated on Python 3.10 too
+
+
+def lex(text: str) -> list[str]:
+    """Split ``text`` into tokens that concatenate back to exactly ``text``."""
+    return _TOKEN_RE.findall(text)
+
+
+def is_indexable(text: str) -> bool:
+    """Whether ``text`` looks like source code worth learning from (not binary, minified or huge)."""
+    if not text or len(text) > MAX_FILE_CHARS or "\x00" in text:
+        return False
+    if len(_CONTROL_RE.findall(text)) * 100 > len(text):
+        return False
+    return max(map(len, text.split("\n"))) <= MAX_LINE_CHARS
+
+
+def looks_secret(text: str) -> bool:
+    """Whether ``text`` holds a long mixed-case alphanumeric run, the shape of keys and tokens.
+
+    The model learns from raw workspace text, so it must not carry a credential from one file into
+    another as a suggestion.
+    """
+    for run in _SECRETISH_RE.findall(text):
+        if any(c.isdigit() for c in run) and any(c.isupper() for c in run) and any(c.islower() for c in run):
+            return True
+    return False
+
+
+@attrs.frozen
+class ModelStats:
+    """What the model holds: counts and an estimate of its memory in bytes."""
+
+    files: int
+    tokens: int
+    vocabulary: int
+    memory_bytes: int
+    skipped_files: int
+    dead_tokens: int
+
+
+@attrs.frozen
+class _File:
+    path: str
+    ids: array  # token ids, array('i')
+
+
+def _post(index: dict[int, _Postings], key: int, packed: int) -> None:
+    """Append one position to an index entry; a lone position is stored bare to save memory."""
+    found = index.get(key)
+    if found is None:
+        index[key] = packed
+    elif type(found) is int:
+        index[key] = array("q", (found, packed))
+    else:
+        found.append(packed)
+
+
+def _tail(postings: _Postings | None, limit: int) -> Sequence[int]:
+    if postings is None:
+        return ()
+    if type(postings) is int:
+        return (postings,)
+    return postings[-limit:]
+
+
+def _match_len(seq: Sequence[int], end: int, ctx: Sequence[int]) -> int:
+    """How many tokens before ``seq[end]`` equal the last tokens of ``ctx`` (at most _MAX_MATCH)."""
+    n = len(ctx)
+    length = 0
+    while (
+        length < _MAX_MATCH and length < end and length < n and seq[end - 1 - length] == ctx[n - 1 - length]
+    ):
+        length += 1
+    return length
+
+
+def _line_tail(text: str, limit: int) -> str:
+    """The last ``limit`` characters of ``text``, widened back to a line start so no token is cut."""
+    if len(text) <= limit:
+        return text
+    start = text.find("\n", len(text) - limit)
+    return text[start:] if start != -1 else text[-limit:]
+
+
+def _line_head(text: str, limit: int) -> str:
+    """The first ``limit`` characters of ``text``, cut at a line end so no token is cut."""
+    if len(text) <= limit:
+        return text
+    end = text.rfind("\n", 0, limit)
+    return text[:end] if end > 0 else text[:limit]
+
+
+def _is_word_end(text: str) -> bool:
+    return bool(text) and (text[-1].isalnum() or text[-1] == "_")
+
+
+def _trim_to_suffix(suggestion: str, line_rest: str) -> str:
+    """Fit a suggestion before the text already right of the cursor (e.g. an auto-closed ``)``).
+
+    Returns ``""`` when the suggestion does not lead into that text: inserting it would garble the line.
+    """
+    line_rest = line_rest.strip()
+    if not line_rest:
+        return suggestion
+    if suggestion.endswith(line_rest):
+        return suggestion[: len(suggestion) - len(line_rest)]
+    cut = suggestion.rfind(line_rest)
+    return suggestion[:cut] if cut > 0 else ""
+
+
+# A match is (sequence, position of the predicted token, matched context length, bonus).
+_Match = tuple[Sequence[int], int, int, int]
+
+
+class _Request:
+    """Token ids for one suggestion: the model's vocabulary plus the request's own new tokens."""
+
+    def __init__(self, ids: dict[str, int], vocab: list[str]) -> None:
+        self._ids = ids
+        self._vocab = vocab
+        self._base = len(vocab)
+        self._extra: dict[str, int] = {}
+        self._extra_tokens: list[str] = []
+
+    def intern(self, token: str) -> int:
+        found = self._ids.get(token)
+        if found is not None:
+            return found
+        found = self._extra.get(token)
+        if found is None:
+            found = self._base + len(self._extra_tokens)
+            self._extra[token] = found
+            self._extra_tokens.append(token)
+        return found
+
+    def text(self, token_id: int) -> str:
+        if token_id < self._base:
+            return self._vocab[token_id]
+        return self._extra_tokens[token_id - self._base]
+
+
+class OfflineModel:
+    """An index of the workspace's code that completes the current line from what it already shows.
+
+    ``add``/``update``/``remove`` change one file's entries only; ``suggest`` reads. All methods take
+    one lock, so the server may fill the model from a background thread while serving requests.
+    Removed files leave dead index entries that are skipped and reclaimed by an occasional rebuild
+    (once dead tokens outnumber live ones), which also drops vocabulary no live file uses.
+    """
+
+    def __init__(
+        self,
+        is_excluded: Callable[[str], bool] | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> None:
+        self._is_excluded = is_excluded or (lambda _path: False)
+        self._max_tokens = max_tokens
+        self._lock = threading.RLock()
+        self._reset()
+        self._skipped = 0
+
+    def _reset(self) -> None:
+        self._vocab: list[str] = []
+        self._ids: dict[str, int] = {}
+        self._files: dict[int, _File] = {}
+        self._slots: dict[str, int] = {}
+        self._next_slot = 1
+        self._long: dict[int, _Postings] = {}
+        self._short: dict[int, _Postings] = {}
+        self._live = 0
+        self._dead = 0
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add(self, path: str, text: str) -> bool:
+        """Index ``text`` as the content of ``path`` (replacing any previous content).
+
+        Returns False when the file is not indexed: excluded by the privacy gate, binary-looking,
+        minified, over ``MAX_FILE_CHARS``, or over the model's token cap.
+        """
+        with self._lock:
+            self._drop(path)
+            if self._is_excluded(path) or not is_indexable(text):
+                self._skipped += 1
+                return False
+            tokens = lex(text)
+            if self._live + len(tokens) > self._max_tokens:
+                self._skipped += 1
+                return False
+            self._insert(path, array("i", map(self._intern, tokens)))
+            return True
+
+    def update(self, path: str, text: str) -> bool:
+        """Replace the content of ``path``: only that file's index entries change."""
+        return self.add(path, text)
+
+    def remove(self, path: str) -> None:
+        """Forget ``path`` (no-op when it was never added)."""
+        with self._lock:
+            self._drop(path)
+            if self._dead > max(self._live, 100_000):
+                self._rebuild()
+
+    def _intern(self, token: str) -> int:
+        found = self._ids.get(token)
+        if found is None:
+            found = self._ids[token] = len(self._vocab)
+            self._vocab.append(token)
+        return found
+
+    def _insert(self, path: str, ids: array) -> None:
+        slot = self._next_slot
+        self._next_slot += 1
+        self._files[slot] = _File(path, ids)
+        self._slots[path] = slot
+        self._live += len(ids)
+        base = slot << 32
+        long_index, short_index = self._long, self._short
+        # zip over shifted views: position p is predicted by the tokens just before it; the last
+        # view stops one short so that every position indexed has a token to predict.
+        for p, (a, b, c, d) in enumerate(zip(ids, ids[1:], ids[2:], ids[3:-1], strict=False), start=_LONG):
+            _post(long_index, hash((a, b, c, d)), base | p)
+        for p, (a, b) in enumerate(zip(ids, ids[1:-1], strict=False), start=_SHORT):
+            _post(short_index, hash((a, b)), base | p)
+
+    def _drop(self, path: str) -> None:
+        slot = self._slots.pop(path, None)
+        if slot is not None:
+            size = len(self._files.pop(slot).ids)
+            self._live -= size
+            self._dead += size
+
+    def _rebuild(self) -> None:
+        """Re-index live files from scratch, reclaiming dead entries and unused vocabulary."""
+        files = [(f.path, [self._vocab[i] for i in f.ids]) for f in self._files.values()]
+        self._reset()
+        for path, tokens in files:
+            self._insert(path, array("i", map(self._intern, tokens)))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def stats(self) -> ModelStats:
+        """Counts and a memory estimate (index, token arrays, vocabulary; excludes interpreter overhead)."""
+        with self._lock:
+            size = sys.getsizeof(self._long) + sys.getsizeof(self._short)
+            size += 32 * (len(self._long) + len(self._short))  # the hash keys
+            for index in (self._long, self._short):
+                size += sum(sys.getsizeof(v) for v in index.values())
+            size += sys.getsizeof(self._ids) + sys.getsizeof(self._vocab)
+            size += sum(sys.getsizeof(t) for t in self._vocab)
+            size += sum(sys.getsizeof(f.ids) + 120 for f in self._files.values())
+            return ModelStats(
+                files=len(self._files),
+                tokens=self._live,
+                vocabulary=len(self._vocab),
+                memory_bytes=size,
+                skipped_files=self._skipped,
+                dead_tokens=self._dead,
+            )
+
+    def suggest(self, prefix: str, suffix: str, path: str | None = None, max_lines: int = 1) -> str:
+        """The text to insert at the cursor: the rest of the current line (or ``max_lines`` lines).
+
+        Returns ``""`` when the model is not confident, the cursor is inside a word, the document
+        is excluded or binary-looking, or there is nothing to go on.
+        """
+        if max_lines < 1 or not prefix.strip() or (path is not None and self._is_excluded(path)):
+            return ""
+        if _is_word_end(prefix) and _is_word_end(suffix[:1]):
+            return ""  # mid-word: completing would split an existing identifier
+        before = _line_tail(prefix, _PREFIX_WINDOW)
+        after = _line_head(suffix, _SUFFIX_WINDOW)
+        if "\x00" in before or "\x00" in after:
+            return ""
+        with self._lock:
+            text = self._generate(before, after, path, max_lines)
+        text = _trim_to_suffix(text, suffix.split("\n", 1)[0])
+        return "" if looks_secret(text) else text
+
+    def _generate(self, before: str, after: str, path: str | None, max_lines: int) -> str:
+        request = _Request(self._ids, self._vocab)
+        tokens = lex(before)
+        pending = tokens.pop()
+        ctx = [request.intern(t) for t in tokens]
+        following = [request.intern(t) for t in lex(after)]
+        same_slot = self._slots.get(path) if path is not None else None
+
+        def find() -> list[_Match]:
+            return self._find(ctx, following, same_slot)
+
+        out: list[str] = []
+        confidence = 1.0
+        lines = 0
+        line_chars = 0
+        matches = find()
+        for step in range(_MAX_STEPS):
+            choice = _choose(matches, request, pending)
+            if choice is None and step == 0:
+                choice = _complete_word(pending, ctx, following, request)
+                matches = []
+            if choice is None:
+                # No evidence at all for a next token (as after a completed identifier nobody
+                # used yet): what was confidently predicted so far is the suggestion.
+                return "".join(out)
+            token_id, p = choice
+            confidence *= p
+            if p < _STEP_MIN or confidence < _LINE_MIN:
+                return ""  # a partial line is rarely what the user meant to type
+            piece = request.text(token_id)[len(pending) :]
+            pending = ""
+            if "\n" in piece:
+                lines += 1
+                line_chars = 0
+                if lines >= max_lines:
+                    return "".join(out)
+            line_chars += len(piece)
+            if line_chars > _MAX_CHARS_PER_LINE:
+                return ""
+            out.append(piece)
+            ctx.append(token_id)
+            matches = [(s, i + 1, n + 1, b) for s, i, n, b in matches if i + 1 < len(s) and s[i] == token_id]
+            if not matches:
+                matches = find()
+        return ""  # ran out of steps without reaching the end of the line
+
+    def _find(self, ctx: list[int], following: list[int], same_slot: int | None) -> list[_Match]:
+        """Earlier occurrences of the end of ``ctx``: in the document first, then in the index."""
+        matches: list[_Match] = []
+        if len(ctx) < _SHORT:
+            return matches
+        _scan(ctx, len(ctx), ctx, _LOCAL_BONUS, matches)
+        _scan(following, len(following), ctx, _LOCAL_BONUS, matches)
+        long_found = any(m[2] >= _LONG for m in matches)
+        if len(ctx) >= _LONG:
+            key = hash((ctx[-4], ctx[-3], ctx[-2], ctx[-1]))
+            long_found |= self._collect(_tail(self._long.get(key), _MAX_LONG_HITS), ctx, same_slot, matches)
+        if not long_found:
+            key = hash((ctx[-2], ctx[-1]))
+            self._collect(_tail(self._short.get(key), _MAX_SHORT_HITS), ctx, same_slot, matches)
+        return matches
+
+    def _collect(
+        self, postings: Sequence[int], ctx: list[int], same_slot: int | None, matches: list[_Match]
+    ) -> bool:
+        files = self._files
+        found = False
+        for packed in postings:
+            slot = packed >> 32
+            file = files.get(slot)
+            if file is None:
+                continue  # a removed file's entry, reclaimed by the next rebuild
+            pos = packed & 0xFFFFFFFF
+            length = _match_len(file.ids, pos, ctx)
+            if length >= _SHORT:  # hash collisions match less than their key's length
+                bonus = _SAME_PATH_BONUS if slot == same_slot else 0
+                matches.append((file.ids, pos, length, bonus))
+                found |= length >= _LONG
+        return found
+
+
+def _scan(seq: list[int], limit: int, ctx: list[int], bonus: int, matches: list[_Match]) -> None:
+    """Occurrences in ``seq[:limit]`` of the last two tokens of ``ctx`` (list.index runs in C)."""
+    last = ctx[-1]
+    i = 0
+    while True:
+        try:
+            i = seq.index(last, i, limit - 1)
+        except ValueError:
+            return
+        i += 1  # seq[i] is the token that followed
+        if i >= 2 and seq[i - 2] == ctx[-2]:
+            matches.append((seq, i, _match_len(seq, i, ctx), bonus))
+
+
+def _choose(matches: list[_Match], request: _Request, pending: str) -> tuple[int, float] | None:
+    """The most supported next token that extends ``pending``, and its share of the evidence."""
+    votes: dict[int, float] = {}
+    for seq, pos, length, bonus in matches:
+        token_id = seq[pos]
+        votes[token_id] = votes.get(token_id, 0.0) + 2.0 ** min(length + bonus, _MAX_MATCH)
+    if pending:
+        votes = {t: v for t, v in votes.items() if request.text(t).startswith(pending)}
+    if not votes:
+        return None
+    best = max(votes, key=votes.__getitem__)
+    return best, votes[best] / (sum(votes.values()) + _PRIOR)
+
+
+def _complete_word(
+    pending: str, ctx: list[int], following: list[int], request: _Request
+) -> tuple[int, float] | None:
+    """Complete an unfinished identifier from the identifiers in the document's windows."""
+    word = pending.lstrip(" \t")
+    if len(word) < 2 or not (word[0].isalpha() or word[0] == "_") or not _is_word_end(word):
+        return None
+    spaces = pending[: len(pending) - len(word)]
+    counts: dict[str, int] = {}
+    for token_id in set(ctx) | set(following):
+        text = request.text(token_id).lstrip(" \t")
+        if len(text) > len(word) and text.startswith(word):
+            counts[text] = counts.get(text, 0) + 1
+    if not counts:
+        return None
+    best = max(counts, key=counts.__getitem__)
+    return request.intern(spaces + best), counts[best] / (sum(counts.values()) + 1)

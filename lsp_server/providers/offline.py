@@ -1,0 +1,63 @@
+"""The embedded default provider: ghost text from the workspace's own code, with no model at all.
+
+Owns ``OfflineProvider``, which answers fill-in-the-middle requests from an ``OfflineModel``
+(``providers/ngram.py``) that the server fills in the background (``provider.model``). It is what
+serves when no key, server or network is configured. It is not an LLM: chat requests (explain,
+refactor, fix) get an empty answer, and code actions tell the user a model is needed
+(``is_offline``). It must not import pygls or openai, read files on its own, or raise while typing:
+a failure of the model is logged and answered with an empty suggestion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from lsp_server.prompts import FimPrompt
+from lsp_server.providers.base import Delta, ModelRequest
+from lsp_server.providers.ngram import OfflineModel
+
+__all__ = ["OfflineModel", "OfflineProvider"]
+
+log = logging.getLogger(__name__)
+
+
+class OfflineProvider:
+    """A ``Provider`` backed by the offline statistical model; never touches the network."""
+
+    def __init__(
+        self,
+        model: OfflineModel | None = None,
+        *,
+        is_excluded: Callable[[str], bool] | None = None,
+        max_lines: int = 1,
+    ) -> None:
+        self.model = model if model is not None else OfflineModel(is_excluded=is_excluded)
+        self.max_lines = max_lines
+
+    @property
+    def description(self) -> str:
+        """Says plainly that this is not a language model."""
+        return "offline engine (completes from this workspace's code; not an LLM)"
+
+    @property
+    def is_offline(self) -> bool:
+        """Always True: code actions must explain that they need a model."""
+        return True
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[Delta]:
+        """Yield exactly one complete answer: the suggestion for a FIM prompt, ``""`` otherwise."""
+        yield Delta(self._answer(request), "stop")
+
+    def _answer(self, request: ModelRequest) -> str:
+        prompt = request.prompt
+        if not isinstance(prompt, FimPrompt):
+            return ""
+        try:
+            return self.model.suggest(prompt.prefix, prompt.suffix, prompt.path, max_lines=self.max_lines)
+        except Exception:  # a bug in the model must never break typing
+            log.exception("offline model failed; answering with no suggestion")
+            return ""
+
+    async def aclose(self) -> None:
+        """Nothing to release: the model lives in memory and holds no connections."""

@@ -1,0 +1,222 @@
+"""The offline engine: lexer round trip, the model's suggestions, its bounds, and the provider."""
+
+from __future__ import annotations
+
+import contextlib
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lsp_server.prompts import ChatMessage, ChatPrompt, FimPrompt
+from lsp_server.providers.base import Delta, ModelRequest
+from lsp_server.providers.ngram import OfflineModel, is_indexable, lex, looks_secret
+from lsp_server.providers.offline import OfflineProvider
+
+HANDLERS = """\
+class Server:
+    def on_open(self, params):
+        document = self.workspace.get_document(params.uri)
+        self.publish(document.uri, self.check(document.source))
+
+    def on_save(self, params):
+        document = self.workspace.get_document(params.uri)
+        self.publish(document.uri, self.check(document.source))
+"""
+
+
+def cursor(text: str) -> tuple[str, str]:
+    """Split a fixture at its ``$0`` marker into (prefix, suffix)."""
+    prefix, suffix = text.split("$0")
+    return prefix, suffix
+
+
+# -- lexer ------------------------------------------------------------------------------------------
+
+
+@given(st.text())
+def test_lex_reproduces_any_text_exactly(text):
+    assert "".join(lex(text)) == text
+
+
+def test_lex_keeps_spaces_with_tokens_and_indentation_with_line_breaks():
+    assert lex("if x == 1:\n    return  y\n") == [
+        "if",
+        " x",
+        " ==",
+        " 1",
+        ":",
+        "\n    ",
+        "return",
+        "  y",
+        "\n",
+    ]
+
+
+def test_lex_reads_identifiers_of_any_script_and_crlf():
+    assert lex("größe = 1\r\n\tπ") == ["größe", " =", " 1", "\r\n\t", "π"]
+
+
+# -- suggestions ------------------------------------------------------------------------------------
+
+
+def test_completes_a_parallel_function_from_another_file():
+    model = OfflineModel()
+    model.add("server.py", HANDLERS)
+    prefix, suffix = cursor("class Other:\n    def on_close(self, params):\n        document = $0\n")
+    assert model.suggest(prefix, suffix, "other.py") == "self.workspace.get_document(params.uri)"
+
+
+def test_uses_the_current_document_even_when_it_was_never_added():
+    model = OfflineModel()
+    text = (
+        HANDLERS + "\n    def on_close(self, params):\n        document = self.workspace.get_document(par$0\n"
+    )
+    prefix, suffix = cursor(text)
+    assert model.suggest(prefix, suffix, "new.py") == "ams.uri)"
+
+
+def test_completes_an_unfinished_identifier_from_the_document():
+    model = OfflineModel()
+    prefix, suffix = cursor("configuration_loader = make()\nresult = configuration_l$0\n")
+    assert model.suggest(prefix, suffix, None) == "oader"
+
+
+def test_update_changes_only_what_that_file_teaches():
+    model = OfflineModel()
+    model.add("a.py", "total = compute_sum(values, start=0)\n" * 3)
+    model.add("b.py", "size = len(items)\n" * 3)
+    assert model.suggest("total = ", "", "c.py") == "compute_sum(values, start=0)"
+    model.update("a.py", "total = other_thing(x)\n" * 3)
+    assert model.suggest("total = ", "", "c.py") == "other_thing(x)"
+    assert model.suggest("size = ", "", "c.py") == "len(items)"
+    model.remove("a.py")
+    assert model.suggest("total = ", "", "c.py") == ""
+    assert model.stats().files == 1
+
+
+def test_removing_many_files_rebuilds_and_keeps_live_files():
+    model = OfflineModel()
+    model.add("keep.py", "answer = compute_answer(question)\n" * 3)
+    for i in range(60):
+        model.add(f"tmp{i}.py", "noise = value\n" * 2000)
+        model.remove(f"tmp{i}.py")
+    stats = model.stats()
+    assert stats.dead_tokens < 120_000  # reclaimed by a rebuild along the way
+    assert stats.files == 1
+    assert model.suggest("answer = ", "", "x.py") == "compute_answer(question)"
+
+
+def test_stops_at_the_end_of_the_line_unless_more_lines_are_asked_for():
+    model = OfflineModel()
+    model.add("a.py", "def area(self):\n    return self.width * self.height\n\n" * 2)
+    assert model.suggest("def area(self):", "", "b.py") == ""  # nothing left on that line
+    assert (
+        model.suggest("def area(self):", "", "b.py", max_lines=2) == "\n    return self.width * self.height"
+    )
+
+
+def test_fits_the_suggestion_before_text_right_of_the_cursor():
+    model = OfflineModel()
+    model.add("a.py", "result = combine(left, right)\n" * 3)
+    assert model.suggest("result = combine(", ")", "b.py") == "left, right"
+    assert model.suggest("result = combine(", " + 1", "b.py") == ""  # would garble the line
+
+
+def test_says_nothing_when_the_workspace_disagrees_with_itself():
+    model = OfflineModel()
+    model.add("a.py", "".join(f"value = option_{i}(x)\n" for i in range(12)))
+    assert model.suggest("value = ", "", "b.py") == ""
+
+
+def test_says_nothing_without_material():
+    model = OfflineModel()
+    assert model.suggest("", "", None) == ""
+    assert model.suggest("   \n", "", "a.py") == ""
+    assert model.suggest("x = ", "", "a.py") == ""
+    model.add("a.py", HANDLERS)
+    assert model.suggest("(defun square (x) (* x", ")", "a.lisp") == ""
+    assert model.suggest("document = self.work", "space", "a.py") == ""  # cursor inside a word
+
+
+def test_never_learns_binary_minified_or_excluded_files():
+    model = OfflineModel(is_excluded=lambda path: path.endswith(".env"))
+    assert not model.add("blob.bin", "key = value\x00\x01\x02" * 100)
+    assert not model.add("min.js", "var a=1;" * 1000)
+    assert not model.add("secrets.env", "API_TOKEN = load_token(vault)\n" * 3)
+    assert not is_indexable("\x01\x02\x03 ok")
+    assert model.suggest("API_TOKEN = ", "", "x.py") == ""
+    assert model.suggest("API_TOKEN = load_token(vault)\nAPI_TOKEN = ", "", "secrets.env") == ""
+    assert model.stats().files == 0
+    assert model.stats().skipped_files == 3
+
+
+def test_binary_looking_document_gets_no_suggestion():
+    model = OfflineModel()
+    model.add("a.py", HANDLERS)
+    assert model.suggest("\x00\x00document = ", "", "a.py") == ""
+
+
+def test_refuses_files_beyond_the_token_cap():
+    model = OfflineModel(max_tokens=100)
+    assert model.add("a.py", "x = 1\n" * 10)
+    assert not model.add("b.py", "y = 2\n" * 100)
+    assert model.stats().tokens <= 100
+
+
+def test_does_not_carry_credential_shaped_text_between_files():
+    assert looks_secret('"sk-Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9"')
+    assert not looks_secret("self.workspace.get_document(params.uri)")
+    model = OfflineModel()
+    model.add("a.py", 'client = Client(key="Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9vW")\n' * 3)
+    assert model.suggest("client = Client(", "", "b.py") == ""
+
+
+def test_stats_count_files_tokens_and_memory():
+    model = OfflineModel()
+    model.add("a.py", HANDLERS)
+    stats = model.stats()
+    assert (stats.files, stats.tokens) == (1, len(lex(HANDLERS)))
+    assert 0 < stats.memory_bytes < 1_000_000
+
+
+# -- provider ---------------------------------------------------------------------------------------
+
+
+def request(prompt) -> ModelRequest:
+    return ModelRequest(prompt=prompt, deadline=0.0)
+
+
+async def collect(provider: OfflineProvider, prompt) -> list[Delta]:
+    async with contextlib.aclosing(provider.stream(request(prompt))) as stream:
+        return [delta async for delta in stream]
+
+
+async def test_provider_answers_a_fim_prompt_with_one_finished_delta():
+    provider = OfflineProvider()
+    provider.model.add("server.py", HANDLERS)
+    prompt = FimPrompt(
+        prefix="    def on_close(self, params):\n        document = ", suffix="\n", path="o.py"
+    )
+    assert await collect(provider, prompt) == [Delta("self.workspace.get_document(params.uri)", "stop")]
+    await provider.aclose()
+
+
+async def test_provider_answers_chat_with_an_empty_finished_delta():
+    provider = OfflineProvider()
+    prompt = ChatPrompt(messages=(ChatMessage("user", "explain this"),))
+    assert await collect(provider, prompt) == [Delta("", "stop")]
+
+
+async def test_provider_never_raises_while_typing():
+    class Broken(OfflineModel):
+        def suggest(self, prefix, suffix, path=None, max_lines=1):
+            raise RuntimeError("bug")
+
+    provider = OfflineProvider(Broken())
+    assert await collect(provider, FimPrompt(prefix="x = ", suffix="")) == [Delta("", "stop")]
+
+
+def test_provider_says_it_is_not_an_llm():
+    provider = OfflineProvider()
+    assert provider.is_offline is True
+    assert "not an LLM" in provider.description
