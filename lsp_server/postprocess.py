@@ -40,15 +40,24 @@ _OPENERS = "([{"
 _BLOCK_OPENER = re.compile(r"(:|\{|\(|\[|\bdo|=>|->|\bthen|\bbegin|\bdo\s*\|[^|]*\|)\s*$")
 # Lines that continue the compound statement of the line above rather than leaving its scope.
 _CONTINUATION = re.compile(r"^(else\b|elif\b|except\b|finally\b|catch\b|case\b|when\b|rescue\b|ensure\b)")
+_DEFINITION = re.compile(
+    r"^\s*(?:(?:export|default|async|static|public|private|protected|pub(?:\([^)]*\))?)\s+)*"
+    r"(?:def|class|function|fn|func|fun|sub|interface|impl|trait|struct|enum|module)\b"
+)
+_FUNCTION = re.compile(
+    r"^\s*(?:(?:export|default|async|static|public|private|protected|pub(?:\([^)]*\))?)\s+)*"
+    r"(?:def|function|fn|func|fun|sub)\b"
+)
 _END_WORD = re.compile(r"^(end|fi|done|esac)\b")
 # Tokens for structural (identifier-insensitive) comparison of lines.
 _TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\"(?:[^\"\\]|\\.)*\"?|'(?:[^'\\]|\\.)*'?|\S")
 # Words that must match literally in a structural comparison: renaming never turns one into another.
 _KEYWORDS = frozenset(
-    "if elif else for while return def class import from as with try except finally raise yield "
-    "lambda pass break continue and or not in is None True False async await function const let var "
-    "new this self switch case default do end then fn pub struct impl match func package public "
-    "private protected static void int string bool true false null nil begin rescue ensure".split()
+    (
+        "if elif else for while return def class import from try except catch finally raise throw yield "
+        "lambda pass break continue and or not in is None True False function const let var new switch "
+        "case default fn func struct impl true false null nil"
+    ).split()
 )
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 _HOLE_MARKERS = ("<|CURSOR|>", "<CURSOR>", "<FILL_ME>", "<FILL>")
@@ -354,11 +363,11 @@ def _next_suffix_text(scene: Scene) -> str:
     return next((line.strip() for line in scene.below if line.strip()), "")
 
 
-def cut_at_closing(text: str, scene: Scene) -> str:
+def cut_at_closing(text: str, scene: Scene, *, single: bool = False) -> str:
     """Stop where the suggestion closes a bracket opened before the cursor.
 
-    If the text after the cursor already has that closer, cut right before it (no double closing);
-    otherwise keep the closer and the rest of its line, then stop: that scope is finished.
+    If the text after the cursor already has that closer, cut right before it (no double closing).
+    Otherwise, on a single line, keep the closer and the rest of its line, then stop.
     """
     stack: list[str] = []
     pos = 0
@@ -375,7 +384,10 @@ def cut_at_closing(text: str, scene: Scene) -> str:
                     return (
                         text[: pos + i].rstrip(" \t") if i == 0 or not line[:i].strip() else text[: pos + i]
                     )
-                return text[: pos + len(line)]
+                if single:
+                    return text[: pos + len(line)]
+                # Multi-line: the statement (a dict, a call) may go on; cut_at_scope_end decides.
+                stack.clear()
         pos += len(line) + 1
     return text
 
@@ -387,42 +399,77 @@ def _effective_lines(text: str, scene: Scene) -> list[str]:
     return lines
 
 
-def cut_at_scope_end(text: str, scene: Scene) -> str:
-    """Multi-line: stop at the first line that leaves the block being written (by indentation).
+def _scope_limit(scene: Scene, ref: int) -> int:
+    """Lines indented at or below the returned width leave the scope a blank-line cursor is in.
 
-    At the end of a block opener the body is deeper than the opener line; on a blank line the scope
-    is the cursor's own indentation level. A dedented ``end``-like line closing the block is kept
-    unless the file already has it next.
+    The scope is the outermost enclosing function (nested helpers and blocks included: a hole may
+    finish them and carry on in the outer body), found by walking up the indentation of the lines
+    above; inside a class but no function, the class; outside any definition, the cursor's own block.
     """
-    lines = _effective_lines(text, scene)
-    opener = _BLOCK_OPENER.search(lines[0].rstrip()) is not None and bool(scene.before.strip())
-    first_text = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first_text is None:
-        return text
-    ref = _indent_width(lines[first_text])
-    if first_text == 0 and scene.before.strip():
-        ref = _indent_width(scene.before)
-    elif first_text > 0 and scene.before.strip():
-        ref = _indent_width(scene.before)
-    cut = len(lines)
-    for i in range(first_text + 1, len(lines)):
-        line = lines[i]
+    current = ref
+    limit = ref - 1
+    for line in reversed(scene.above):
         if not line.strip():
             continue
         width = _indent_width(line)
+        if width >= current:
+            continue
+        current = width
+        if _FUNCTION.match(line):
+            limit = width
+        elif _DEFINITION.match(line) and limit == ref - 1:
+            limit = width
+        if width == 0:
+            break
+    return limit
+
+
+def cut_at_scope_end(text: str, scene: Scene) -> str:
+    """Multi-line: stop at the first line that leaves the scope being written (by indentation).
+
+    At the end of a block opener the scope is that block (lines deeper than the opener line, plus
+    ``else``-like continuations). On a blank line it is the enclosing definition, or at top level the
+    current paragraph. A dedented ``end``-like line is kept unless the file already has it next;
+    closing brackets are left to ``cut_at_closing``.
+    """
+    lines = _effective_lines(text, scene)
+    first_text = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first_text is None:
+        return text
+    opener = bool(scene.before.strip()) and _BLOCK_OPENER.search(lines[0].rstrip()) is not None
+    if scene.before.strip():
+        ref = _indent_width(scene.before)
+        limit = ref if opener else _scope_limit(scene, ref)
+    else:
+        ref = _indent_width(lines[first_text])
+        limit = _scope_limit(scene, ref)
+    cut = len(lines)
+    previous_width = ref
+    after_blank = False
+    for i in range(first_text + 1, len(lines)):
+        line = lines[i]
+        if not line.strip():
+            after_blank = True
+            continue
+        width = _indent_width(line)
         stripped = line.strip()
-        leaves = width <= ref if opener else width < ref
+        if limit < 0:  # top level: a new paragraph or a statement after an indented body
+            leaves = width == 0 and (after_blank or previous_width > 0)
+        else:
+            leaves = width <= limit
+        previous_width, after_blank = width, False
         if not leaves:
             continue
-        if width == ref and opener and (_CONTINUATION.match(stripped) or stripped[0] in _CLOSERS):
-            if stripped[0] in _CLOSERS:
-                continue  # bracket closers are judged by cut_at_closing
+        if stripped[0] in _CLOSERS:
+            if _BLOCK_OPENER.search(stripped):
+                continue  # `} else {`: the compound statement goes on
+            cut = i + 1  # the closer of the scope: keep it (a closer already there was cut before)
+            break
+        if _CONTINUATION.match(stripped) and width >= max(limit, 0):
             continue
-        if _END_WORD.match(stripped) and width >= ref - len(scene.indent_unit.expandtabs(4)):
+        if _END_WORD.match(stripped):
             cut = i if _next_suffix_text(scene).startswith(stripped.split()[0]) else i + 1
             break
-        if stripped[0] in _CLOSERS:
-            continue  # bracket closers are judged by cut_at_closing
         cut = i
         break
     kept = lines[:cut]
@@ -486,6 +533,10 @@ def _matches_suffix(lines: list[str], suffix: list[str]) -> bool:
     for k in range(n):
         ours, theirs = lines[k], suffix[k]
         last = k == len(lines) - 1
+        if ours.strip() == theirs.strip():
+            continue
+        if _indent_width(ours) != _indent_width(theirs):
+            return k >= 3  # the same text at another nesting level is new code, not a repeat
         if _near_equal(ours, theirs):
             continue
         if last and len(ours.strip()) >= 4 and theirs.strip().startswith(ours.strip()):
@@ -628,10 +679,10 @@ def validate_syntax(text: str, scene: Scene, *, max_parses: int = 12) -> str:
     baseline = scene.baseline_errors
     if _errors_with(text, scene) <= baseline:
         return text
-    lines = text.split("\n")
+    lines = text.rstrip().split("\n")
     parses = 1
     for k in range(len(lines) - 1, 0, -1):
-        candidate = "\n".join(lines[:k])
+        candidate = shape_end("\n".join(lines[:k]), scene)
         if not candidate.strip():
             continue
         if parses >= max_parses:
@@ -644,28 +695,30 @@ def validate_syntax(text: str, scene: Scene, *, max_parses: int = 12) -> str:
         if parses >= max_parses:
             break
         parses += 1
-        if _errors_with(first[:end], scene) <= baseline:
-            return first[:end]
+        candidate = shape_end(first[:end], scene)
+        if _errors_with(candidate, scene) <= baseline:
+            return candidate
     return ""
 
 
-def finish(text: str, scene: Scene) -> str:
-    """Final shape: trailing whitespace by situation, nothing that only repeats the line above."""
+def shape_end(text: str, scene: Scene) -> str:
+    """Trailing whitespace by situation: text after the cursor keeps its own line and indentation."""
     if not text.strip():
         return ""
     if scene.inserts_lines:
-        # The text after the cursor stays on its own line, at its own indentation.
-        text = text.rstrip() + "\n" + scene.before
-    elif not scene.after.strip():
-        text = text.rstrip()
-    else:
-        text = text.rstrip("\n")
-    lines = text.split("\n")
-    previous = next((line for line in reversed(scene.above) if line.strip()), "")
-    content = [line for line in lines if line.strip()]
-    if len(content) == 1 and not scene.before.strip() and content[0].strip() == previous.strip():
+        return text.rstrip() + "\n" + scene.before
+    if not scene.after.strip():
+        return text.rstrip()
+    return text.rstrip("\n")
+
+
+def drop_trivial(text: str, scene: Scene) -> str:
+    """Nothing at all rather than a suggestion that only repeats the line above the cursor."""
+    content = [line for line in text.split("\n") if line.strip()]
+    if not content:
         return ""
-    if not text.strip():
+    previous = next((line for line in reversed(scene.above) if line.strip()), "")
+    if len(content) == 1 and not scene.before.strip() and content[0].strip() == previous.strip():
         return ""
     return text
 
@@ -679,7 +732,7 @@ def process(raw: str, cursor: Cursor, *, chat: bool = False) -> str:
 
     Order: line endings -> chat extraction (fences, echoed prefix, indentation) -> single-line cut ->
     closing brackets -> block scope -> overlap with the text after the cursor -> repetition ->
-    indentation style -> syntax validation -> final shape, in the document's line endings.
+    indentation style -> trailing shape -> syntax validation -> nothing trivial, in the document's line endings.
     """
     if not raw or not raw.strip():
         return ""
@@ -700,14 +753,15 @@ def _run(raw: str, scene: Scene, *, chat: bool) -> str:
     single = decide_mode(scene) == "single"
     if single:
         text = keep_first_line(text, scene)
-    text = cut_at_closing(text, scene)
+    text = cut_at_closing(text, scene, single=single)
     if not single:
         text = cut_at_scope_end(text, scene)
     text = trim_suffix_overlap(text, scene)
     text = drop_repetition(text, scene)
     text = normalize_indentation(text, scene)
+    text = shape_end(text, scene)
     text = validate_syntax(text, scene)
-    text = finish(text, scene)
+    text = drop_trivial(text, scene)
     return text.replace("\n", scene.eol) if scene.eol != "\n" else text
 
 
