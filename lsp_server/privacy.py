@@ -384,7 +384,13 @@ _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 
 # Plugins that guess (entropy, keyword) rather than match a provider's exact format; detect-secrets'
 # heuristic filters apply to them only, a provider-format match is always redacted.
-_FUZZY_PLUGINS = frozenset({"KeywordDetector", "Base64HighEntropyString", "HexHighEntropyString"})
+_ENTROPY_PLUGINS = frozenset({"Base64HighEntropyString", "HexHighEntropyString"})
+_FUZZY_PLUGINS = _ENTROPY_PLUGINS | {"KeywordDetector"}
+
+#: Shortest unquoted word the entropy plugins may report (see `_looks_like_bare_key`).
+_BARE_KEY_MIN_CHARS = 20
+# `=` only as trailing base64 padding, so that `TOKEN=<key>` splits into name and value.
+_BARE_TOKEN = re.compile(rf"[A-Za-z0-9+/_\-]{{{_BARE_KEY_MIN_CHARS},}}={{0,2}}")
 
 # A line shorter than this (ignoring whitespace) cannot hold a secret any plugin would report: the
 # shortest reportable shapes (`pwd="ab1"`, a 20-character AWS key id) are longer. bench/secrets.py
@@ -403,48 +409,68 @@ class Redaction:
 @dataclass(frozen=True)
 class _Scanner:
     plugins: tuple[Any, ...]
-    filters: tuple[Any, ...]
-    line_filters: tuple[Any, ...]
+    entropy_plugins: tuple[Any, ...]
 
 
 @functools.lru_cache(maxsize=1)
 def _scanner() -> _Scanner:
     """Import detect-secrets and build its default plugins (once, at first use)."""
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-    from detect_secrets.filters import heuristic
     from detect_secrets.settings import get_settings
 
     # Plugins consult this global filter to decide whether to verify a secret over the network;
     # make sure it is off (it is by default) so scanning never sends a secret anywhere.
     get_settings().disable_filters("detect_secrets.filters.common.is_ignored_due_to_verification_policies")
     plugins = tuple(cls() for cls in get_mapping_from_secret_type_to_class().values())
-    # detect-secrets' default heuristic filters, minus the `pragma: allowlist secret` comment:
-    # a line allowed into a git commit is not thereby allowed to leave for a model provider.
-    secret_filters = (
-        heuristic.is_sequential_string,
-        heuristic.is_potential_uuid,
-        heuristic.is_templated_secret,
-        heuristic.is_prefixed_with_dollar_sign,
-        heuristic.is_not_alphanumeric_string,
-    )
-    line_filters = (heuristic.is_indirect_reference,)
-    return _Scanner(plugins, secret_filters, line_filters)
+    entropy = tuple(p for p in plugins if type(p).__name__ in _ENTROPY_PLUGINS)
+    for plugin in entropy:
+        plugin.charset_set = frozenset(plugin.charset)
+    return _Scanner(plugins, entropy)
 
 
-def _is_false_positive(scanner: _Scanner, plugin: Any, value: str, line: str) -> bool:
-    from detect_secrets.filters.heuristic import is_likely_id_string
+def _is_false_positive(plugin: Any, value: str, line: str) -> bool:
+    """detect-secrets' default heuristic filters, applied to the guessing plugins only.
 
-    if type(plugin).__name__ not in _FUZZY_PLUGINS:
+    Left out on purpose: the `pragma: allowlist secret` comment (a line allowed into a git commit
+    is not thereby allowed to leave for a model provider), and file-name filters (no file here).
+    """
+    from detect_secrets.filters import heuristic
+
+    name = type(plugin).__name__
+    if name not in _FUZZY_PLUGINS:
         return False
-    if any(f(value) for f in scanner.filters):
+    if (
+        heuristic.is_sequential_string(value)
+        or heuristic.is_potential_uuid(value)
+        or heuristic.is_templated_secret(value)
+        or heuristic.is_prefixed_with_dollar_sign(value)
+        or heuristic.is_not_alphanumeric_string(value)
+        or heuristic.is_likely_id_string(value, line, plugin)
+    ):
         return True
-    if any(f(line) for f in scanner.line_filters):
-        return True
-    return is_likely_id_string(value, line, plugin)
+    # `secret = get_secret()` / `token = request.headers["x"]`: meant for the keyword plugin; for
+    # the entropy plugins it would hide `Client(api_key="<key>")`.
+    return name == "KeywordDetector" and heuristic.is_indirect_reference(line)
 
 
-def _value_spans(line: str, value: str) -> list[tuple[int, int]]:
-    """Where `value` sits in `line`: whole-token occurrences, else occurrences widened to the token."""
+def _looks_like_bare_key(value: str) -> bool:
+    # Hand-written because detect-secrets' entropy plugins require quotes, and shell, Dockerfile,
+    # YAML and `Bearer <key>` strings carry keys unquoted. Unquoted words in code are identifiers,
+    # so demand what random keys have and identifiers rarely do: length and mixed digits/letters.
+    return (
+        len(value) >= _BARE_KEY_MIN_CHARS
+        and any(c.isdigit() for c in value)
+        and any(c.isupper() for c in value)
+        and any(c.islower() for c in value)
+    )
+
+
+def _value_spans(line: str, value: str, dotted: bool = False) -> list[tuple[int, int]]:
+    """Where `value` sits in `line`: whole-token occurrences, else occurrences widened to the token.
+
+    `dotted` widens to the right over dots too: the JWT plugin may report a token without its
+    signature segment.
+    """
     starts = []
     i = line.find(value)
     while i != -1:
@@ -452,10 +478,11 @@ def _value_spans(line: str, value: str) -> list[tuple[int, int]]:
         i = line.find(value, i + 1)
     if not starts:
         return []
+    right_chars = _TOKEN_CHARS | {"."} if dotted else _TOKEN_CHARS
 
     def bounded(s: int) -> bool:
         e = s + len(value)
-        return (s == 0 or line[s - 1] not in _TOKEN_CHARS) and (e == len(line) or line[e] not in _TOKEN_CHARS)
+        return (s == 0 or line[s - 1] not in _TOKEN_CHARS) and (e == len(line) or line[e] not in right_chars)
 
     exact = [(s, s + len(value)) for s in starts if bounded(s)]
     if exact:
@@ -466,7 +493,7 @@ def _value_spans(line: str, value: str) -> list[tuple[int, int]]:
         # Widen left over word characters only (not `=`/`+`), so `key=ghp_...` keeps `key=`.
         while s > 0 and line[s - 1] in _TOKEN_CHARS and line[s - 1] not in "=+":
             s -= 1
-        while e < len(line) and line[e] in _TOKEN_CHARS:
+        while e < len(line) and line[e] in right_chars:
             e += 1
         spans.append((s, e))
     return spans
@@ -496,11 +523,24 @@ def _line_spans(line: str, scan_name: str) -> tuple[tuple[int, int], ...]:
     scanner = _scanner()
     spans: list[tuple[int, int]] = []
     for plugin in scanner.plugins:
+        dotted = type(plugin).__name__ == "JwtTokenDetector"
         for secret in plugin.analyze_line(filename=scan_name, line=line, line_number=0, context=None):
             value = secret.secret_value
-            if not value or _is_false_positive(scanner, plugin, value, line):
-                continue
-            spans.extend(_value_spans(line, value))
+            if value and not _is_false_positive(plugin, value, line):
+                spans.extend(_value_spans(line, value, dotted))
+    # The plugins' own entropy test on unquoted words that look like keys (see _looks_like_bare_key).
+    for match in _BARE_TOKEN.finditer(line):
+        value = match.group(0)
+        if not _looks_like_bare_key(value):
+            continue
+        for plugin in scanner.entropy_plugins:
+            if (
+                set(value) <= plugin.charset_set
+                and plugin.calculate_shannon_entropy(value) > plugin.entropy_limit
+                and not _is_false_positive(plugin, value, line)
+            ):
+                spans.append(match.span())
+                break
     return _merge(spans)
 
 

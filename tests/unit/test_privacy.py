@@ -354,3 +354,20 @@ def test_scrub_for_log() -> None:
     assert secret not in summary and "key" not in summary
     assert summary.startswith(f"<{len(text)} chars, 2 lines, sha256:")
     assert scrub_for_log(text, debug=True) == f'key = "{PLACEHOLDER}"\nx = 1'
+
+
+def test_unquoted_high_entropy_keys_are_removed() -> None:
+    key = _rand(_ALNUM, 40)
+    assert redact(f"export API_TOKEN={key}").text == f"export API_TOKEN={PLACEHOLDER}"
+    assert redact(f'auth = "Bearer {key}"').text == f'auth = "Bearer {PLACEHOLDER}"'
+    # Long identifiers and paths are not keys.
+    code = "result = compute_the_normalized_histogram_for_all_buckets(x)  # see src/pkg/mod_v2/file.py"
+    assert redact(code).text == code
+
+
+def test_jwt_is_removed_with_its_signature() -> None:
+    _, jwt = _canaries()["jwt"]
+    signature = jwt.rsplit(".", 1)[1]
+    result = redact(f"Authorization: Bearer {jwt}\n")
+    assert signature not in result.text
+    assert result.text == f"Authorization: Bearer {PLACEHOLDER}\n"
