@@ -49,7 +49,7 @@ PREFIX_SHARE = 0.75
 NEAR_BEFORE_CHARS = 1500
 NEAR_AFTER_CHARS = 300
 # How far back local variable types are looked for (assignments, parameter annotations).
-TYPES_BEFORE_CHARS = 6000
+TYPES_BEFORE_CHARS = 4000
 MAX_SYMBOLS = 24
 MAX_OUTLINE_MEMBERS = 16
 MAX_SNIPPET_CHARS = 1500
@@ -208,20 +208,26 @@ def uses_near(text: str, offset: int) -> list[Use]:
     end = min(len(text), offset + NEAR_AFTER_CHARS)
     region = text[start:end]
     cursor = offset - start
-    found: dict[tuple[str, ...], Use] = {}
+    # raw chain text -> (distance, called); before the cursor later matches are nearer, after it earlier.
+    nearest: dict[str, tuple[int, bool]] = {}
     for match in _CHAIN.finditer(region):
-        chain = tuple(part.strip() for part in match.group(1).split("."))
-        if chain[0] in _KEYWORDS and chain[0] not in _SELF_NAMES:
+        raw = match.group(1)
+        m_end = match.end(1)
+        distance = cursor - m_end if m_end <= cursor else match.start() - cursor
+        previous = nearest.get(raw)
+        if previous is None or previous[0] > distance:
+            nearest[raw] = (distance, match.group(2) is not None)
+    uses: dict[tuple[str, ...], Use] = {}
+    for raw, (distance, called) in sorted(nearest.items(), key=lambda item: item[1][0]):
+        chain = tuple(part.strip() for part in raw.split(".")) if "." in raw else (raw,)
+        head = chain[0]
+        if head in _KEYWORDS and (len(chain) == 1 or head not in _SELF_NAMES):
             continue
-        if len(chain) == 1 and chain[0] in _KEYWORDS:
-            continue
-        distance = cursor - match.end() if match.end() <= cursor else match.start() - cursor
-        distance = abs(distance)
-        use = Use(chain, distance, bool(match.group(2)))
-        previous = found.get(chain)
-        if previous is None or previous.distance > distance:
-            found[chain] = use
-    return sorted(found.values(), key=lambda u: u.distance)
+        if chain not in uses:
+            uses[chain] = Use(chain, abs(distance), called)
+            if len(uses) >= MAX_SYMBOLS * 2:
+                break
+    return list(uses.values())
 
 
 _CALL_OPEN = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*$")
@@ -244,7 +250,10 @@ def callee_at(text: str, offset: int) -> tuple[str, ...] | None:
                 match = _CALL_OPEN.search(text, max(lower, i - 200), i)
                 if match is None:
                     return None
-                return tuple(part.strip() for part in match.group(1).split("."))
+                chain = tuple(part.strip() for part in match.group(1).split("."))
+                before = text[: match.start()].rstrip()
+                # ``f(x).name(`` / ``a[0].name(``: a member of something we cannot name.
+                return ("?", *chain) if before.endswith(".") else chain
             depth -= 1
         elif ch == ";" or (ch == "\n" and depth == 0 and text[i - 1 : i] == ":"):
             return None
@@ -264,31 +273,61 @@ def member_access_at(text: str, offset: int) -> tuple[str, ...] | None:
 # ---------------------------------------------------------------------------------------------------
 # Local types: what class a variable holds, judged from the text before the cursor
 
-_TYPE_PATTERNS = (
-    # Python/TS/Rust/Kotlin annotations: ``c: Cache``, ``c: Optional[Cache]``, ``c: &mut Cache``.
-    re.compile(r"\b([A-Za-z_]\w*)\s*:\s*(?:&\s*)?(?:mut\s+)?(?:Optional\[|Type\[)?[\"']?([A-Za-z_][\w.]*)"),
-    # Constructor or factory assignments: ``c = Cache(``, ``c = new Cache(``, ``c := &Cache{``,
-    # ``let c = Cache::new(``, ``c = make_cache(``.
-    re.compile(r"\b([A-Za-z_]\w*)\s*(?::=|=)\s*(?:await\s+|new\s+|&)?([A-Za-z_][\w.]*?)(?:::\w+)?\s*[({]"),
-    # Declarations with the type first: ``Cache c = ``, ``Cache *c;``, ``final Cache c,``.
-    re.compile(r"\b([A-Z]\w*)(?:<[^<>]*>)?\s*[*&]?\s+([a-z_]\w*)\s*[=;,)]"),
-    # Go parameters and receivers: ``(s *Server)``, ``c Cache,``.
-    re.compile(r"[(,]\s*([a-z_]\w*)\s+\*?([A-Z][\w.]*)\s*[,)]"),
+_ANNOTATION = re.compile(
+    # Python/TS/Rust annotations: ``c: Cache``, ``c: Optional[Cache]``, ``c: &mut Cache``.
+    r"(?<![\w.])([a-z_]\w*)[ \t]*:[ \t]*(?:&[ \t]*)?(?:mut )?(?:Optional\[|Type\[)?[\"']?([A-Za-z_][\w.]*)"
 )
+_ASSIGNMENT = re.compile(
+    # Constructor or factory assignments at the start of a line: ``c = Cache(``, ``const c = new Cache(``,
+    # ``c := &Cache{``, ``let c = Cache::new(``, ``c = make_cache(``.
+    r"^[ \t]*(?:let |const |var |auto |final )?(?:mut )?([A-Za-z_]\w*)(?:[ \t]*:[^=\n]*)?[ \t]*:?="
+    r"[ \t]*(?:await |new |&)?([A-Za-z_][\w.]*)(?:::\w+)?[ \t]*[({]",
+    re.MULTILINE,
+)
+_DECLARATION = re.compile(
+    # Type-first declarations: ``Cache c = ``, ``Cache *c;``, ``final Cache c,`` (Java, C#, C, C++).
+    r"(?<![\w.])([A-Z]\w*)(?:<[^<>\n]*>)?[ \t]*[*&]?[ \t]+([a-z_]\w*)[ \t]*[=;,)]"
+)
+_GO_PARAMETER = re.compile(
+    # Go parameters and receivers: ``(s *Server)``, ``c Cache,``.
+    r"[(,][ \t]*([a-z_]\w*)[ \t]+\*?([A-Z][\w.]*)[ \t]*[,)]"
+)
+_TYPE_PATTERNS: dict[str | None, tuple[re.Pattern[str], ...]] = {
+    "python": (_ANNOTATION, _ASSIGNMENT),
+    "javascript": (_ASSIGNMENT,),
+    "typescript": (_ANNOTATION, _ASSIGNMENT),
+    "tsx": (_ANNOTATION, _ASSIGNMENT),
+    "rust": (_ANNOTATION, _ASSIGNMENT),
+    "go": (_ASSIGNMENT, _GO_PARAMETER),
+    "java": (_ASSIGNMENT, _DECLARATION),
+    "c_sharp": (_ASSIGNMENT, _DECLARATION),
+    "c": (_ASSIGNMENT, _DECLARATION),
+    "cpp": (_ASSIGNMENT, _DECLARATION),
+    "ruby": (_ASSIGNMENT,),
+    None: (_ANNOTATION, _ASSIGNMENT, _DECLARATION),
+}
 
 
-def local_types(text: str, offset: int) -> dict[str, str]:
-    """Variable -> type (or ``name()`` for a factory call) from the text before the cursor; last wins."""
-    region = text[max(0, offset - TYPES_BEFORE_CHARS) : offset]
+def local_types(
+    text: str, offset: int, grammar: str | None = None, start: int | None = None
+) -> dict[str, str]:
+    """Variable -> type (or ``name()`` for a factory call) from ``text[start:offset]``; last wins.
+
+    ``start`` is usually the start of the enclosing function (its parameters included); by default the
+    last ``TYPES_BEFORE_CHARS`` characters. Module-level variables are typed by the index instead.
+    """
+    # Outside any function only the nearby statements matter: module-level names are typed by the index.
+    lower = max(0, offset - TYPES_BEFORE_CHARS) if start is not None else max(0, offset - 1500)
+    region = text[max(lower, start or 0) : offset]
     found: list[tuple[int, str, str]] = []
-    for index, pattern in enumerate(_TYPE_PATTERNS):
+    for pattern in _TYPE_PATTERNS.get(grammar, _TYPE_PATTERNS[None]):
         for match in pattern.finditer(region):
             var, typ = match.group(1), match.group(2)
-            if index == 2:
-                var, typ = typ, var  # type-first declarations
+            if pattern is _DECLARATION:
+                var, typ = typ, var
             if var in _KEYWORDS or typ in _KEYWORDS or var == typ:
                 continue
-            if index == 1 and not typ.rsplit(".", 1)[-1][:1].isupper():
+            if pattern is _ASSIGNMENT and not typ.rsplit(".", 1)[-1][:1].isupper():
                 typ = typ + "()"  # a factory: its return annotation names the type
             found.append((match.start(), var, typ))
     found.sort()
@@ -386,6 +425,7 @@ def _go_receiver_type(source: bytes, scopes: list[Node]) -> str | None:
 # Resolving what is used near the cursor
 
 _TYPE_KINDS = frozenset({"class", "interface", "struct", "enum", "type", "module"})
+_CALLABLE_KINDS = frozenset({"function", "method", "class", "struct"})
 
 
 @attrs.define
@@ -401,8 +441,14 @@ class _Resolver:
         """(type or module chain, file to resolve it from) for the head of an ``a.b`` chain."""
         if head in _SELF_NAMES:
             return (self.self_class, self.path) if self.self_class else None
+        if head == "?":
+            return None
         typ = self.types.get(head)
         if typ is None:
+            # A module-level variable (``console = Console()``): the index knows its type.
+            for found in self.index.resolve(self.path, head):
+                if found.kind in {"variable", "constant"} and found.type_name:
+                    return found.type_name, found.path
             return head, self.path
         if typ.endswith("()"):
             for func in self.index.resolve(self.path, typ[:-2].rsplit(".", 1)[-1]):
@@ -453,8 +499,8 @@ class _Resolver:
         return next((c for c in candidates if c.kind in _TYPE_KINDS), None)
 
     def unique_member(self, name: str) -> list[DefinitionLike]:
-        """A member found by name alone, when the workspace defines it in one or two places only."""
-        found = [d for d in self.index.definitions(name) if d.container is not None]
+        """``?.name`` found by name alone, when the workspace defines it in one or two places only."""
+        found = [d for d in self.index.definitions(name) if d.kind in _CALLABLE_KINDS]
         return found if 0 < len(found) <= 2 else []
 
 
@@ -563,6 +609,8 @@ def _definition_snippets(
     """CALLEE and DEFINITION snippets for the symbols around the cursor, most relevant first."""
     result: list[Snippet] = []
     seen: set[tuple[str, int]] = set()
+    first_line = text.count("\n", 0, window[0])
+    window_lines = (first_line, first_line + text.count("\n", window[0], window[1]))
 
     def add(defs: Sequence[DefinitionLike], priority: int, reason: str, outline: bool) -> None:
         for defn in defs[:2]:
@@ -570,7 +618,7 @@ def _definition_snippets(
             if key in seen:
                 continue
             seen.add(key)
-            if defn.path == path and _line_in_window(text, window, defn.line):
+            if defn.path == path and window_lines[0] <= defn.line <= window_lines[1]:
                 continue  # already visible in the prefix/suffix
             body = render_definition(defn, index, outline, grammar)
             label = index.display_path(defn.path)
@@ -598,12 +646,6 @@ def _definition_snippets(
         outline = len(use.chain) == 1 and not use.called
         add(defs, Priority.DEFINITION, "definition", outline=outline)
     return result
-
-
-def _line_in_window(text: str, window: tuple[int, int], line: int) -> bool:
-    first = text.count("\n", 0, window[0])
-    last = first + text.count("\n", window[0], window[1])
-    return first <= line <= last
 
 
 def build_context(
@@ -657,7 +699,10 @@ def build_context(
         self_class = next(
             (_class_name(source, node) for node in scopes if node.type in _CLASS_TYPES), None
         ) or _go_receiver_type(source, scopes)
-        types = local_types(text, offset)
+        function_start = next((n.start_byte for n in scopes if n.type not in _CLASS_TYPES), None)
+        if function_start is not None and len(source) != len(text):
+            function_start = len(source[:function_start].decode("utf-8", errors="replace"))
+        types = local_types(text, offset, grammar, function_start)
         resolver = _Resolver(index, path, types, self_class)
         local_names = set(types) | _assigned_names(text[start:offset])
         candidates.extend(

@@ -1231,6 +1231,14 @@ class WorkspaceIndex:
         binding = symbols.bindings.get(head) if symbols else None
         if binding is not None and binding.original is None:
             return self._member_of_module(key, binding.imp, rest, member)
+        if binding is not None and symbols is not None and symbols.grammar == "python":
+            # ``from . import sessions`` then ``sessions.Session``: the imported name is a submodule.
+            imp = binding.imp
+            submodule = Import(
+                f"{imp.module}.{binding.original}" if imp.module else binding.original, level=imp.level
+            )
+            if self.module_files(key, submodule):
+                return self._member_of_module(key, submodule, rest, member)
         # ``Outer.Inner.member``: the member belongs to the last class of the chain.
         classes = self._classes(key, owner.rsplit(".", 1)[-1] if rest else head)
         for cls in classes:

@@ -1,0 +1,208 @@
+"""Does the context for a call site carry the called function's definition from another file?
+
+On real packages (sources installed in this interpreter's environment: requests, rich, attrs, cattrs,
+pygls, lsprotocol, pathspec, detect_secrets by default), picks call sites ``name(`` and ``obj.name(``
+whose callee is defined exactly once in the package, in another file (ground truth from Python's own
+``ast``, independent of tree-sitter and of the index). The cursor goes right after the ``(``, the
+context is built with the package's index, and a hit means the prompt holds the callee's ``def`` /
+``class`` line. The baseline sends only the current file (prefix/suffix window, same budget).
+
+Prints what it measured; asserts nothing. Usage:
+
+    python bench/context_recall.py [--budget 6000] [--per-package 80] [--packages requests rich ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import os
+import random
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from lsp_server import syntax
+from lsp_server.context import build_context
+from lsp_server.index import WorkspaceIndex
+
+DEFAULT_PACKAGES = ["requests", "rich", "attr", "cattrs", "pygls", "lsprotocol", "pathspec", "detect_secrets"]
+
+
+def package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def ast_definitions(files: dict[str, str]) -> dict[str, list[tuple[str, int, bool]]]:
+    """name -> [(path, 1-based line, is_member)] for module- and class-level functions and classes."""
+    defs: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
+    for path, text in files.items():
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            _collect(node, path, defs, member=False)
+    return defs
+
+
+def _collect(node: ast.AST, path: str, defs, member: bool) -> None:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        defs[node.name].append((path, node.lineno, member))
+        if isinstance(node, ast.ClassDef):
+            for child in node.body:
+                _collect(child, path, defs, member=True)
+    elif isinstance(node, (ast.If, ast.Try)):
+        for child in ast.iter_child_nodes(node):
+            _collect(child, path, defs, member)
+
+
+def call_sites(path: str, text: str, defs) -> list[tuple[int, str, str, str]]:
+    """(cursor offset, kind, callee name, truth line) for calls whose callee lives once, elsewhere."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return []
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    sites = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name):
+            name, kind = func.id, "name("
+        elif isinstance(func, ast.Attribute):
+            name, kind = func.attr, "obj.name("
+        else:
+            continue
+        if name.startswith("__"):
+            continue
+        found = defs.get(name, [])
+        if len(found) != 1 or found[0][0] == path:
+            continue
+        def_path, def_line, member = found[0]
+        if kind == "name(" and member:
+            continue
+        row = func.end_lineno - 1
+        line_bytes = lines[row].encode("utf-8")
+        col = len(line_bytes[: func.end_col_offset].decode("utf-8", errors="replace"))
+        offset = starts[row] + col
+        paren = text.find("(", offset)
+        if paren < 0 or text[offset:paren].strip():
+            continue
+        truth = _def_line(def_path, def_line)
+        sites.append((paren + 1, kind, name, truth))
+    return sites
+
+
+_FILE_CACHE: dict[str, list[str]] = {}
+
+
+def _def_line(path: str, line: int) -> str:
+    if path not in _FILE_CACHE:
+        _FILE_CACHE[path] = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    return _FILE_CACHE[path][line - 1].strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=int, default=6000)
+    parser.add_argument("--per-package", type=int, default=80)
+    parser.add_argument("--packages", nargs="*", default=DEFAULT_PACKAGES)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--show-misses", type=int, default=0)
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    totals = defaultdict(lambda: [0, 0, 0])  # kind -> [sites, hits, baseline hits]
+    timings: list[float] = []
+    misses: list[str] = []
+    print(f"budget {args.budget} chars, up to {args.per_package} call sites per package, seed {args.seed}")
+    print(f"{'package':16} {'files':>5} {'sites':>5} {'recall':>7} {'baseline':>8}")
+    for name in args.packages:
+        root = package_dir(name)
+        if root is None:
+            print(f"{name:16} not installed, skipped")
+            continue
+        index = WorkspaceIndex()
+        for _ in index.build([root]):
+            pass
+        files = {
+            str(p): p.read_text(encoding="utf-8", errors="replace")
+            for p in sorted(root.rglob("*.py"))
+            if "__pycache__" not in p.parts
+        }
+        defs = ast_definitions(files)
+        sites = [(path, *site) for path, text in files.items() for site in call_sites(path, text, defs)]
+        rng.shuffle(sites)
+        sites = sites[: args.per_package]
+        hits = base_hits = 0
+        trees = {}
+        for path, offset, kind, callee, truth in sites:
+            text = files[path]
+            # The server holds each open document's tree (documents.py): parsing is not retrieval.
+            if path not in trees:
+                trees[path] = syntax.parse("python", text.encode("utf-8"))
+            started = time.perf_counter()
+            built = build_context(
+                text=text,
+                offset=offset,
+                path=path,
+                language_id="python",
+                tree=trees[path],
+                index=index,
+                budget_chars=args.budget,
+            )
+            timings.append(time.perf_counter() - started)
+            prompt = built.prompt
+            hit = truth in prompt.context or truth in prompt.prefix or truth in prompt.suffix
+            baseline = build_context(
+                text=text,
+                offset=offset,
+                path=path,
+                language_id="python",
+                tree=trees[path],
+                budget_chars=args.budget,
+            ).prompt
+            base_hit = truth in baseline.prefix or truth in baseline.suffix or truth in baseline.context
+            hits += hit
+            base_hits += base_hit
+            totals[kind][0] += 1
+            totals[kind][1] += hit
+            totals[kind][2] += base_hit
+            if not hit:
+                rel = os.path.relpath(path, root)
+                line = text.count("\n", 0, offset) + 1
+                misses.append(f"{name}/{rel}:{line} {kind} {callee} -> {truth}")
+        if sites:
+            recall, baseline_recall = hits / len(sites), base_hits / len(sites)
+            print(f"{name:16} {len(files):5} {len(sites):5} {recall:7.2f} {baseline_recall:8.2f}")
+    n = sum(t[0] for t in totals.values())
+    if not n:
+        print("no call sites found")
+        return
+    for kind, (count, hit, base) in sorted(totals.items()):
+        print(f"  {kind:10} sites {count:4}  recall {hit / count:.2f}  baseline {base / count:.2f}")
+    hits = sum(t[1] for t in totals.values())
+    base = sum(t[2] for t in totals.values())
+    print(f"TOTAL sites {n}  recall {hits / n:.3f}  baseline (current file only) {base / n:.3f}")
+    timings.sort()
+    print(
+        f"build_context time per request: p50 {statistics.median(timings) * 1000:.2f} ms, "
+        f"p99 {timings[int(len(timings) * 0.99) - 1] * 1000:.2f} ms"
+    )
+    for miss in misses[: args.show_misses]:
+        print("  miss:", miss)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
