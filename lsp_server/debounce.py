@@ -1,0 +1,54 @@
+"""Adaptive debounce for inline completion requests.
+
+Owns how long to wait after a keystroke before asking the model: a bit longer than the user's usual
+inter-key gap while they type fast (so a burst of typing sends one request, not ten), and longer when
+the model is slow (a slow request that the next keystroke invalidates is expensive). Explicit
+invocations are never debounced: the caller skips this. Pure and testable: every instant is passed
+in (``time.monotonic()`` seconds); no clocks, no sleeping, no settings lookups.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.define
+class AdaptiveDebounce:
+    """Inter-key gap and model latency, smoothed; ``delay`` turns them into a wait in bounds."""
+
+    min_delay: float = 0.075
+    max_delay: float = 0.6
+    smoothing: float = 0.3  # weight of the newest observation in the moving averages
+    pause: float = 1.0  # gaps longer than this are pauses between bursts, not typing cadence
+    fast_gap: float = 0.35  # the user "types fast" while their usual gap is below this
+    margin: float = 1.3  # wait this many usual gaps: a bit longer than the user's rhythm
+    latency_share: float = 0.25  # wait this share of the usual model latency
+    gap: float | None = None  # EMA of inter-key gaps while typing
+    latency: float | None = None  # EMA of model latency
+    _last_key: float | None = None
+
+    def observe_keystroke(self, now: float) -> None:
+        """A document change caused by typing happened at ``now``."""
+        if self._last_key is not None:
+            gap = now - self._last_key
+            if 0 <= gap <= self.pause:
+                self.gap = gap if self.gap is None else self._mix(self.gap, gap)
+        self._last_key = now
+
+    def observe_latency(self, seconds: float) -> None:
+        """A model request took ``seconds`` (time to the first useful answer)."""
+        if seconds >= 0:
+            self.latency = seconds if self.latency is None else self._mix(self.latency, seconds)
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait after the keystroke at ``now`` before requesting, within the bounds."""
+        wait = self.min_delay
+        typing = self._last_key is not None and now - self._last_key <= self.pause
+        if typing and self.gap is not None and self.gap <= self.fast_gap:
+            wait = max(wait, self.gap * self.margin)
+        if self.latency is not None:
+            wait = max(wait, self.latency * self.latency_share)
+        return min(self.max_delay, max(self.min_delay, wait))
+
+    def _mix(self, old: float, new: float) -> float:
+        return (1 - self.smoothing) * old + self.smoothing * new

@@ -1,0 +1,162 @@
+"""Typed-ahead cache of inline suggestions: serve the rest of a shown suggestion with no model call.
+
+Owns a small LRU of suggestions keyed by document and cursor surroundings. A lookup hits when the
+current prefix is a stored prefix plus the start of one of its suggestions (the user typed what was
+shown) and the text after the cursor is unchanged (or only gained auto-closed brackets/quotes);
+backspacing to a stored state hits with the whole suggestion. Only a bounded tail of the prefix and
+head of the suffix are ever compared, so a lookup costs O(entries), never O(file size). Time is passed
+in explicitly. Pure and synchronous; it must not know about LSP, providers or settings.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import attrs
+
+PREFIX_TAIL = 300  # prefix characters compared before the stored cursor
+SUFFIX_HEAD = 200  # suffix characters compared after the cursor
+_AUTO_CLOSERS = ")]}\"'`"
+
+
+@attrs.frozen
+class CacheStats:
+    """How the cache has done so far."""
+
+    hits: int
+    misses: int
+    size: int
+
+    @property
+    def hit_rate(self) -> float:
+        """Hits over lookups (0.0 before any lookup)."""
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+
+@attrs.frozen
+class _Entry:
+    uri: str
+    prefix_len: int  # length of the whole prefix when stored: pins where the anchor must sit
+    anchor: str  # the last PREFIX_TAIL characters of that prefix
+    suffix_head: str
+    suggestions: tuple[str, ...]
+    stored_at: float
+
+
+def _remaining(entry: _Entry, prefix: str, suffix_head: str) -> list[str] | None:
+    """What is left of the entry's suggestions for this prefix/suffix, or None if it does not apply."""
+    typed_len = len(prefix) - entry.prefix_len
+    if typed_len < 0:
+        return None
+    start = entry.prefix_len - len(entry.anchor)
+    if prefix[start : entry.prefix_len] != entry.anchor:
+        return None
+    typed = prefix[entry.prefix_len :]
+    closers = _auto_closed(suffix_head, entry.suffix_head)
+    if closers is None:
+        return None
+    out = []
+    for suggestion in entry.suggestions:
+        if not suggestion.startswith(typed):
+            continue
+        rest = suggestion[typed_len:]
+        if closers:
+            # The editor already inserted these closers after the cursor: don't show them twice.
+            body = rest.rstrip()
+            if not body.endswith(closers):
+                continue
+            rest = body[: len(body) - len(closers)]
+        if rest.strip():
+            out.append(rest)
+    return out
+
+
+def _auto_closed(current: str, stored: str) -> str | None:
+    """Closers the editor auto-inserted after the cursor since the entry was stored ("" if none).
+
+    ``None`` when the suffix changed in any other way.
+    """
+    if current == stored:
+        return ""
+    for extra in (1, 2):
+        head = current[:extra]
+        closers_only = len(current) >= extra and all(ch in _AUTO_CLOSERS for ch in head)
+        if closers_only and current[extra:] == stored[: len(current) - extra]:
+            return head
+    return None
+
+
+@attrs.define
+class SuggestionCache:
+    """An LRU of ``capacity`` entries that expire ``ttl`` seconds after they were stored."""
+
+    capacity: int = 200
+    ttl: float = 300.0
+    hits: int = 0
+    misses: int = 0
+    _entries: OrderedDict[tuple[str, int, str, str], _Entry] = attrs.field(factory=OrderedDict)
+
+    def put(self, uri: str, prefix: str, suffix: str, suggestions: list[str], now: float) -> None:
+        """Remember ``suggestions`` shown with the cursor between ``prefix`` and ``suffix``."""
+        kept = tuple(s for s in suggestions if s.strip())
+        if not kept:
+            return
+        entry = _Entry(
+            uri=uri,
+            prefix_len=len(prefix),
+            anchor=prefix[-PREFIX_TAIL:],
+            suffix_head=suffix[:SUFFIX_HEAD],
+            suggestions=kept,
+            stored_at=now,
+        )
+        key = (uri, entry.prefix_len, entry.anchor, entry.suffix_head)
+        self._entries.pop(key, None)
+        self._entries[key] = entry
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def get(self, uri: str, prefix: str, suffix: str, now: float) -> list[str] | None:
+        """The remaining suggestions for this cursor, or ``None`` on a miss (nothing non-empty left)."""
+        head = suffix[:SUFFIX_HEAD]
+        found: list[str] | None = None
+        hit_key = None
+        for key in reversed(self._entries):
+            entry = self._entries[key]
+            if now - entry.stored_at > self.ttl:
+                continue
+            if entry.uri != uri:
+                continue
+            rest = _remaining(entry, prefix, head)
+            if rest:
+                found, hit_key = rest, key
+                break
+        self._expire(now)
+        if found is None:
+            self.misses += 1
+            return None
+        if hit_key in self._entries:
+            self._entries.move_to_end(hit_key)
+        self.hits += 1
+        return found
+
+    def _expire(self, now: float) -> None:
+        # Oldest first: stop at the first entry still fresh (later ones are at least as fresh unless
+        # touched, and touched entries are fresh by construction).
+        while self._entries:
+            key, entry = next(iter(self._entries.items()))
+            if now - entry.stored_at <= self.ttl:
+                break
+            del self._entries[key]
+
+    def clear(self, uri: str | None = None) -> None:
+        """Forget everything, or everything for one document (closed, or replaced wholesale)."""
+        if uri is None:
+            self._entries.clear()
+            return
+        for key in [k for k in self._entries if k[0] == uri]:
+            del self._entries[key]
+
+    def stats(self) -> CacheStats:
+        """Hits, misses and current size."""
+        return CacheStats(hits=self.hits, misses=self.misses, size=len(self._entries))

@@ -1,0 +1,58 @@
+"""Adaptive debounce: bounds, typing cadence and model latency, with explicit times."""
+
+from lsp_server.debounce import AdaptiveDebounce
+
+
+def type_keys(debounce: AdaptiveDebounce, start: float, gap: float, count: int) -> float:
+    now = start
+    for _ in range(count):
+        debounce.observe_keystroke(now)
+        now += gap
+    return now - gap
+
+
+def test_fresh_debounce_waits_the_minimum():
+    assert AdaptiveDebounce().delay(0.0) == 0.075
+
+
+def test_fast_typing_waits_a_bit_longer_than_the_usual_gap():
+    debounce = AdaptiveDebounce()
+    last = type_keys(debounce, 0.0, 0.2, 20)
+    assert 0.2 < debounce.delay(last) <= 0.3
+
+
+def test_very_fast_typing_never_goes_below_the_minimum():
+    debounce = AdaptiveDebounce()
+    last = type_keys(debounce, 0.0, 0.03, 20)
+    assert debounce.delay(last) == 0.075
+
+
+def test_pauses_do_not_count_as_typing_cadence():
+    debounce = AdaptiveDebounce()
+    for t in (0.0, 5.0, 10.0, 15.0):
+        debounce.observe_keystroke(t)
+    assert debounce.gap is None
+    assert debounce.delay(15.0) == 0.075
+
+
+def test_slow_model_means_longer_waits_capped_at_the_maximum():
+    debounce = AdaptiveDebounce()
+    debounce.observe_latency(1.2)
+    assert debounce.delay(0.0) == 0.3
+    for _ in range(20):
+        debounce.observe_latency(10.0)
+    assert debounce.delay(0.0) == 0.6
+
+
+def test_cadence_adapts_when_the_user_slows_down():
+    debounce = AdaptiveDebounce()
+    last = type_keys(debounce, 0.0, 0.1, 20)
+    fast = debounce.delay(last)
+    last = type_keys(debounce, last + 0.3, 0.3, 20)
+    assert debounce.delay(last) > fast
+
+
+def test_custom_bounds():
+    debounce = AdaptiveDebounce(min_delay=0.1, max_delay=1.0)
+    debounce.observe_latency(100.0)
+    assert debounce.delay(0.0) == 1.0
