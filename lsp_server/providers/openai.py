@@ -19,6 +19,7 @@ import asyncio
 import email.utils
 import logging
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +42,7 @@ FIM_APIS = ("auto", "suffix", "tokens", "infill", "mistral")
 PLACEHOLDER_KEY = "no-key"
 
 _DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_HAS_ASYNCIO_TIMEOUT = hasattr(asyncio, "timeout")
 _CHECK_SECONDS = 5.0
 _MESSAGE_LIMIT = 200
 
@@ -123,6 +125,7 @@ class OpenAIProvider:
         self._connect_timeout = min(connect_timeout, 3.0)
         self._max_retries = max(0, max_retries)
         self._client: openai.AsyncOpenAI | None = None
+        self._client_lock = threading.Lock()
         self._host = urlsplit(self._base_url).netloc or self._base_url
 
     # -- Provider protocol -------------------------------------------------------------------------
@@ -182,6 +185,19 @@ class OpenAIProvider:
             finally:
                 if sdk_stream is not None:
                     await sdk_stream.close()
+
+    async def warm_up(self) -> None:
+        """Import the SDK and build the client in a worker thread, off the event loop.
+
+        The first request otherwise pays about 0.5-1 s of imports inside its own deadline; the server
+        calls this once after ``initialized`` so the first keystroke does not.
+        """
+        await asyncio.to_thread(self._prepare_client)
+
+    def _prepare_client(self) -> None:
+        client = self._client_()
+        # The SDK builds its resource objects (and imports their modules) lazily on first access.
+        _ = (client.chat.completions, client.completions, client.models)
 
     async def aclose(self) -> None:
         """Close the SDK client's connection pool."""
@@ -304,17 +320,22 @@ class OpenAIProvider:
     # -- limits, retries, errors -------------------------------------------------------------------
 
     def _client_(self) -> openai.AsyncOpenAI:
-        if self._client is None:
-            sdk = _sdk()
-            self._client = sdk.AsyncOpenAI(
-                base_url=self._base_url,
-                api_key=self._api_key or PLACEHOLDER_KEY,
-                # We retry ourselves (at most once, never past the deadline); the SDK's default of
-                # 2 retries honouring Retry-After up to 120 s would freeze ghost text for minutes.
-                max_retries=0,
-                timeout=sdk.Timeout(30.0, connect=self._connect_timeout),
-            )
-        return self._client
+        # The lock only matters while warm_up (a worker thread) races a first request on the loop.
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
+
+    def _new_client(self) -> openai.AsyncOpenAI:
+        sdk = _sdk()
+        return sdk.AsyncOpenAI(
+            base_url=self._base_url,
+            api_key=self._api_key or PLACEHOLDER_KEY,
+            # We retry ourselves (at most once, never past the deadline); the SDK's default of
+            # 2 retries honouring Retry-After up to 120 s would freeze ghost text for minutes.
+            max_retries=0,
+            timeout=sdk.Timeout(30.0, connect=self._connect_timeout),
+        )
 
     def _timeout(self, deadline: float) -> Any:
         """An httpx2 timeout for one attempt: connect <= connect_timeout, everything else <= deadline.
@@ -326,16 +347,21 @@ class OpenAIProvider:
         return _sdk().Timeout(remaining, connect=min(self._connect_timeout, remaining))
 
     async def _within(self, deadline: float, awaitable: Awaitable[T]) -> T:
+        """Await within the request's deadline, or raise ProviderTimeout (cancelling the awaitable)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             if asyncio.iscoroutine(awaitable):
                 awaitable.close()  # never started: avoid a "never awaited" warning
             raise errors.ProviderTimeout(f"{self._host} did not answer before the deadline")
         try:
+            if _HAS_ASYNCIO_TIMEOUT:
+                # Python 3.11+: runs in the caller's task (no task per chunk, as wait_for makes on 3.11).
+                async with asyncio.timeout(remaining):  # type: ignore[attr-defined]
+                    return await awaitable
             return await asyncio.wait_for(awaitable, remaining)
         except asyncio.TimeoutError:
             raise errors.ProviderTimeout(
-                f"{self._host} did not answer within {remaining:.1f} s (model {self._model})"
+                f"{self._host} did not finish before the deadline (model {self._model})"
             ) from None
 
     def _retry_delay(self, exc: Exception, retries_left: int, deadline: float) -> float | None:

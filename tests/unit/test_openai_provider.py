@@ -49,7 +49,7 @@ async def make(fake: FakeOpenAI) -> AsyncIterator:
 
 
 def request(
-    prompt: prompts.FimPrompt | prompts.ChatPrompt = FIM, seconds: float = 3.0, **kw: object
+    prompt: prompts.FimPrompt | prompts.ChatPrompt = FIM, seconds: float = 10.0, **kw: object
 ) -> ModelRequest:
     return ModelRequest(prompt=prompt, deadline=time.monotonic() + seconds, **kw)  # type: ignore[arg-type]
 
@@ -249,9 +249,11 @@ async def test_client_errors_are_not_retried(fake: FakeOpenAI, make) -> None:
 
 async def test_rate_limit_beyond_the_deadline_fails_fast(fake: FakeOpenAI, make) -> None:
     fake.script(Reply(status=429, headers={"Retry-After": "30"}))
+    provider = make()
+    await provider.warm_up()
     start = time.monotonic()
     with pytest.raises(errors.ProviderRateLimited, match="429"):
-        await collect(make(), request(FIM, seconds=5))
+        await collect(provider, request(FIM, seconds=5))
     assert time.monotonic() - start < 1
     assert len(fake.requests) == 1
 
@@ -265,9 +267,11 @@ async def test_short_rate_limit_within_the_deadline_is_waited_out(fake: FakeOpen
 
 async def test_hang_times_out_near_the_deadline_and_hangs_up(fake: FakeOpenAI, make) -> None:
     fake.script(Reply(hang=True))
+    provider = make()
+    await provider.warm_up()  # the deadline must measure the server, not the SDK's first import
     start = time.monotonic()
     with pytest.raises(errors.ProviderTimeout):
-        await collect(make(), request(FIM, seconds=0.5))
+        await collect(provider, request(FIM, seconds=0.5))
     assert 0.45 <= time.monotonic() - start < 1.0
     assert fake.wait_for_disconnect(0, timeout=2).disconnected
     assert len(fake.requests) == 1  # a timeout is never retried
@@ -275,10 +279,12 @@ async def test_hang_times_out_near_the_deadline_and_hangs_up(fake: FakeOpenAI, m
 
 async def test_stall_mid_stream_times_out(fake: FakeOpenAI, make) -> None:
     fake.script(Reply(text="a b c", chunk_delay=2))
+    provider = make()
+    await provider.warm_up()
     seen: list[Delta] = []
     start = time.monotonic()
     with pytest.raises(errors.ProviderTimeout):
-        async for delta in make().stream(request(FIM, seconds=0.5)):
+        async for delta in provider.stream(request(FIM, seconds=0.5)):
             seen.append(delta)
     assert time.monotonic() - start < 1.0
     assert joined(seen) == "a"
@@ -295,9 +301,11 @@ async def test_cut_stream_ends_without_finish_reason(fake: FakeOpenAI, make) -> 
 async def test_unreachable_server_is_a_short_provider_error(make) -> None:
     with FakeOpenAI() as gone:
         base_url = gone.base_url
+    provider = make(base_url=base_url)
+    await provider.warm_up()
     start = time.monotonic()
     with pytest.raises(errors.ProviderError, match="cannot reach 127.0.0.1") as caught:
-        await collect(make(base_url=base_url), request(FIM))
+        await collect(provider, request(FIM))
     assert time.monotonic() - start < 1
     assert len(str(caught.value)) < 200
 
@@ -360,6 +368,21 @@ def test_connect_timeout_is_editor_grade() -> None:
     timeout = provider._timeout(time.monotonic() + 1.5)
     assert timeout.connect <= 1.5 and timeout.read <= 1.5
     assert provider._client_().max_retries == 0
+
+
+async def test_warm_up_builds_the_client_once(fake: FakeOpenAI, make) -> None:
+    provider = make()
+    await provider.warm_up()
+    client = provider._client_()
+    await provider.warm_up()
+    assert provider._client_() is client
+    assert fake.requests == []  # warming up sends nothing
+
+
+async def test_past_deadline_sends_nothing(fake: FakeOpenAI, make) -> None:
+    with pytest.raises(errors.ProviderTimeout):
+        await collect(make(), request(FIM, seconds=-1))
+    assert fake.requests == []
 
 
 # -- doctor ----------------------------------------------------------------------------------------
