@@ -163,7 +163,9 @@ def iter_workspace_files(
     seen_real: set[str] = set()
     count = 0
     for root in roots:
-        stack = [os.path.abspath(os.fspath(root))]
+        root_abs = os.path.abspath(os.fspath(root))
+        root_real = os.path.realpath(root_abs)
+        stack = [root_abs]
         while stack:
             directory = stack.pop()
             try:
@@ -189,11 +191,15 @@ def iter_workspace_files(
                     continue
                 if not stat.S_ISREG(st.st_mode) or st.st_size > max_file_bytes:
                     continue
+                # Directory symlinks are never entered below the root, so a regular file's real path is
+                # its path with the root's real path swapped in; only file symlinks need resolving.
                 if entry.is_symlink():
                     real = os.path.realpath(entry.path)
-                    if real in seen_real:
-                        continue
-                    seen_real.add(real)
+                else:
+                    real = root_real + entry.path[len(root_abs) :]
+                if real in seen_real:
+                    continue
+                seen_real.add(real)
                 yield Path(entry.path)
                 count += 1
                 if count >= max_files:
