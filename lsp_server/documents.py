@@ -1,0 +1,494 @@
+"""Open documents: their text, version and syntax tree, kept in step with incremental changes.
+
+Owns the one source of truth for document text (DESIGN invariant 2): pygls applies ``didChange`` to its
+own copy, but only this store knows the exact byte ranges each change touched, which tree-sitter's
+``Tree.edit`` needs. It hands out frozen ``Snapshot``s that later changes never alter.
+
+Speed matters because every keystroke lands here. Lines live in small immutable blocks with per-block
+character and byte totals, so a change costs O(block) work, never O(file) Python work, and a snapshot
+shares the blocks instead of copying the text. Tree-sitter edits are recorded per change and the
+reparse happens once, when someone first asks a snapshot for its tree (a burst of keystrokes between
+two completion requests costs one reparse, not one per key).
+
+Must not import pygls or lsprotocol, do I/O, or raise on odd input: positions out of range are
+clamped, and binary or huge files are kept as plain text without a tree.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from itertools import accumulate, chain
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+import attrs
+
+from lsp_server import errors, syntax
+from lsp_server.text import (
+    Encoding,
+    column_to_index,
+    index_to_column,
+    line_content_length,
+    point_after,
+    split_lines,
+    to_utf8,
+    ts_point,
+    utf8_len,
+)
+
+if TYPE_CHECKING:
+    from tree_sitter import Tree
+
+Point = tuple[int, int]
+Position = tuple[int, int]
+# (start_byte, old_end_byte, new_end_byte, start_point, old_end_point, new_end_point), as Tree.edit takes
+TreeEdit = tuple[int, int, int, Point, Point, Point]
+
+_BLOCK = 64  # lines per block when a block is (re)built; small enough that O(block) work is cheap
+_MAX_BLOCK = 2 * _BLOCK
+_MAX_PENDING = 16  # tree edits kept apart before they are folded into one covering edit
+
+
+@attrs.frozen
+class Change:
+    """One entry of ``didChange``'s ``contentChanges``: ``range`` None replaces the whole text.
+
+    Positions are ``(line, character)`` in the store's negotiated encoding.
+    """
+
+    text: str
+    range: tuple[Position, Position] | None = None
+
+
+class _TreeState:
+    """The tree of one document version, parsed on first demand from a base tree plus pending edits.
+
+    Shared by the store and every snapshot of that version, so the reparse happens once and the
+    next version starts from the resolved tree.
+    """
+
+    __slots__ = ("grammar", "base", "edits", "tree", "done")
+
+    def __init__(self, grammar: str | None, base: Tree | None, edits: tuple[TreeEdit, ...]) -> None:
+        self.grammar = grammar
+        self.base = base
+        self.edits = edits
+        self.tree: Tree | None = None
+        self.done = grammar is None
+
+    def resolve(self, text: str) -> Tree | None:
+        if not self.done:
+            source = to_utf8(text)
+            if self.base is None:
+                self.tree = syntax.parse(self.grammar, source)
+            else:
+                # Tree.edit mutates in place and older snapshots may hold the base: edit a copy.
+                edited = self.base.copy()
+                for edit in self.edits:
+                    edited.edit(*edit)
+                self.tree = syntax.parse(self.grammar, source, edited)
+            self.done, self.base, self.edits = True, None, ()
+        return self.tree
+
+    def next_base(self) -> tuple[Tree | None, list[TreeEdit]]:
+        """Where the following version's tree starts from: this tree, or this one's own starting point."""
+        if self.done:
+            return self.tree, []
+        return self.base, list(self.edits)
+
+
+@attrs.frozen(eq=False)
+class Snapshot:
+    """One version of one document, frozen: later changes never alter it (nor its tree).
+
+    ``text`` and ``tree`` may be passed directly, or (from the store) computed on first access.
+    Positions are LSP ``(line, character)`` in ``encoding``; offsets are str indexes into ``text``.
+    """
+
+    uri: str
+    version: int
+    language_id: str
+    grammar: str | None
+    _text: str | None = attrs.field(default=None, alias="text")
+    _tree: Tree | None = attrs.field(default=None, alias="tree", repr=False)
+    encoding: Encoding = Encoding.UTF16
+    _blocks: tuple[tuple[str, ...], ...] | None = attrs.field(default=None, alias="blocks", repr=False)
+    _state: _TreeState | None = attrs.field(default=None, alias="state", repr=False)
+    _lines: tuple[str, ...] | None = attrs.field(default=None, init=False, repr=False)
+    _starts: list[int] | None = attrs.field(default=None, init=False, repr=False)
+    _source: bytes | None = attrs.field(default=None, init=False, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The full text of this version."""
+        if self._text is None:
+            text = "".join(chain.from_iterable(self._blocks)) if self._blocks is not None else ""
+            object.__setattr__(self, "_text", text)
+            return text
+        return self._text
+
+    @property
+    def tree(self) -> Tree | None:
+        """The syntax tree of ``text``; ``None`` for plain text, binary or oversized files."""
+        if self._tree is None and self._state is not None:
+            object.__setattr__(self, "_tree", self._state.resolve(self.text))
+        return self._tree
+
+    @property
+    def source(self) -> bytes:
+        """``text`` as the utf-8 bytes tree-sitter offsets index into."""
+        if self._source is None:
+            object.__setattr__(self, "_source", to_utf8(self.text))
+        return self._source
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """LSP lines, each with its line ending (the last one has none)."""
+        if self._lines is None:
+            if self._blocks is not None:
+                lines = tuple(chain.from_iterable(self._blocks))
+            else:
+                lines = tuple(split_lines(self.text))
+            object.__setattr__(self, "_lines", lines)
+            return lines
+        return self._lines
+
+    @property
+    def line_count(self) -> int:
+        """Number of LSP lines (text ending with a line break has an empty last line)."""
+        return len(self.lines)
+
+    def line_text(self, n: int) -> str:
+        """Line ``n`` without its line ending; ``""`` for a line that does not exist."""
+        lines = self.lines
+        if 0 <= n < len(lines):
+            line = lines[n]
+            return line[: line_content_length(line)]
+        return ""
+
+    def _line_starts(self) -> list[int]:
+        if self._starts is None:
+            starts = list(accumulate(map(len, self.lines), initial=0))
+            object.__setattr__(self, "_starts", starts)
+            return starts
+        return self._starts
+
+    def offset_at(self, line: int, character: int) -> int:
+        """Str offset of an LSP position, clamped: past the last line is the end of the text."""
+        lines = self.lines
+        if line < 0:
+            return 0
+        if line >= len(lines):
+            return len(self.text)
+        return self._line_starts()[line] + column_to_index(lines[line], character, self.encoding)
+
+    def position_at(self, offset: int) -> Position:
+        """LSP position of a str offset (clamped to the text; inside a line ending: end of that line)."""
+        lines, starts = self.lines, self._line_starts()
+        number = max(0, min(bisect_right(starts, offset) - 1, len(lines) - 1))
+        line = lines[number]
+        index = min(max(0, offset - starts[number]), line_content_length(line))
+        return number, index_to_column(line, index, self.encoding)
+
+    def byte_at(self, offset: int) -> int:
+        """Utf-8 byte offset (as tree-sitter counts) of a str offset."""
+        return utf8_len(self.text[: max(0, offset)])
+
+    def offset_of_byte(self, byte: int) -> int:
+        """Str offset of a utf-8 byte offset; a byte inside a character rounds down to its start."""
+        data = self.source[: max(0, byte)]
+        end = len(data)
+        while end > 0 and end < len(self.source) and (self.source[end] & 0xC0) == 0x80:
+            end -= 1
+        return len(data[:end].decode("utf-8", "surrogatepass"))
+
+    def point_at(self, offset: int) -> Point:
+        """Tree-sitter point ``(row, byte column)`` of a str offset (rows count LF only)."""
+        return ts_point(self.text, offset)
+
+
+class _Lines:
+    """A document's lines in blocks of immutable tuples, with per-block totals for O(block) offsets."""
+
+    __slots__ = ("blocks", "chars", "nbytes", "counts", "_first", "lone_cr", "nul")
+
+    def __init__(self, text: str) -> None:
+        self.reset(text)
+
+    def reset(self, text: str) -> None:
+        lines = split_lines(text)
+        self.blocks = [tuple(lines[i : i + _BLOCK]) for i in range(0, len(lines), _BLOCK)]
+        self.chars = [len("".join(b)) for b in self.blocks]
+        self.nbytes = [utf8_len("".join(b)) for b in self.blocks]
+        self.counts = [len(b) for b in self.blocks]
+        self._first: list[int] | None = None
+        # Lone CRs make tree-sitter rows differ from LSP lines; counted so the common case stays fast.
+        self.lone_cr = text.count("\r") - text.count("\r\n")
+        self.nul = text.count("\x00")
+
+    def first_lines(self) -> list[int]:
+        if self._first is None:
+            self._first = list(accumulate(self.counts, initial=0))
+        return self._first
+
+    @property
+    def line_count(self) -> int:
+        return self.first_lines()[-1]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.nbytes)
+
+    def locate(self, line: int) -> tuple[int, int]:
+        first = self.first_lines()
+        block = bisect_right(first, line) - 1
+        return block, line - first[block]
+
+    def line(self, line: int) -> str:
+        block, index = self.locate(line)
+        return self.blocks[block][index]
+
+    def byte_offset(self, line: int, index: int) -> int:
+        """Utf-8 byte offset of str ``index`` within ``line``."""
+        k, i = self.locate(line)
+        block = self.blocks[k]
+        base = sum(self.nbytes[:k])
+        if self.nbytes[k] == self.chars[k]:  # an ASCII block: bytes are characters
+            return base + sum(map(len, block[:i])) + index
+        return base + utf8_len("".join(block[:i])) + utf8_len(block[i][:index])
+
+    def char_offset(self, line: int, index: int) -> int:
+        k, i = self.locate(line)
+        return sum(self.chars[:k]) + sum(map(len, self.blocks[k][:i])) + index
+
+    def point(self, line: int, index: int) -> Point:
+        """Tree-sitter point of str ``index`` within ``line``."""
+        if self.lone_cr == 0:
+            return line, utf8_len(self.line(line)[:index])
+        return ts_point(self.text(), self.char_offset(line, index))  # rare: old Mac line endings
+
+    def text(self) -> str:
+        return "".join(chain.from_iterable(self.blocks))
+
+    def replace(self, first: int, last: int, new_lines: list[str]) -> None:
+        """Replace lines ``first..last`` (inclusive) with ``new_lines``."""
+        k1, i1 = self.locate(first)
+        k2, i2 = self.locate(last)
+        old_lines = list(chain.from_iterable(self.blocks[k1 : k2 + 1]))[i1 : i1 + last - first + 1]
+        old = "".join(old_lines)
+        new = "".join(new_lines)
+        self.lone_cr += (new.count("\r") - new.count("\r\n")) - (old.count("\r") - old.count("\r\n"))
+        self.nul += new.count("\x00") - old.count("\x00")
+        merged = self.blocks[k1][:i1] + tuple(new_lines) + self.blocks[k2][i2 + 1 :]
+        if len(merged) <= _MAX_BLOCK:
+            pieces = [merged]
+        else:
+            pieces = [merged[j : j + _BLOCK] for j in range(0, len(merged), _BLOCK)]
+        self.blocks[k1 : k2 + 1] = pieces
+        self.chars[k1 : k2 + 1] = [len("".join(p)) for p in pieces]
+        self.nbytes[k1 : k2 + 1] = [utf8_len("".join(p)) for p in pieces]
+        self.counts[k1 : k2 + 1] = [len(p) for p in pieces]
+        if not (k1 == k2 and len(pieces) == 1 and len(new_lines) == last - first + 1):
+            self._first = None
+
+
+@attrs.define
+class _Document:
+    uri: str
+    language_id: str
+    grammar: str | None
+    version: int
+    lines: _Lines
+    state: _TreeState
+    snapshot: Snapshot | None = None
+
+
+class DocumentStore:
+    """The open documents, by URI. Not thread-safe: the server calls it from its event loop only."""
+
+    def __init__(self, encoding: Encoding = Encoding.UTF16, max_parse_bytes: int = 2_000_000) -> None:
+        self._encoding = Encoding(encoding)
+        self._max_parse_bytes = max_parse_bytes
+        self._docs: dict[str, _Document] = {}
+
+    @property
+    def encoding(self) -> Encoding:
+        """Encoding of positions in changes and snapshots (set once ``initialize`` negotiated it)."""
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, value: Encoding) -> None:
+        self._encoding = Encoding(value)
+        for doc in self._docs.values():
+            doc.snapshot = None
+
+    def open(self, uri: str, language_id: str, version: int, text: str) -> Snapshot:
+        """Start tracking a document (re-opening replaces it)."""
+        grammar = syntax.grammar_name(language_id, _uri_path(uri))
+        lines = _Lines(text)
+        doc = _Document(uri, language_id, grammar, version, lines, _TreeState(None, None, ()))
+        doc.state = self._fresh_state(doc)
+        self._docs[uri] = doc
+        return self._snapshot(doc)
+
+    def change(self, uri: str, version: int, changes: Sequence[Change]) -> Snapshot:
+        """Apply ``didChange`` content changes in order; returns the new snapshot."""
+        doc = self._doc(uri)
+        base, edits = doc.state.next_base()
+        for change in changes:
+            if change.range is None:
+                doc.lines.reset(change.text)
+                base, edits = None, []
+                continue
+            edit = _apply(doc.lines, change, self._encoding)
+            if edit is not None:
+                _add_edit(edits, edit)
+        doc.version = version
+        if not self._parseable(doc):
+            doc.state = _TreeState(None, None, ())
+        elif base is None:
+            doc.state = self._fresh_state(doc)
+        else:
+            doc.state = _TreeState(doc.grammar, base, tuple(edits))
+        doc.snapshot = None
+        return self._snapshot(doc)
+
+    def close(self, uri: str) -> None:
+        """Forget a document; closing an unknown one is a no-op (clients do send duplicates)."""
+        self._docs.pop(uri, None)
+
+    def get(self, uri: str) -> Snapshot:
+        """The current snapshot of ``uri``; raises ``DocumentNotOpen`` if it is not open."""
+        return self._snapshot(self._doc(uri))
+
+    def uris(self) -> list[str]:
+        """URIs of every open document."""
+        return list(self._docs)
+
+    def __contains__(self, uri: object) -> bool:
+        return uri in self._docs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._docs))
+
+    def _doc(self, uri: str) -> _Document:
+        doc = self._docs.get(uri)
+        if doc is None:
+            raise errors.DocumentNotOpen(f"document not open: {uri}")
+        return doc
+
+    def _parseable(self, doc: _Document) -> bool:
+        lines = doc.lines
+        return doc.grammar is not None and lines.nul == 0 and lines.total_bytes <= self._max_parse_bytes
+
+    def _fresh_state(self, doc: _Document) -> _TreeState:
+        if not self._parseable(doc):
+            return _TreeState(None, None, ())
+        return _TreeState(doc.grammar, None, ())
+
+    def _snapshot(self, doc: _Document) -> Snapshot:
+        if doc.snapshot is None:
+            doc.snapshot = Snapshot(
+                uri=doc.uri,
+                version=doc.version,
+                language_id=doc.language_id,
+                grammar=doc.grammar,
+                encoding=self._encoding,
+                blocks=tuple(doc.lines.blocks),
+                state=doc.state,
+            )
+        return doc.snapshot
+
+
+def _uri_path(uri: str) -> str:
+    parts = urlsplit(uri)
+    return posixpath.basename(unquote(parts.path or parts.netloc or uri))
+
+
+def _clamp(lines: _Lines, position: Position, encoding: Encoding) -> tuple[int, int]:
+    """(line, str index in line) of an LSP position, clamped into the document."""
+    line, column = position
+    if line < 0:
+        return 0, 0
+    count = lines.line_count
+    if line >= count:
+        return count - 1, len(lines.line(count - 1))  # the last line has no line ending
+    return line, column_to_index(lines.line(line), column, encoding)
+
+
+def _apply(lines: _Lines, change: Change, encoding: Encoding) -> TreeEdit | None:
+    """Apply one ranged change to ``lines``; returns the tree edit it amounts to (None if a no-op)."""
+    assert change.range is not None
+    start, end = change.range
+    if tuple(end) < tuple(start):  # a reversed range from a sloppy client: treat as its mirror image
+        start, end = end, start
+    first, start_index = _clamp(lines, start, encoding)
+    last, end_index = _clamp(lines, end, encoding)
+    text = change.text
+    if first == last and start_index == end_index and not text:
+        return None
+    start_byte = lines.byte_offset(first, start_index)
+    old_end_byte = lines.byte_offset(last, end_index)
+    start_point = lines.point(first, start_index)
+    old_end_point = lines.point(last, end_index)
+
+    start_line, end_line = lines.line(first), lines.line(last)
+    region = start_line[:start_index] + text + end_line[end_index:]
+    # A new LF right after a lone CR joins the line before into one CRLF line ending.
+    if region.startswith("\n") and first > 0 and lines.line(first - 1).endswith("\r"):
+        first -= 1
+        region = lines.line(first) + region
+    new_lines = split_lines(region)
+    if last < lines.line_count - 1:
+        new_lines.pop()  # the region ends with a line break: split_lines added an empty last line
+    lines.replace(first, last, new_lines)
+    return (
+        start_byte,
+        old_end_byte,
+        start_byte + utf8_len(text),
+        start_point,
+        old_end_point,
+        point_after(start_point, text),
+    )
+
+
+def _add_edit(edits: list[TreeEdit], edit: TreeEdit) -> None:
+    """Record ``edit`` after ``edits``, merging neighbours so the list stays short."""
+    if edits and _touches(edits[-1], edit):
+        edits[-1] = _combine(edits[-1], edit)
+    else:
+        edits.append(edit)
+    if len(edits) > _MAX_PENDING:
+        folded = edits[0]
+        for later in edits[1:]:
+            folded = _combine(folded, later)
+        edits[:] = [folded]
+
+
+def _touches(first: TreeEdit, second: TreeEdit) -> bool:
+    return second[0] <= first[2] and second[1] >= first[0]
+
+
+def _combine(first: TreeEdit, second: TreeEdit) -> TreeEdit:
+    """One edit covering ``first`` then ``second`` (whose positions are in the text after ``first``).
+
+    The result may mark more text as changed than strictly was, which tree-sitter handles by
+    re-lexing a little more; it never marks less.
+    """
+    s1, o1, n1, sp1, op1, np1 = first
+    s2, o2, n2, sp2, op2, np2 = second
+    start, start_point = (s2, sp2) if s2 <= s1 else (s1, sp1)
+    # The end of the union, in the text between the two edits: after both edited spans.
+    middle, middle_point = (n1, np1) if n1 >= o2 else (o2, op2)
+    old_end, old_end_point = middle - n1 + o1, _shift(middle_point, np1, op1)
+    new_end, new_end_point = middle + n2 - o2, _shift(middle_point, op2, np2)
+    return start, old_end, new_end, start_point, old_end_point, new_end_point
+
+
+def _shift(point: Point, old: Point, new: Point) -> Point:
+    """Move ``point`` (at or after ``old``) as text ending at ``old`` now ends at ``new``."""
+    if point[0] == old[0]:
+        return new[0], new[1] + point[1] - old[1]
+    return point[0] - old[0] + new[0], point[1]
