@@ -981,6 +981,9 @@ class WorkspaceIndex:
         self._by_name: dict[str, list[Definition]] = {}
         self._members: dict[str, list[Definition]] = {}
         self._modules: dict[str, list[str]] = {}
+        # file name -> paths, and directory name -> paths: C includes and Go packages resolve by these.
+        self._by_file_name: dict[str, list[str]] = {}
+        self._by_dir_name: dict[str, list[str]] = {}
 
     # ---- mutation
 
@@ -1008,6 +1011,8 @@ class WorkspaceIndex:
                 self._members.setdefault(definition.container, []).append(definition)
         for module in python_module_names(key) if symbols.grammar == "python" else ():
             self._modules.setdefault(module, []).append(key)
+        self._by_file_name.setdefault(os.path.basename(key), []).append(key)
+        self._by_dir_name.setdefault(_dir_name(key), []).append(key)
         return True
 
     def remove_file(self, path: str | os.PathLike[str]) -> None:
@@ -1021,12 +1026,20 @@ class WorkspaceIndex:
             _discard(self._by_name, definition.name, key)
             if definition.container:
                 _discard(self._members, definition.container, key)
-        for module in python_module_names(key):
-            paths = self._modules.get(module)
-            if paths and key in paths:
-                paths.remove(key)
-                if not paths:
-                    del self._modules[module]
+        for table, names in (
+            (self._modules, python_module_names(key)),
+            (self._by_file_name, [os.path.basename(key)]),
+            (self._by_dir_name, [_dir_name(key)]),
+        ):
+            for name in names:
+                paths = table.get(name)
+                if paths and key in paths:
+                    # A new list, not an in-place removal: a reader on another thread may be iterating.
+                    kept = [p for p in paths if p != key]
+                    if kept:
+                        table[name] = kept
+                    else:
+                        del table[name]
 
     def build(
         self, roots: Iterable[str | os.PathLike[str]], is_excluded: Callable[[str], bool] | None = None
@@ -1125,7 +1138,7 @@ class WorkspaceIndex:
             return self._relative_files(from_path, imp.module, (".rb", ""), ())
         if grammar == "go":
             last = imp.module.rsplit("/", 1)[-1]
-            return [p for p, s in self._files.items() if s.grammar == "go" and _dir_name(p) == last][:50]
+            return [p for p in self._by_dir_name.get(last, ()) if p.endswith(".go")][:50]
         return []
 
     def _python_module_files(self, from_path: str, module: str, level: int) -> list[str]:
@@ -1163,8 +1176,10 @@ class WorkspaceIndex:
 
     def _by_basename(self, spec: str) -> list[str]:
         # Headers included by a path relative to an include dir we do not know: match the tail.
+        if not spec:
+            return []
         tail = os.sep + spec.replace("/", os.sep)
-        return [p for p in self._files if p.endswith(tail)][:3] if spec else []
+        return [p for p in self._by_file_name.get(os.path.basename(tail), ()) if p.endswith(tail)][:3]
 
     def _in_file(self, path: str, name: str) -> list[Definition]:
         symbols = self._files.get(path)

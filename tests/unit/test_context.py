@@ -302,3 +302,44 @@ def test_window_bounds_whole_lines_and_long_lines() -> None:
     long = "x" * 10_000
     start, end = window_bounds(long, 5000, 300, 100)
     assert (start, end) == (4700, 5100)
+
+
+def test_go_package_qualified_calls_and_receiver_members(tmp_path: Path) -> None:
+    index = workspace(
+        tmp_path,
+        {
+            "store/store.go": "package store\n\n// Open opens a store.\n"
+            "func Open(path string) (*DB, error) {\n\treturn nil, nil\n}\n\n"
+            "type DB struct {\n\tPath string\n}\n",
+            "store/db_get.go": "package store\n\nfunc (d *DB) Get(key string) []byte { return nil }\n",
+        },
+    )
+    built = context_at(
+        tmp_path,
+        index,
+        "cmd/main.go",
+        'package main\n\nimport "example.com/app/store"\n\nfunc main() {\n\tstore.Open($0)\n}\n',
+        language_id="go",
+    )
+    assert "func Open(path string) (*DB, error)" in built.prompt.context
+    assert "Open opens a store." in built.prompt.context
+    built = context_at(
+        tmp_path,
+        index,
+        "cmd/use.go",
+        "package main\n\nfunc use(d *DB) {\n\td.Get($0)\n}\n",
+        language_id="go",
+    )
+    assert "func (d *DB) Get(key string) []byte" in built.prompt.context
+
+
+def test_c_quoted_include_resolves_to_the_header(tmp_path: Path) -> None:
+    index = workspace(tmp_path, {"include/util.h": "/* Sums. */\nint sum(int a, int b);\n"})
+    built = context_at(
+        tmp_path,
+        index,
+        "src/main.c",
+        '#include "util.h"\n\nint main(void) { return sum($0); }\n',
+        language_id="c",
+    )
+    assert "int sum(int a, int b);" in built.prompt.context
