@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# How many lines above and below the cursor line the analysis may read. Parsing ~120 lines costs
+# How many lines above and below the cursor line the analysis may read. Parsing ~80 lines costs
 # about 0.2 ms, which keeps a whole suggestion (a few parses) well under the 2 ms budget.
-WINDOW_LINES = 60
+WINDOW_LINES = 40
 
 # Characters that close something opened before the cursor; text made only of these after the cursor
 # does not make the cursor "mid-line" (typing inside auto-closed brackets or quotes).
@@ -52,13 +52,12 @@ _END_WORD = re.compile(r"^(end|fi|done|esac)\b")
 # Tokens for structural (identifier-insensitive) comparison of lines.
 _TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\"(?:[^\"\\]|\\.)*\"?|'(?:[^'\\]|\\.)*'?|\S")
 # Words that must match literally in a structural comparison: renaming never turns one into another.
-_KEYWORDS = frozenset(
-    (
-        "if elif else for while return def class import from try except catch finally raise throw yield "
-        "lambda pass break continue and or not in is None True False function const let var new switch "
-        "case default fn func struct impl true false null nil"
-    ).split()
+_KEYWORD_TEXT = (
+    "if elif else for while return def class import from try except catch finally raise throw yield "
+    "lambda pass break continue and or not in is None True False function const let var new switch "
+    "case default fn func struct impl true false null nil"
 )
+_KEYWORDS = frozenset(_KEYWORD_TEXT.split())
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 _HOLE_MARKERS = ("<|CURSOR|>", "<CURSOR>", "<FILL_ME>", "<FILL>")
 
@@ -76,7 +75,7 @@ class Cursor:
 
 @attrs.frozen
 class Scene:
-    """The lines around the cursor, with ``\\n`` line endings, computed once per suggestion.
+    """The lines around the cursor, with newline (LF) line endings, computed once per suggestion.
 
     ``window_prefix`` / ``window_suffix`` are the text of the analysis window before / after the
     cursor; ``above`` / ``below`` are the window's lines above / below the cursor line.
@@ -92,6 +91,8 @@ class Scene:
     multiline: str = "auto"
     in_comment: bool = False
     baseline_errors: int = 0  # syntax errors in the window without any suggestion
+    # The window's tree without the suggestion: candidates are parsed incrementally from a copy.
+    tree: Tree | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def window_prefix(self) -> str:
@@ -247,6 +248,7 @@ def scene_for(cursor: Cursor) -> Scene:
         scene,
         in_comment=_in_comment(tree, len(prefix)),
         baseline_errors=syntax.error_count(tree.root_node),
+        tree=tree,
     )
 
 
@@ -415,9 +417,7 @@ def _scope_limit(scene: Scene, ref: int) -> int:
         if width >= current:
             continue
         current = width
-        if _FUNCTION.match(line):
-            limit = width
-        elif _DEFINITION.match(line) and limit == ref - 1:
+        if _FUNCTION.match(line) or _DEFINITION.match(line) and limit == ref - 1:
             limit = width
         if width == 0:
             break
@@ -453,10 +453,8 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
             continue
         width = _indent_width(line)
         stripped = line.strip()
-        if limit < 0:  # top level: a new paragraph or a statement after an indented body
-            leaves = width == 0 and (after_blank or previous_width > 0)
-        else:
-            leaves = width <= limit
+        # At top level (limit < 0) a new paragraph or a statement after an indented body leaves.
+        leaves = width == 0 and (after_blank or previous_width > 0) if limit < 0 else width <= limit
         previous_width, after_blank = width, False
         if not leaves:
             continue
@@ -486,11 +484,11 @@ def _alpha_equal(a: str, b: str, forward: dict[str, str], backward: dict[str, st
     ta, tb = _tokens(a), _tokens(b)
     if len(ta) != len(tb) or not ta:
         return False
-    for x, y in zip(ta, tb):
+    for x, y in zip(ta, tb, strict=True):
         if x == y:
-            if (x[0].isalpha() or x[0] == "_") and x not in _KEYWORDS:
-                if forward.setdefault(x, y) != y or backward.setdefault(y, x) != x:
-                    return False
+            is_name = (x[0].isalpha() or x[0] == "_") and x not in _KEYWORDS
+            if is_name and (forward.setdefault(x, y) != y or backward.setdefault(y, x) != x):
+                return False
             continue
         is_ident = (x[0].isalpha() or x[0] == "_") and (y[0].isalpha() or y[0] == "_")
         if not is_ident or x in _KEYWORDS or y in _KEYWORDS:
@@ -584,7 +582,7 @@ def trim_suffix_overlap(text: str, scene: Scene) -> str:
 
 def drop_repetition(text: str, scene: Scene) -> str:
     """Cut a model loop: a line repeated 3+ times, or a block of lines repeated at the end."""
-    lines = text.split("\n")
+    lines = _effective_lines(text, scene)
     n = len(lines)
     for period in range(1, 9):
         copies = 3 if period == 1 else 2
@@ -600,7 +598,9 @@ def drop_repetition(text: str, scene: Scene) -> str:
         repeated = j - start
         block = lines[start + 1 - period : start + 1] if start + 1 - period >= 0 else []
         if repeated >= period * (copies - 1) and any(line.strip() for line in block):
-            return "\n".join(lines[: start + 1])
+            kept = lines[: start + 1]
+            kept[0] = kept[0][len(scene.before) :]
+            return "\n".join(kept)
     return text
 
 
@@ -614,7 +614,7 @@ def normalize_indentation(text: str, scene: Scene) -> str:
     if not body or not unit:
         return text  # no evidence of the file's style: keep the model's
     if unit == "\t":
-        if not any(line.startswith(" ") for line in body):
+        if not any(" " in _leading(line) for line in body):
             return text
         width = _detect_indent_unit(tuple(body))
         step = len(width) if width not in ("\t", "") else 4
@@ -657,8 +657,27 @@ def normalize_indentation(text: str, scene: Scene) -> str:
 
 
 def _errors_with(text: str, scene: Scene) -> int:
-    source = (scene.window_prefix + text + scene.window_suffix).encode("utf-8")
-    tree = syntax.parse(scene.grammar, source)
+    """Syntax errors in the window with ``text`` inserted at the cursor (incremental reparse)."""
+    prefix = scene.window_prefix.encode("utf-8")
+    inserted = text.encode("utf-8")
+    source = prefix + inserted + scene.window_suffix.encode("utf-8")
+    if scene.tree is None:
+        tree = syntax.parse(scene.grammar, source)
+    else:
+        old = scene.tree.copy()
+        row = prefix.count(b"\n")
+        column = len(prefix) - (prefix.rfind(b"\n") + 1)
+        lines = inserted.count(b"\n")
+        end_column = len(inserted) - (inserted.rfind(b"\n") + 1) if lines else column + len(inserted)
+        old.edit(
+            start_byte=len(prefix),
+            old_end_byte=len(prefix),
+            new_end_byte=len(prefix) + len(inserted),
+            start_point=(row, column),
+            old_end_point=(row, column),
+            new_end_point=(row + lines, end_column),
+        )
+        tree = syntax.parse(scene.grammar, source, old)
     return 0 if tree is None else syntax.error_count(tree.root_node)
 
 
@@ -681,15 +700,19 @@ def validate_syntax(text: str, scene: Scene, *, max_parses: int = 12) -> str:
         return text
     lines = text.rstrip().split("\n")
     parses = 1
-    for k in range(len(lines) - 1, 0, -1):
-        candidate = shape_end("\n".join(lines[:k]), scene)
-        if not candidate.strip():
-            continue
-        if parses >= max_parses:
-            break
+    # Binary search for the longest valid line prefix: errors usually start at one line and stay.
+    low, high = 0, len(lines) - 1  # line counts: `low` known valid (0 = nothing), `high` to try
+    best = ""
+    while low < high and parses < max_parses:
+        mid = (low + high + 1) // 2
+        candidate = shape_end("\n".join(lines[:mid]), scene)
         parses += 1
-        if _errors_with(candidate, scene) <= baseline:
-            return candidate
+        if candidate.strip() and _errors_with(candidate, scene) <= baseline:
+            low, best = mid, candidate
+        else:
+            high = mid - 1
+    if best:
+        return best
     first = lines[0]
     for end in _token_cuts(first)[1:]:
         if parses >= max_parses:
@@ -732,7 +755,8 @@ def process(raw: str, cursor: Cursor, *, chat: bool = False) -> str:
 
     Order: line endings -> chat extraction (fences, echoed prefix, indentation) -> single-line cut ->
     closing brackets -> block scope -> overlap with the text after the cursor -> repetition ->
-    indentation style -> trailing shape -> syntax validation -> nothing trivial, in the document's line endings.
+    indentation style -> trailing shape -> syntax validation -> nothing trivial; in the document's
+    line endings.
     """
     if not raw or not raw.strip():
         return ""
