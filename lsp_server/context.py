@@ -189,7 +189,8 @@ _KEYWORDS_TEXT = (
 )
 # Keywords and builtins: resolving them would only find unrelated same-named definitions.
 _KEYWORDS = frozenset(_KEYWORDS_TEXT.split())
-_CHAIN = re.compile(r"(?<![\w.])((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)(\s*\()?")
+# Whitespace inside a chain never spans lines: ``server.\n    f(`` is a sentence end and a call.
+_CHAIN = re.compile(r"(?<![\w.])((?:[A-Za-z_]\w*[ \t]*\.[ \t]*)*[A-Za-z_]\w*)([ \t]*\()?")
 _SELF_NAMES = frozenset({"self", "this", "cls", "@"})
 
 
@@ -230,8 +231,8 @@ def uses_near(text: str, offset: int) -> list[Use]:
     return list(uses.values())
 
 
-_CALL_OPEN = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*$")
-_MEMBER_ACCESS = re.compile(r"((?:[A-Za-z_]\w*\s*\.\s*)*[A-Za-z_]\w*)\s*\.\s*(\w*)$")
+_CALL_OPEN = re.compile(r"((?:[A-Za-z_]\w*[ \t]*\.[ \t]*)*[A-Za-z_]\w*)[ \t]*$")
+_MEMBER_ACCESS = re.compile(r"((?:[A-Za-z_]\w*[ \t]*\.[ \t]*)*[A-Za-z_]\w*)[ \t]*\.[ \t]*(\w*)$")
 
 
 def callee_at(text: str, offset: int) -> tuple[str, ...] | None:
@@ -251,7 +252,7 @@ def callee_at(text: str, offset: int) -> tuple[str, ...] | None:
                 if match is None:
                     return None
                 chain = tuple(part.strip() for part in match.group(1).split("."))
-                before = text[: match.start()].rstrip()
+                before = text[max(0, match.start() - 40) : match.start()].rstrip(" \t")
                 # ``f(x).name(`` / ``a[0].name(``: a member of something we cannot name.
                 return ("?", *chain) if before.endswith(".") else chain
             depth -= 1

@@ -343,3 +343,10 @@ def test_c_quoted_include_resolves_to_the_header(tmp_path: Path) -> None:
         language_id="c",
     )
     assert "int sum(int a, int b);" in built.prompt.context
+
+
+def test_chains_do_not_span_lines() -> None:
+    text, offset = cursor("# cookies from the server.\n        extract($0")
+    assert callee_at(text, offset) == ("extract",)
+    text, offset = cursor("query = (session\n    .filter(x)\n    .order_by($0")
+    assert callee_at(text, offset) == ("?", "order_by")
