@@ -15,12 +15,13 @@ How it predicts ("naturalness of software"; an ∞-gram-style longest-match mode
   with a token whose leading space is already typed.
 * Candidates come from earlier occurrences of the context: in the current document (the prefix and
   suffix windows, lexed per request so a never-saved file still helps), then in the indexed files.
-  Each occurrence votes for the token that followed it with weight ``2 ** match_length`` (how many
-  tokens of context it shares, up to ``_MAX_MATCH``), boosted for the current document.
-* Confidence of a step is ``best / (all votes + prior)``: one short match is not enough, a long or
-  repeated one is. Generation is greedy, token by token, following the occurrences that agreed
-  with each choice, until the end of the line; when the running confidence drops below the
-  threshold the suggestion is abandoned and ``""`` returned (an empty suggestion beats garbage).
+  Each occurrence votes with weight ``2 ** match_length`` (how many tokens of context it shares,
+  up to ``_MAX_MATCH``), boosted for the current document.
+* Each voting occurrence proposes what followed it up to the end of its line; identical lines pool
+  their votes. The winner is shown only when it holds ``_LINE_MIN`` of ``all votes + prior``: one
+  short match is not enough, a long or repeated one is; otherwise ``""`` (an empty suggestion beats
+  garbage). When nothing matches, an unfinished identifier is completed from the identifiers of
+  the current document and the line continued from there.
 
 Tokens keep their leading horizontal whitespace, and a line break token carries the next line's
 indentation, so ``"".join(lex(text)) == text`` for any text and suggestions reproduce spacing exactly.
@@ -30,6 +31,7 @@ of per-language rules and lets the model complete inside docstrings and comments
 
 from __future__ import annotations
 
+import heapq
 import re
 import sys
 import threading
@@ -63,9 +65,11 @@ _MAX_SHORT_HITS = 512
 _LOCAL_BONUS = 2  # the current document's occurrences count as this many extra matched tokens
 _SAME_PATH_BONUS = 1
 _PRIOR = 2.0**3  # phantom competitor: a lone 3-token match is a coin flip
-_STEP_MIN = 0.3  # below this a single token is a guess
-_LINE_MIN = 0.25  # below this the whole suggestion is a guess
-_MAX_STEPS = 64  # tokens per suggestion
+_BASE = 2.0  # each extra token of shared context doubles an occurrence's vote
+_STEP_MIN = 0.3  # below this, completing an unfinished word is a guess
+_LINE_MIN = 0.25  # below this share of the votes, the line is a guess
+_MAX_VOTERS = 128  # the best-matching occurrences that vote: bounds latency
+_MAX_STEPS = 64  # tokens per suggested line
 _MAX_CHARS_PER_LINE = 240
 
 # Per-request windows of the current document: enough for the enclosing function and its
@@ -370,44 +374,34 @@ class OfflineModel:
         ctx = [request.intern(t) for t in tokens]
         following = [request.intern(t) for t in lex(after)]
         same_slot = self._slots.get(path) if path is not None else None
-
-        def find() -> list[_Match]:
-            return self._find(ctx, following, same_slot)
-
-        out: list[str] = []
-        confidence = 1.0
-        lines = 0
-        line_chars = 0
-        matches = find()
-        for step in range(_MAX_STEPS):
-            choice = _choose(matches, request, pending)
-            if choice is None and step == 0:
-                choice = _complete_word(pending, ctx, following, request)
-                matches = []
-            if choice is None:
-                # No evidence at all for a next token (as after a completed identifier nobody
-                # used yet): what was confidently predicted so far is the suggestion.
-                return "".join(out)
-            token_id, p = choice
-            confidence *= p
-            if p < _STEP_MIN or confidence < _LINE_MIN:
-                return ""  # a partial line is rarely what the user meant to type
-            piece = request.text(token_id)[len(pending) :]
-            pending = ""
-            if "\n" in piece:
-                lines += 1
-                line_chars = 0
-                if lines >= max_lines:
-                    return "".join(out)
-            line_chars += len(piece)
-            if line_chars > _MAX_CHARS_PER_LINE:
+        head = ""
+        skip = len(pending)
+        matches = self._find(ctx, following, same_slot)
+        if pending:
+            matches = [m for m in matches if request.text(m[0][m[1]]).startswith(pending)]
+        if not matches:
+            choice = _complete_word(pending, ctx, following, request, self._ids)
+            if choice is None or choice[1] < _STEP_MIN:
                 return ""
-            out.append(piece)
-            ctx.append(token_id)
-            matches = [(s, i + 1, n + 1, b) for s, i, n, b in matches if i + 1 < len(s) and s[i] == token_id]
+            head = request.text(choice[0])[len(pending) :]
+            skip = 0
+            ctx.append(choice[0])
+            matches = self._find(ctx, following, same_slot)
             if not matches:
-                matches = find()
-        return ""  # ran out of steps without reaching the end of the line
+                return head
+        if len(matches) > _MAX_VOTERS:
+            matches = heapq.nlargest(_MAX_VOTERS, matches, key=lambda m: m[2] + m[3])
+        votes: dict[str, float] = {}
+        for seq, pos, length, bonus in matches:
+            line = _continuation(seq, pos, max_lines, request, skip)
+            if line is not None:
+                votes[line] = votes.get(line, 0.0) + _BASE ** min(length + bonus, _MAX_MATCH)
+        if not votes:
+            return ""
+        best = max(votes, key=votes.__getitem__)
+        if votes[best] / (sum(votes.values()) + _PRIOR) < _LINE_MIN:
+            return ""
+        return head + best
 
     def _find(self, ctx: list[int], following: list[int], same_slot: int | None) -> list[_Match]:
         """Earlier occurrences of the end of ``ctx``: in the document first, then in the index."""
@@ -444,6 +438,27 @@ class OfflineModel:
         return found
 
 
+def _continuation(seq: Sequence[int], pos: int, max_lines: int, request: _Request, skip: int) -> str | None:
+    """The text from ``seq[pos]`` to the end of its line (``max_lines`` lines), minus ``skip`` chars."""
+    out: list[str] = []
+    lines = 0
+    chars = 0
+    for i in range(pos, min(len(seq), pos + _MAX_STEPS * max_lines)):
+        piece = request.text(seq[i])
+        if i == pos:
+            piece = piece[skip:]
+        if "\n" in piece:
+            lines += 1
+            chars = 0
+            if lines >= max_lines:
+                return "".join(out)
+        chars += len(piece)
+        if chars > _MAX_CHARS_PER_LINE:
+            return None
+        out.append(piece)
+    return None  # no line end in sight: a run-away line or the end of the sequence
+
+
 def _scan(seq: list[int], limit: int, ctx: list[int], bonus: int, matches: list[_Match]) -> None:
     """Occurrences in ``seq[:limit]`` of the last two tokens of ``ctx`` (list.index runs in C)."""
     last = ctx[-1]
@@ -458,24 +473,14 @@ def _scan(seq: list[int], limit: int, ctx: list[int], bonus: int, matches: list[
             matches.append((seq, i, _match_len(seq, i, ctx), bonus))
 
 
-def _choose(matches: list[_Match], request: _Request, pending: str) -> tuple[int, float] | None:
-    """The most supported next token that extends ``pending``, and its share of the evidence."""
-    votes: dict[int, float] = {}
-    for seq, pos, length, bonus in matches:
-        token_id = seq[pos]
-        votes[token_id] = votes.get(token_id, 0.0) + 2.0 ** min(length + bonus, _MAX_MATCH)
-    if pending:
-        votes = {t: v for t, v in votes.items() if request.text(t).startswith(pending)}
-    if not votes:
-        return None
-    best = max(votes, key=votes.__getitem__)
-    return best, votes[best] / (sum(votes.values()) + _PRIOR)
-
-
 def _complete_word(
-    pending: str, ctx: list[int], following: list[int], request: _Request
+    pending: str, ctx: list[int], following: list[int], request: _Request, known: dict[str, int]
 ) -> tuple[int, float] | None:
-    """Complete an unfinished identifier from the identifiers in the document's windows."""
+    """Complete an unfinished identifier from the identifiers in the document's windows.
+
+    A word the workspace already uses as a whole (``as``, ``set``) is taken as finished, not as the
+    start of a longer one.
+    """
     word = pending.lstrip(" \t")
     if len(word) < 2 or not (word[0].isalpha() or word[0] == "_") or not _is_word_end(word):
         return None
@@ -483,8 +488,12 @@ def _complete_word(
     counts: dict[str, int] = {}
     for token_id in set(ctx) | set(following):
         text = request.text(token_id).lstrip(" \t")
+        if text == word:
+            return None
         if len(text) > len(word) and text.startswith(word):
             counts[text] = counts.get(text, 0) + 1
+    if word in known or pending in known:
+        return None
     if not counts:
         return None
     best = max(counts, key=counts.__getitem__)
