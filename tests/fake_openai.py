@@ -53,7 +53,8 @@ class Reply:
     waits between chunks; ``hang`` never answers (until the client hangs up or the server stops);
     ``cut`` sends the content chunks and then closes the connection without a finish_reason or
     ``[DONE]``; ``reject_suffix`` answers 400 (like vLLM and llama.cpp) when ``/v1/completions`` gets a
-    ``suffix``, and answers normally otherwise.
+    ``suffix``, and answers normally otherwise. ``raw`` sends these bytes verbatim as a 200
+    ``text/event-stream`` body (malformed events, odd servers).
     """
 
     text: str = ""
@@ -68,6 +69,7 @@ class Reply:
     hang: bool = False
     cut: bool = False
     reject_suffix: bool = False
+    raw: bytes | None = None
 
     def pieces(self, index: int = 0) -> list[str]:
         """The chunks of choice ``index``."""
@@ -105,9 +107,17 @@ class Recorded:
 Responder = Callable[[Recorded], Reply]
 
 
-def split_words(text: str) -> list[str]:
-    """Split text into streaming pieces (each word with its leading whitespace); never loses a char."""
-    return re.findall(r"\s*\S+|\s+", text) or ([text] if text else [])
+def split_words(text: str, max_pieces: int = 256) -> list[str]:
+    """Split text into streaming pieces (each word with its leading whitespace); never loses a char.
+
+    Long texts are merged into at most ``max_pieces`` pieces: a 40,000-line answer as 120,000 events
+    would cost the client seconds of per-event work and measure nothing a test cares about.
+    """
+    words = re.findall(r"\s*\S+|\s+", text) or ([text] if text else [])
+    if len(words) <= max_pieces:
+        return words
+    size = -(-len(words) // max_pieces)  # ceiling division
+    return ["".join(words[i : i + size]) for i in range(0, len(words), size)]
 
 
 def lookup_responder(table: Mapping[str, str], fallback: str = "") -> Responder:
@@ -339,6 +349,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if reply.hang:
             self._wait(float("inf"))
         self._wait(reply.latency)
+        if reply.raw is not None:
+            self._send_raw(reply.raw, reply.headers)
+            return
         if reply.status != 200:
             body = reply.error_body if reply.error_body is not None else _error_json(reply.status)
             self._send_json(reply.status, body, reply.headers)
@@ -372,6 +385,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if kind != "infill":  # llama.cpp's native endpoints end the stream without [DONE]
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
+
+    def _send_raw(self, data: bytes, headers: Mapping[str, str]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
 
     def _send_json(self, status: int, body: Any, headers: Mapping[str, str] = {}, cut: bool = False) -> None:
         data = json.dumps(body).encode() if not isinstance(body, (str, bytes)) else _as_bytes(body)

@@ -45,6 +45,8 @@ def test_split_words_keeps_every_character() -> None:
     text = "def f(x):\n    return  x\n"
     assert "".join(split_words(text)) == text
     assert split_words("") == []
+    long = "x = 1\n" * 10_000
+    assert len(split_words(long)) <= 256 and "".join(split_words(long)) == long
 
 
 def test_streaming_chat_with_the_sdk(fake: FakeOpenAI) -> None:
@@ -148,6 +150,12 @@ def test_llama_cpp_infill(fake: FakeOpenAI) -> None:
     _, _, whole = post(fake, "/infill", {"input_prefix": "a", "input_suffix": "b"})
     assert json.loads(whole)["content"] == "return a + b"
     assert fake.requests[0].prompt_text == "a\nb"
+
+
+def test_raw_body_is_sent_verbatim(fake: FakeOpenAI) -> None:
+    fake.script(Reply(raw=b"data: not json\n\n"))
+    status, headers, raw = post(fake, "/v1/completions", {"stream": True})
+    assert (status, headers["content-type"], raw) == (200, "text/event-stream", b"data: not json\n\n")
 
 
 def test_unknown_route_is_404(fake: FakeOpenAI) -> None:

@@ -298,6 +298,12 @@ async def test_cut_stream_ends_without_finish_reason(fake: FakeOpenAI, make) -> 
     assert finish(deltas) is None
 
 
+async def test_malformed_events_are_a_provider_error(fake: FakeOpenAI, make) -> None:
+    fake.script(Reply(raw=b"data: <html>proxy error</html>\n\n"))
+    with pytest.raises(errors.ProviderError, match="malformed"):
+        await collect(make(), request(FIM))
+
+
 async def test_unreachable_server_is_a_short_provider_error(make) -> None:
     with FakeOpenAI() as gone:
         base_url = gone.base_url
