@@ -31,6 +31,7 @@ import re
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -52,9 +53,11 @@ class Reply:
     plus ``headers`` such as ``Retry-After``); ``latency`` waits before the first byte; ``chunk_delay``
     waits between chunks; ``hang`` never answers (until the client hangs up or the server stops);
     ``cut`` sends the content chunks and then closes the connection without a finish_reason or
-    ``[DONE]``; ``reject_suffix`` answers 400 (like vLLM and llama.cpp) when ``/v1/completions`` gets a
-    ``suffix``, and answers normally otherwise. ``raw`` sends these bytes verbatim as a 200
-    ``text/event-stream`` body (malformed events, odd servers).
+    ``[DONE]`` (a clean early EOF); ``reset`` does the same but aborts the connection with a TCP reset,
+    which clients see as a read error rather than an end of stream; ``reject_suffix`` answers 400
+    (like vLLM and llama.cpp) when ``/v1/completions`` gets a ``suffix``, and answers normally
+    otherwise. ``raw`` sends these bytes verbatim as a 200 ``text/event-stream`` body (malformed
+    events, odd servers).
     """
 
     text: str = ""
@@ -68,6 +71,7 @@ class Reply:
     chunk_delay: float = 0.0
     hang: bool = False
     cut: bool = False
+    reset: bool = False
     reject_suffix: bool = False
     raw: bytes | None = None
 
@@ -382,6 +386,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if reply.cut:
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if reply.reset:
+            # Let the client read what was sent first: a reset discards data still queued unread.
+            self._wait(0.05)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            return
         if kind != "infill":  # llama.cpp's native endpoints end the stream without [DONE]
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
@@ -459,7 +469,7 @@ def _events(kind: str, reply: Reply, n: int, model: str) -> Iterator[dict[str, A
         for i in range(n):
             if k < len(pieces[i]):
                 yield _chunk(kind, model, i, pieces[i][k], None, first=k == 0)
-    if reply.cut:
+    if reply.cut or reply.reset:
         return
     for i in range(n):
         yield _chunk(kind, model, i, "", reply.finish_reason, first=not pieces[i])

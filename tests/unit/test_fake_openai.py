@@ -122,6 +122,15 @@ def test_cut_stream_has_no_finish_reason_and_no_done(fake: FakeOpenAI) -> None:
     assert "".join(json.loads(e)["choices"][0]["text"] for e in events) == "a b c"
 
 
+def test_reset_is_a_read_error_for_the_sdk(fake: FakeOpenAI) -> None:
+    fake.script(Reply(text="a b", reset=True))
+    texts = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in client(fake).completions.create(model="m", prompt="p", stream=True):
+            texts.append(chunk.choices[0].text)
+    assert "".join(texts) == "a b"
+
+
 def test_raw_sse_ends_with_done(fake: FakeOpenAI) -> None:
     status, headers, raw = post(fake, "/v1/chat/completions", {"model": "m", "messages": [], "stream": True})
     events = sse_events(raw)

@@ -298,6 +298,21 @@ async def test_cut_stream_ends_without_finish_reason(fake: FakeOpenAI, make) -> 
     assert finish(deltas) is None
 
 
+async def test_reset_after_partial_output_ends_without_finish_reason(fake: FakeOpenAI, make) -> None:
+    fake.script(Reply(text="a + b", reset=True), Reply(text="never"))
+    deltas = await collect(make(), request(FIM))
+    assert joined(deltas) == "a + b"
+    assert finish(deltas) is None
+    assert len(fake.requests) == 1  # text already went out: a retry would duplicate it
+
+
+async def test_reset_before_any_output_is_retried(fake: FakeOpenAI, make) -> None:
+    fake.script(Reply(chunks=[], reset=True))
+    deltas = await collect(make(), request(FIM))
+    assert joined(deltas) == "a + b" and finish(deltas) == "stop"
+    assert len(fake.requests) == 2
+
+
 async def test_malformed_events_are_a_provider_error(fake: FakeOpenAI, make) -> None:
     fake.script(Reply(raw=b"data: <html>proxy error</html>\n\n"))
     with pytest.raises(errors.ProviderError, match="malformed"):
