@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # How many lines above and below the cursor line the analysis may read. Parsing ~80 lines costs
 # about 0.2 ms, which keeps a whole suggestion (a few parses) well under the 2 ms budget.
 WINDOW_LINES = 40
+# How far up the enclosing function / class header is looked for (plain text scanning, no parse).
+HEADER_LINES = 400
 
 # Characters that close something opened before the cursor; text made only of these after the cursor
 # does not make the cursor "mid-line" (typing inside auto-closed brackets or quotes).
@@ -93,6 +95,9 @@ class Scene:
     baseline_errors: int = 0  # syntax errors in the window without any suggestion
     # The window's tree without the suggestion: candidates are parsed incrementally from a copy.
     tree: Tree | None = attrs.field(default=None, eq=False, repr=False)
+    # Enclosing header lines (each less indented than the one below it), nearest first, from further
+    # up than the window: finding the enclosing function must not depend on the parse window's size.
+    headers: tuple[str, ...] = ()
 
     @property
     def window_prefix(self) -> str:
@@ -165,6 +170,30 @@ def _is_top_level_start(line: str) -> bool:
     return line[0] not in _CLOSERS and not _CONTINUATION.match(line) and not _END_WORD.match(line)
 
 
+def _headers(text: str, end: int, limit: int) -> tuple[str, ...]:
+    """The chain of less and less indented lines above ``end`` (its enclosing headers), nearest first.
+
+    Scans up from ``end`` (a line start) and stops at the first column-0 line or after ``limit`` lines.
+    """
+    out: list[str] = []
+    current: int | None = None
+    for _ in range(limit):
+        if end <= 0:
+            break
+        start = text.rfind("\n", 0, end - 1) + 1
+        line = text[start : end - 1]
+        end = start
+        if not line.strip():
+            continue
+        width = _indent_width(line)
+        if current is None or width < current:
+            out.append(line.removesuffix("\r"))
+            current = width
+            if width == 0:
+                break
+    return tuple(out)
+
+
 def _window_above(lines_up: list[str]) -> tuple[str, ...]:
     """The lines above the cursor back to the start of the enclosing top-level construct."""
     for i, line in enumerate(lines_up):
@@ -222,6 +251,7 @@ def scene_for(cursor: Cursor) -> Scene:
     after = text[offset:line_end]
     eol = "\r\n" if after.endswith("\r") or text[max(0, line_start - 2) : line_start] == "\r\n" else "\n"
     above = _window_above(_lines_up(text, line_start, WINDOW_LINES))
+    headers = _headers(text, line_start, HEADER_LINES)
     below = _window_below(_lines_down(text, line_end + 1, WINDOW_LINES)) if line_end < len(text) else ()
     if eol == "\r\n" or "\r" in after:
         above = tuple(line.removesuffix("\r") for line in above)
@@ -237,6 +267,7 @@ def scene_for(cursor: Cursor) -> Scene:
         indent_unit=_detect_indent_unit(above[-40:] + below[:40]),
         grammar=cursor.grammar,
         multiline=cursor.multiline,
+        headers=headers,
     )
     if cursor.grammar is None or syntax.language(cursor.grammar) is None:
         return attrs.evolve(scene, grammar=None)
@@ -410,7 +441,7 @@ def _scope_limit(scene: Scene, ref: int) -> int:
     """
     current = ref
     limit = ref - 1
-    for line in reversed(scene.above):
+    for line in scene.headers:
         if not line.strip():
             continue
         width = _indent_width(line)
