@@ -126,7 +126,7 @@ class OpenAIProvider:
         self._max_retries = max(0, max_retries)
         self._client: openai.AsyncOpenAI | None = None
         self._client_lock = threading.Lock()
-        self._host = urlsplit(self._base_url).netloc or self._base_url
+        self._host = _host_of(self._base_url)
 
     # -- Provider protocol -------------------------------------------------------------------------
 
@@ -413,6 +413,14 @@ class OpenAIProvider:
 
 
 # -- wire shapes -----------------------------------------------------------------------------------
+
+
+def _host_of(url: str) -> str:
+    """``host[:port]`` for messages: never the scheme, path or any ``user:password@`` in the URL."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return "the model server"
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
 
 
 def _sdk() -> Any:

@@ -126,6 +126,13 @@ def test_description_and_flags() -> None:
     )
 
 
+def test_credentials_in_the_base_url_never_show() -> None:
+    provider = OpenAIProvider(
+        base_url="https://me:hunter2@proxy.example:8443/v1", api_key=None, model="gpt-4o"
+    )
+    assert provider.description == "model gpt-4o at proxy.example:8443 (chat)"
+
+
 def test_importing_and_constructing_does_not_import_openai() -> None:
     code = (
         "import sys\n"
