@@ -34,7 +34,7 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-from lsp_server.providers.ngram import OfflineModel, lex
+from lsp_server.providers.ngram import DEFAULT_MAX_TOKENS, OfflineModel, lex
 
 PACKAGES = ("attr", "cattrs", "pygls", "lsprotocol", "pathspec", "detect_secrets", "requests", "hypothesis")
 
@@ -133,10 +133,10 @@ def evaluate(name: str, files: list[tuple[str, str]], max_queries: int, with_suf
     }
 
 
-def workspace(lines: int) -> list[tuple[str, str]]:
-    """About ``lines`` lines of real code, whole files, from the benchmark packages in order."""
+def workspace(lines: int, packages: tuple[str, ...] = PACKAGES) -> list[tuple[str, str]]:
+    """About ``lines`` lines of real code, whole files, from ``packages`` in order."""
     out, total = [], 0
-    for name in PACKAGES:
+    for name in packages:
         for path, text in package_files(name):
             if total >= lines:
                 return out
@@ -195,15 +195,20 @@ def performance(lines: int, samples: int) -> None:
 
 
 def huge(lines: int) -> None:
-    files = workspace(lines)
+    """Offer more code than the token cap allows: the model must refuse the excess, not grow."""
+    files = workspace(lines, (*PACKAGES, "rich", "pydantic", "openai"))
     model = OfflineModel()
     start = time.perf_counter()
+    tracemalloc.start()
     refused = sum(not model.add(p, t) for p, t in files)
+    traced = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
     build = time.perf_counter() - start
     stats = model.stats()
     print(
         f"\n## Cap: offered {sum(t.count(chr(10)) for _, t in files)} lines in {len(files)} files: "
-        f"kept {stats.files} files / {stats.tokens} tokens, refused {refused}; build {build:.2f} s; "
+        f"kept {stats.files} files / {stats.tokens} tokens (cap {DEFAULT_MAX_TOKENS}), refused {refused}; "
+        f"build {build:.2f} s under tracemalloc; {traced / 2**20:.1f} MiB traced; "
         f"stats() estimate {stats.memory_bytes / 2**20:.1f} MiB"
     )
 
@@ -255,7 +260,7 @@ def main() -> None:
             )
             print("columns: train = training lines; EXACT = exact rest-of-line, empty counts as a miss")
     performance(args.lines, args.samples)
-    huge(200_000)
+    huge(150_000)
 
 
 if __name__ == "__main__":

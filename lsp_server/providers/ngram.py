@@ -61,26 +61,26 @@ _LONG = 4  # context length of the primary index
 _SHORT = 2  # context length of the backoff index
 _MAX_MATCH = 12  # longer shared contexts count as this long
 _MAX_LONG_HITS = 256  # occurrences examined per lookup: bounds latency on boilerplate contexts
-_MAX_SHORT_HITS = 512
+_MAX_SHORT_HITS = 256
 _LOCAL_BONUS = 2  # the current document's occurrences count as this many extra matched tokens
 _SAME_PATH_BONUS = 1
 _PRIOR = 2.0**3  # phantom competitor: a lone 3-token match is a coin flip
 _BASE = 2.0  # each extra token of shared context doubles an occurrence's vote
 _STEP_MIN = 0.3  # below this, completing an unfinished word is a guess
 _LINE_MIN = 0.25  # below this share of the votes, the line is a guess
-_MAX_VOTERS = 128  # the best-matching occurrences that vote: bounds latency
+_MAX_VOTERS = 64  # the best-matching occurrences that vote: bounds latency
 _MAX_STEPS = 64  # tokens per suggested line
 _MAX_CHARS_PER_LINE = 240
 
 # Per-request windows of the current document: enough for the enclosing function and its
 # neighbours while keeping lexing well under a millisecond.
-_PREFIX_WINDOW = 12_000
-_SUFFIX_WINDOW = 4_000
+_PREFIX_WINDOW = 8_000
+_SUFFIX_WINDOW = 3_000
 
 # Caps, so a huge workspace cannot take the editor down: files above these are skipped, and once
 # the model holds DEFAULT_MAX_TOKENS tokens, further files are refused (add() returns False).
-# 1.2 M tokens is about 100k lines of Python, roughly 110 MiB of index.
-DEFAULT_MAX_TOKENS = 1_200_000
+# 600k tokens is about 75k lines of Python, roughly 60 MiB (measured by bench/offline.py).
+DEFAULT_MAX_TOKENS = 600_000
 MAX_FILE_CHARS = 1_000_000
 MAX_LINE_CHARS = 5_000  # longer lines mean minified or generated text: not worth learning from
 
@@ -211,6 +211,16 @@ class _Request:
         self._base = len(vocab)
         self._extra: dict[str, int] = {}
         self._extra_tokens: list[str] = []
+
+    def intern_all(self, tokens: list[str]) -> list[int]:
+        # One C-level dict lookup per token; only tokens new to the model take the slow path.
+        ids = list(map(self._ids.get, tokens))
+        if None not in ids:
+            return ids  # type: ignore[return-value]  # checked: no None
+        for i, found in enumerate(ids):
+            if found is None:
+                ids[i] = self.intern(tokens[i])
+        return ids  # type: ignore[return-value]  # every None was replaced
 
     def intern(self, token: str) -> int:
         found = self._ids.get(token)
@@ -371,8 +381,8 @@ class OfflineModel:
         request = _Request(self._ids, self._vocab)
         tokens = lex(before)
         pending = tokens.pop()
-        ctx = [request.intern(t) for t in tokens]
-        following = [request.intern(t) for t in lex(after)]
+        ctx = request.intern_all(tokens)
+        following = request.intern_all(lex(after))
         same_slot = self._slots.get(path) if path is not None else None
         head = ""
         skip = len(pending)
