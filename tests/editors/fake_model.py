@@ -1,0 +1,59 @@
+"""A fake OpenAI-compatible model for the real-editor tests: answers by what the prompt contains.
+
+    python tests/editors/fake_model.py --port-file PATH --table '{"marker in prompt": "answer", ...}' \
+        [--fallback TEXT] [--log PATH]
+
+Built on tests/fake_openai.py (lookup_responder: the longest key found in the prompt wins), so one
+model serves a session that asks for ghost text in one file and a quick fix in another. Prints the
+base URL, serves until SIGTERM, and with --log appends one JSON line per request (path, model, prompt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fake_openai import FakeOpenAI, Reply, lookup_responder  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", required=True)
+    parser.add_argument("--table", default="{}", help="JSON object: prompt marker -> answer")
+    parser.add_argument("--fallback", default="")
+    parser.add_argument("--log", help="append one JSON line per request here")
+    args = parser.parse_args()
+    respond = lookup_responder(json.loads(args.table), fallback=args.fallback)
+
+    def logged(request) -> Reply:
+        reply = respond(request)
+        if args.log:
+            with open(args.log, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"path": request.path, "prompt": request.prompt_text[-2000:], "reply": reply.text}) + "\n")
+        return reply
+
+    fake = FakeOpenAI(default=logged, models=("fake-model",), port=args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with fake:
+        tmp = args.port_file + ".tmp"
+        Path(tmp).write_text(f"{fake.port}\n")
+        Path(tmp).replace(args.port_file)
+        print(fake.base_url, flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
