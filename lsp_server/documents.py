@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import posixpath
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate, chain
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -69,27 +69,37 @@ class _TreeState:
     next version starts from the resolved tree.
     """
 
-    __slots__ = ("grammar", "base", "edits", "tree", "done")
+    __slots__ = ("grammar", "base", "edits", "blocks", "sizes", "tree", "done")
 
-    def __init__(self, grammar: str | None, base: Tree | None, edits: tuple[TreeEdit, ...]) -> None:
+    def __init__(
+        self,
+        grammar: str | None,
+        base: Tree | None = None,
+        edits: tuple[TreeEdit, ...] = (),
+        blocks: tuple[tuple[str, ...], ...] = (),
+        sizes: tuple[int, ...] = (),
+    ) -> None:
         self.grammar = grammar
         self.base = base
         self.edits = edits
+        self.blocks = blocks  # the version's text, as the store's immutable line blocks
+        self.sizes = sizes  # utf-8 size of each block
         self.tree: Tree | None = None
         self.done = grammar is None
 
-    def resolve(self, text: str) -> Tree | None:
+    def resolve(self) -> Tree | None:
         if not self.done:
-            source = to_utf8(text)
             if self.base is None:
-                self.tree = syntax.parse(self.grammar, source)
+                self.tree = syntax.parse(self.grammar, to_utf8("".join(chain.from_iterable(self.blocks))))
             else:
                 # Tree.edit mutates in place and older snapshots may hold the base: edit a copy.
                 edited = self.base.copy()
                 for edit in self.edits:
                     edited.edit(*edit)
-                self.tree = syntax.parse(self.grammar, source, edited)
-            self.done, self.base, self.edits = True, None, ()
+                # An incremental parse reads little beyond the edits: hand it blocks on demand
+                # instead of encoding the whole text.
+                self.tree = syntax.parse(self.grammar, _reader(self.blocks, self.sizes), edited)
+            self.done, self.base, self.edits, self.blocks, self.sizes = True, None, (), (), ()
         return self.tree
 
     def next_base(self) -> tuple[Tree | None, list[TreeEdit]]:
@@ -97,6 +107,23 @@ class _TreeState:
         if self.done:
             return self.tree, []
         return self.base, list(self.edits)
+
+
+def _reader(blocks: tuple[tuple[str, ...], ...], sizes: tuple[int, ...]) -> Callable[[int, object], bytes]:
+    """A tree-sitter read callback serving utf-8 from ``blocks``, encoding each block at most once."""
+    starts = list(accumulate(sizes, initial=0))
+    encoded: dict[int, bytes] = {}
+
+    def read(byte: int, _point: object) -> bytes:
+        k = bisect_right(starts, byte) - 1
+        if k >= len(blocks):
+            return b""
+        data = encoded.get(k)
+        if data is None:
+            data = encoded[k] = to_utf8("".join(blocks[k]))
+        return data[byte - starts[k] :]
+
+    return read
 
 
 @attrs.frozen(eq=False)
@@ -133,7 +160,7 @@ class Snapshot:
     def tree(self) -> Tree | None:
         """The syntax tree of ``text``; ``None`` for plain text, binary or oversized files."""
         if self._tree is None and self._state is not None:
-            object.__setattr__(self, "_tree", self._state.resolve(self.text))
+            object.__setattr__(self, "_tree", self._state.resolve())
         return self._tree
 
     @property
@@ -328,8 +355,8 @@ class DocumentStore:
         """Start tracking a document (re-opening replaces it)."""
         grammar = syntax.grammar_name(language_id, _uri_path(uri))
         lines = _Lines(text)
-        doc = _Document(uri, language_id, grammar, version, lines, _TreeState(None, None, ()))
-        doc.state = self._fresh_state(doc)
+        doc = _Document(uri, language_id, grammar, version, lines, _TreeState(None))
+        doc.state = self._new_state(doc, None, [])
         self._docs[uri] = doc
         return self._snapshot(doc)
 
@@ -346,12 +373,7 @@ class DocumentStore:
             if edit is not None:
                 _add_edit(edits, edit)
         doc.version = version
-        if not self._parseable(doc):
-            doc.state = _TreeState(None, None, ())
-        elif base is None:
-            doc.state = self._fresh_state(doc)
-        else:
-            doc.state = _TreeState(doc.grammar, base, tuple(edits))
+        doc.state = self._new_state(doc, base, edits)
         doc.snapshot = None
         return self._snapshot(doc)
 
@@ -383,10 +405,11 @@ class DocumentStore:
         lines = doc.lines
         return doc.grammar is not None and lines.nul == 0 and lines.total_bytes <= self._max_parse_bytes
 
-    def _fresh_state(self, doc: _Document) -> _TreeState:
+    def _new_state(self, doc: _Document, base: Tree | None, edits: list[TreeEdit]) -> _TreeState:
         if not self._parseable(doc):
-            return _TreeState(None, None, ())
-        return _TreeState(doc.grammar, None, ())
+            return _TreeState(None)
+        blocks, sizes = tuple(doc.lines.blocks), tuple(doc.lines.nbytes)
+        return _TreeState(doc.grammar, base, tuple(edits) if base is not None else (), blocks, sizes)
 
     def _snapshot(self, doc: _Document) -> Snapshot:
         if doc.snapshot is None:
@@ -396,7 +419,7 @@ class DocumentStore:
                 language_id=doc.language_id,
                 grammar=doc.grammar,
                 encoding=self._encoding,
-                blocks=tuple(doc.lines.blocks),
+                blocks=doc.state.blocks or tuple(doc.lines.blocks),
                 state=doc.state,
             )
         return doc.snapshot
