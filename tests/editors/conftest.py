@@ -110,3 +110,60 @@ def model_env(base_url: str, model: str) -> dict[str, str]:
         }
     )
     return env
+
+
+class FakeModel:
+    """tests/editors/fake_model.py: answers by what the prompt contains (marker -> answer)."""
+
+    def __init__(self, table: dict[str, str], fallback: str):
+        import json
+
+        if not FAKE_OPENAI.exists():
+            pytest.skip("tests/fake_openai.py not there yet")
+        self._dir = tempfile.mkdtemp(prefix="fake-model-")
+        port_file = Path(self._dir) / "port"
+        self.log = Path(self._dir) / "requests.jsonl"
+        args = [
+            sys.executable,
+            str(Path(__file__).parent / "fake_model.py"),
+            "--port-file", str(port_file),
+            "--table", json.dumps(table),
+            "--fallback", fallback,
+            "--log", str(self.log),
+        ]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 15
+        self.base_url = ""
+        while time.monotonic() < deadline:
+            if port_file.exists() and port_file.read_text().strip():
+                self.base_url = f"http://127.0.0.1:{port_file.read_text().strip()}/v1"
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not self.base_url:
+            self.stop()
+            pytest.fail(f"fake model did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def fake_model():
+    """Factory: fake_model(table, fallback) -> FakeModel, stopped after the test."""
+    models: list[FakeModel] = []
+
+    def start(table: dict[str, str], fallback: str = "") -> FakeModel:
+        model = FakeModel(table, fallback)
+        models.append(model)
+        return model
+
+    yield start
+    for model in models:
+        model.stop()
