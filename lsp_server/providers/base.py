@@ -61,6 +61,11 @@ class Provider(Protocol):
         """True for the embedded engine (no LLM): code actions explain that a model is needed."""
         ...
 
+    @property
+    def prompt_mode(self) -> str:
+        """``fim`` when the provider fills holes natively, ``chat`` when answers come from a chat model."""
+        ...
+
     def stream(self, request: ModelRequest) -> AsyncIterator[Delta]:
         """Stream the answer. Raises ``ProviderError`` subclasses; never hangs past the deadline."""
         ...

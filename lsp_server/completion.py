@@ -1,0 +1,184 @@
+"""The inline completion pipeline: one cursor in, the suggestions to show out.
+
+Owns the order of the steps — snapshot -> privacy -> cache -> debounce -> context -> prompt ->
+provider stream -> post-processing -> cache — and nothing else: each step is a function of the
+engine layer, and every piece of state (documents, cache, debounce, provider) is passed in by the
+server. Must not import pygls or openai, nor another feature module.
+
+Cancellation is the caller's: this coroutine awaits only in the debounce sleep and while reading
+the model stream, and the stream is read inside ``aclosing`` so a cancelled request closes the HTTP
+stream. The result is tied to the snapshot's version; the server drops it if the document moved on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import attrs
+
+from lsp_server import postprocess
+from lsp_server.config import Settings
+from lsp_server.debounce import AdaptiveDebounce
+from lsp_server.documents import Snapshot
+from lsp_server.errors import ExcludedFile
+from lsp_server.prompts import FimPrompt
+from lsp_server.providers.base import Delta, ModelRequest, Provider
+from lsp_server.suggestion_cache import SuggestionCache
+
+log = logging.getLogger(__name__)
+
+# Builds the prompt for a cursor (context.build_context wired by the server with the index, the
+# privacy gate and recent files). Synchronous and pure from the pipeline's point of view.
+PromptBuilder = Callable[[Snapshot, int], FimPrompt]
+
+
+@attrs.frozen
+class InlineResult:
+    """What to show at the cursor: suggestions to insert at ``offset`` of ``version``."""
+
+    uri: str
+    version: int
+    offset: int
+    suggestions: tuple[str, ...]
+    from_cache: bool = False
+
+
+@attrs.frozen
+class Pipeline:
+    """The long-lived collaborators of the pipeline, owned by the server and passed in per request."""
+
+    provider: Provider
+    settings: Settings
+    cache: SuggestionCache
+    debounce: AdaptiveDebounce
+    build_prompt: PromptBuilder
+    is_excluded: Callable[[str], bool] = lambda uri: False
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+def cursor_for(snapshot: Snapshot, offset: int, multiline: str) -> postprocess.Cursor:
+    """The post-processing view of a cursor in a snapshot."""
+    return postprocess.Cursor(
+        text=snapshot.text,
+        offset=offset,
+        grammar=snapshot.grammar,
+        tree=snapshot.tree,
+        multiline=multiline,
+    )
+
+
+def _cache_keys(snapshot: Snapshot, offset: int) -> tuple[str, str]:
+    # The cache compares only bounded windows, so a lookup never costs O(file size).
+    return snapshot.text[max(0, offset - 2000) : offset], snapshot.text[offset : offset + 500]
+
+
+async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explicit: bool) -> InlineResult:
+    """Compute the suggestions for ``offset`` in ``snapshot`` (explicit: the user asked, no debounce)."""
+    settings = pipeline.settings
+    empty = InlineResult(snapshot.uri, snapshot.version, offset, ())
+    if not settings.get("completion.enable"):
+        return empty
+    if snapshot.language_id in settings.get("completion.disabledLanguages"):
+        return empty
+    if pipeline.is_excluded(snapshot.uri):
+        raise ExcludedFile(f"{snapshot.uri} is excluded by the privacy rules: no AI features here")
+
+    now = pipeline.clock()
+    prefix_key, suffix_key = _cache_keys(snapshot, offset)
+    cached = pipeline.cache.get(snapshot.uri, prefix_key, suffix_key, now)
+    if cached:
+        return InlineResult(snapshot.uri, snapshot.version, offset, tuple(cached), from_cache=True)
+
+    if not explicit:
+        pipeline.debounce.observe_keystroke(now)
+        await pipeline.sleep(pipeline.debounce.delay(now))
+
+    cursor = cursor_for(snapshot, offset, settings.get("completion.multiline"))
+    prompt = pipeline.build_prompt(snapshot, offset)
+    candidates = settings.get("completion.candidates") if explicit else 1
+    deadline_s = settings.get("completion.deadlineMs") / 1000
+    request = ModelRequest(
+        prompt=prompt,
+        deadline=pipeline.clock() + (deadline_s * 3 if explicit else deadline_s),
+        max_tokens=settings.get("completion.maxTokens"),
+        temperature=settings.get("completion.temperature") if candidates == 1 else 0.6,
+        n=candidates,
+        purpose="completion",
+    )
+    chat = not isinstance(prompt, FimPrompt) or getattr(pipeline.provider, "prompt_mode", "fim") == "chat"
+    started = pipeline.clock()
+    texts = await read_candidates(pipeline.provider, request, cursor, chat=chat)
+    pipeline.debounce.observe_latency(pipeline.clock() - started)
+
+    shown = dedupe(postprocess.process(text, cursor, chat=chat) for text in texts)
+    if shown:
+        pipeline.cache.put(snapshot.uri, prefix_key, suffix_key, list(shown), pipeline.clock())
+    return InlineResult(snapshot.uri, snapshot.version, offset, shown)
+
+
+async def read_candidates(
+    provider: Provider, request: ModelRequest, cursor: postprocess.Cursor, *, chat: bool = False
+) -> list[str]:
+    """Read the model stream into one text per candidate, closing it as soon as enough arrived.
+
+    Chat answers are read to the end: prose may come before the code, so "enough" cannot be judged
+    from the first lines.
+
+    A candidate whose stream ended without a finish reason (cut connection) is still usable for
+    ghost text: post-processing only shows complete lines/blocks of it.
+    """
+    texts: dict[int, list[str]] = {}
+    done: set[int] = set()
+    async with contextlib.aclosing(provider.stream(request)) as stream:
+        async for delta in stream:
+            _collect(texts, delta)
+            finished = delta.finish_reason is not None
+            enough = not chat and postprocess.should_stop_streaming("".join(texts[delta.index]), cursor)
+            if finished or enough:
+                done.add(delta.index)
+            if len(done) >= request.n:
+                break
+    return ["".join(parts) for _, parts in sorted(texts.items())]
+
+
+def _collect(texts: dict[int, list[str]], delta: Delta) -> None:
+    texts.setdefault(delta.index, []).append(delta.text)
+
+
+def dedupe(suggestions: Sequence[str] | object) -> tuple[str, ...]:
+    """Non-empty suggestions in order, each once (ignoring trailing whitespace)."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for text in suggestions:  # type: ignore[union-attr]
+        key = text.rstrip()
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(text)
+    return tuple(kept)
+
+
+def window_prompt(snapshot: Snapshot, offset: int, budget_chars: int) -> FimPrompt:
+    """A prompt from the text around the cursor alone: 3/4 of the budget before, 1/4 after.
+
+    The cut falls on line boundaries so the model never sees half a line at either end.
+    """
+    text = snapshot.text
+    before = max(0, offset - budget_chars * 3 // 4)
+    after = min(len(text), offset + budget_chars // 4)
+    if before > 0:
+        newline = text.find("\n", before, offset)
+        before = newline + 1 if newline != -1 else before
+    if after < len(text):
+        newline = text.rfind("\n", offset, after)
+        after = newline + 1 if newline != -1 else after
+    return FimPrompt(
+        prefix=text[before:offset],
+        suffix=text[offset:after],
+        path=snapshot.uri,
+        language_id=snapshot.language_id,
+    )
