@@ -41,9 +41,10 @@ function M.check()
     health.error(llm._failed)
   end
 
-  local client = llm.client()
+  -- :checkhealth runs in its own buffer: fall back to any llm-lsp client.
+  local client = llm.client() or vim.lsp.get_clients({ name = llm.config.name })[1]
   if client then
-    health.ok(('attached to this buffer (client id %d, root %s)'):format(client.id, tostring(client.root_dir)))
+    health.ok(('running (client id %d, root %s)'):format(client.id, tostring(client.root_dir)))
     local caps = client.server_capabilities or {}
     local function cap(name, label)
       if caps[name] then
