@@ -214,11 +214,41 @@ def _window_below(lines_down: list[str]) -> tuple[str, ...]:
     return tuple(lines_down)
 
 
+# Indentation widths people actually use; other steps are alignment (continuation lines, docstrings).
+_INDENT_STEPS = (2, 3, 4, 8)
+
+
+def _bracket_depth_change(line: str) -> int:
+    """Openers minus closers on a line (strings blanked): > 0 leaves a bracket open for the next line."""
+    masked = _strip_strings(line)
+    return sum(masked.count(ch) for ch in _OPENERS) - sum(masked.count(ch) for ch in _PAIRS)
+
+
+def _indent_steps(lines: tuple[str, ...] | list[str]) -> dict[int, int]:
+    """How often each indentation step (deeper than the previous statement line) occurs in ``lines``.
+
+    Lines inside open brackets are skipped: they are aligned to the bracket, not indented by a unit.
+    """
+    steps: dict[int, int] = {}
+    previous: int | None = None
+    depth = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        inside = depth > 0
+        depth = max(0, depth + _bracket_depth_change(line))
+        if inside:
+            continue
+        width = _indent_width(line)
+        if previous is not None and width - previous in _INDENT_STEPS:
+            steps[width - previous] = steps.get(width - previous, 0) + 1
+        previous = width
+    return steps
+
+
 def _detect_indent_unit(lines: tuple[str, ...]) -> str:
     """The file's indentation style from the window: a tab, the most common space step, or "" (unknown)."""
     tabs = spaces = 0
-    steps: dict[int, int] = {}
-    previous = 0
     for line in lines:
         if not line.strip():
             continue
@@ -227,16 +257,12 @@ def _detect_indent_unit(lines: tuple[str, ...]) -> str:
             tabs += 1
         elif lead:
             spaces += 1
-        width = _indent_width(line)
-        if width > previous:
-            steps[width - previous] = steps.get(width - previous, 0) + 1
-        previous = width
     if tabs > spaces:
         return "\t"
+    steps = _indent_steps(lines)
     if not steps:
         return ""
-    step = max(steps, key=lambda s: (steps[s], -s))
-    return " " * step if 1 < step <= 8 else "    "
+    return " " * max(steps, key=lambda s: (steps[s], -s))
 
 
 def scene_for(cursor: Cursor) -> Scene:
@@ -529,12 +555,26 @@ def _alpha_equal(a: str, b: str, forward: dict[str, str], backward: dict[str, st
     return True
 
 
+def _same_text(a: str, b: str) -> bool:
+    """Equality ignoring whitespace: the same code, whatever its formatting."""
+    return "".join(a.split()) == "".join(b.split())
+
+
+def _skeleton(line: str) -> list[str]:
+    """The line's tokens with identifiers blanked: keywords, literals and punctuation kept."""
+    return ["_" if (t[0].isalpha() or t[0] == "_") and t not in _KEYWORDS else t for t in _tokens(line)]
+
+
 def _near_equal(a: str, b: str) -> bool:
-    """Whitespace-insensitive equality, or a similarity ratio of at least 0.9."""
+    """The same code up to formatting, or up to small edits of identifiers (similarity >= 0.9).
+
+    Literals, keywords and punctuation must match: lines of a repeated structure that differ in a
+    number or a string (``elif x > 2.0:`` / ``elif x > 1.7:``) are new code, not a repetition.
+    """
     x, y = "".join(a.split()), "".join(b.split())
     if x == y:
         return True
-    if min(len(x), len(y)) < 12:
+    if min(len(x), len(y)) < 12 or _skeleton(a) != _skeleton(b):
         return False
     matcher = SequenceMatcher(None, x, y, autojunk=False)
     return matcher.quick_ratio() >= 0.9 and matcher.ratio() >= 0.9
@@ -542,7 +582,8 @@ def _near_equal(a: str, b: str) -> bool:
 
 def _suffix_lines(scene: Scene) -> list[str]:
     """Non-blank lines after the cursor that a suggestion's own lines could duplicate."""
-    lines = [scene.after] if scene.after.strip() and not scene.before.strip() else []
+    # The cursor line's text, at its own indentation, when the suggestion goes above it.
+    lines = [scene.before + scene.after] if scene.after.strip() and not scene.before.strip() else []
     lines.extend(scene.below[:20])
     return [line for line in lines if line.strip()]
 
@@ -550,10 +591,13 @@ def _suffix_lines(scene: Scene) -> list[str]:
 def _matches_suffix(lines: list[str], suffix: list[str]) -> bool:
     """Whether ``lines`` (non-blank) repeat the start of ``suffix``, exactly, nearly or renamed.
 
-    The last line may be a truncated prefix of its counterpart. A renamed-only match needs two lines
-    (or the whole rest of the suffix): one renamed line alone is too weak a signal.
+    Lines compare at their indentation: the same text at another nesting level is new code. The last
+    line may be a truncated prefix of its counterpart. A renamed or near match needs two lines (or the
+    whole rest of the suffix): one such line alone is too weak a signal. A suggestion that runs on
+    past the end of the suffix repeats it only if at least two suffix lines exist to match (a single
+    common line such as ``return False`` followed by more code is a coincidence).
     """
-    if not lines or len(lines) > len(suffix) and len(lines) < 3:
+    if not lines or len(lines) > len(suffix) and (len(lines) < 3 or len(suffix) < 2):
         return False
     forward: dict[str, str] = {}
     backward: dict[str, str] = {}
@@ -562,11 +606,12 @@ def _matches_suffix(lines: list[str], suffix: list[str]) -> bool:
     for k in range(n):
         ours, theirs = lines[k], suffix[k]
         last = k == len(lines) - 1
-        if ours.strip() == theirs.strip():
-            continue
         if _indent_width(ours) != _indent_width(theirs):
             return k >= 3  # the same text at another nesting level is new code, not a repeat
+        if _same_text(ours, theirs):
+            continue
         if _near_equal(ours, theirs):
+            literal = False  # a near repeat is as weak a signal as a renamed one
             continue
         if last and len(ours.strip()) >= 4 and theirs.strip().startswith(ours.strip()):
             continue
@@ -590,13 +635,15 @@ def trim_suffix_overlap(text: str, scene: Scene) -> str:
     if suffix and len(lines) > 0:
         complete_first = not scene.before.strip()
         start = 0 if complete_first else 1
+        # Compared as they will read in the file: the first line after the cursor's indentation.
+        effective = _effective_lines(text, scene)
         for i in range(start, len(lines)):
             if not lines[i].strip():
                 continue
-            rest = [line for line in lines[i:] if line.strip()]
+            rest = [line for line in effective[i:] if line.strip()]
             if _matches_suffix(rest, suffix):
-                # A renamed-only match never empties a suggestion by itself.
-                if i == 0 and not _near_equal(rest[0], suffix[0]):
+                # Only a literal repeat of the next line may empty a suggestion by itself.
+                if i == 0 and not _same_text(rest[0], suffix[0]):
                     continue
                 return "\n".join(lines[:i])
     after = scene.after.strip()
@@ -633,6 +680,22 @@ def drop_repetition(text: str, scene: Scene) -> str:
             kept[0] = kept[0][len(scene.before) :]
             return "\n".join(kept)
     return text
+
+
+def _surrounding_steps(lines: list[str], scene: Scene) -> set[int]:
+    """Indentation steps of the window, and where the suggestion's last line meets the next line.
+
+    A step already used in the enclosing code (or one the following line needs right after the
+    suggestion: a block the model opened whose body is in the file) is the file's style too.
+    """
+    steps = set(_indent_steps(scene.above)) | set(_indent_steps(scene.below))
+    last = next((line for line in reversed(_effective_lines("\n".join(lines), scene)) if line.strip()), "")
+    following = next((line for line in scene.below if line.strip()), None)
+    if last and following is not None:
+        step = _indent_width(following) - _indent_width(last)
+        if step in _INDENT_STEPS:
+            steps.add(step)
+    return steps
 
 
 def normalize_indentation(text: str, scene: Scene) -> str:
@@ -674,6 +737,8 @@ def normalize_indentation(text: str, scene: Scene) -> str:
     theirs = len(unit)
     if ours == theirs or ours not in (2, 4, 8) or any(d % ours for d in deltas if d > 0):
         return text
+    if ours in _surrounding_steps(lines, scene):
+        return text  # the code around the cursor already indents this way: the model follows it
     out = [lines[0]]
     for line, in_body in ((line, bool(line.strip())) for line in lines[1:]):
         if not in_body:
