@@ -219,9 +219,10 @@ _INDENT_STEPS = (2, 3, 4, 8)
 
 
 def _bracket_depth_change(line: str) -> int:
-    """Openers minus closers on a line (strings blanked): > 0 leaves a bracket open for the next line."""
+    """Open minus closed parentheses/brackets (strings blanked): > 0 continues on the next line."""
+    # Braces are left out: in brace languages they open blocks, whose lines are indented by a unit.
     masked = _strip_strings(line)
-    return sum(masked.count(ch) for ch in _OPENERS) - sum(masked.count(ch) for ch in _PAIRS)
+    return masked.count("(") + masked.count("[") - masked.count(")") - masked.count("]")
 
 
 def _indent_steps(lines: tuple[str, ...] | list[str]) -> dict[int, int]:
@@ -690,7 +691,10 @@ def _surrounding_steps(lines: list[str], scene: Scene) -> set[int]:
     """
     steps = set(_indent_steps(scene.above)) | set(_indent_steps(scene.below))
     last = next((line for line in reversed(_effective_lines("\n".join(lines), scene)) if line.strip()), "")
-    following = next((line for line in scene.below if line.strip()), None)
+    if scene.after.strip():
+        following: str | None = scene.before + scene.after if not scene.before.strip() else None
+    else:
+        following = next((line for line in scene.below if line.strip()), None)
     if last and following is not None:
         step = _indent_width(following) - _indent_width(last)
         if step in _INDENT_STEPS:

@@ -231,3 +231,147 @@ def test_scene_reads_only_a_window_of_a_big_file():
     big = "x = 1\n" * 20_000
     scene = pp.scene_for(Cursor(text=big + "def f():\n    ", offset=len(big) + 13, grammar="python"))
     assert len(scene.above) <= pp.WINDOW_LINES and scene.before == "    "
+
+
+# --- repeated structures are new code; repeats compare at their indentation ---------------------------
+
+# A chain whose next arm is already in the file: the suggestion writes the arms before it. The arms
+# look alike (similar text) but differ in a literal, so none of them is a repetition of the suffix.
+_CHAINS = [
+    (
+        "python",
+        "def g(score):\n    if score > 3.0:\n        return grade('A')\n$0    elif score > 1.0:\n"
+        "        return grade('C')\n",
+        "    elif score > 2.0:\n        return grade('B')\n",
+    ),
+    (
+        "javascript",
+        "function g(x) {\n  switch (x) {\n    case 3: return grade('A');\n$0    case 1: return grade('C');\n"
+        "  }\n}\n",
+        "    case 2: return grade('B');\n",
+    ),
+    (
+        "go",
+        'func g(x int) string {\n\tswitch x {\n\tcase 3:\n\t\treturn grade("A")\n$0\tcase 1:\n'
+        '\t\treturn grade("C")\n\t}\n\treturn ""\n}\n',
+        '\tcase 2:\n\t\treturn grade("B")\n',
+    ),
+    (
+        "rust",
+        'fn g(x: i32) -> &str {\n    match x {\n        3 => grade("A"),\n$0        1 => grade("C"),\n'
+        '        _ => "",\n    }\n}\n',
+        '        2 => grade("B"),\n        4 => grade("D"),\n',
+    ),
+    (
+        "c",
+        'const char *g(int x) {\n    switch (x) {\n    case 3: return grade("A");\n$0'
+        '    case 1: return grade("C");\n    }\n    return "";\n}\n',
+        '    case 2: return grade("B");\n',
+    ),
+]
+
+
+@pytest.mark.parametrize(("grammar", "source", "raw"), _CHAINS, ids=[c[0] for c in _CHAINS])
+def test_similar_lines_differing_in_a_literal_are_not_a_repeat(grammar, source, raw):
+    assert process(raw, at(source, grammar)).rstrip() == raw.rstrip()
+
+
+@pytest.mark.parametrize(("grammar", "source", "raw"), _CHAINS, ids=[c[0] for c in _CHAINS])
+def test_the_same_chain_followed_by_the_file_is_still_cut(grammar, source, raw):
+    offset = source.index("$0")
+    following = source[offset + 2 :]
+    assert process(raw + following, at(source, grammar)).rstrip() == raw.rstrip()
+
+
+@pytest.mark.parametrize(
+    ("grammar", "source", "raw"),
+    [
+        # The suggestion's `return False` is nested one level deeper than the file's next line.
+        (
+            "python",
+            "def g(x):\n    if x:\n$0    return False\n",
+            "        if x > 1:\n            return True\n        return False\n",
+        ),
+        (
+            "c",
+            "int g(int x) {\n    if (x) {\n$0    }\n    return 0;\n}\n",
+            "        if (x > 1) {\n            return 1;\n        }\n        return 0;\n",
+        ),
+        (
+            "go",
+            "func g(x int) int {\n\tif x > 0 {\n$0\t}\n\treturn 0\n}\n",
+            "\t\tif x > 1 {\n\t\t\treturn 1\n\t\t}\n\t\treturn 0\n",
+        ),
+    ],
+)
+def test_the_same_line_at_another_nesting_level_is_not_a_repeat(grammar, source, raw):
+    assert process(raw, at(source, grammar)).rstrip() == raw.rstrip()
+
+
+@pytest.mark.parametrize(
+    ("grammar", "source", "raw"),
+    [
+        # `for ... else`: the one-line suffix (`return x`) is the else body; a similar line earlier in
+        # the suggestion, followed by more code, is a coincidence.
+        (
+            "python",
+            "def g(n, x, y):\n$0        return x\n",
+            "    for i in range(n):\n        return y\n    else:\n",
+        ),
+        (
+            "javascript",
+            "function g(n, x, y) {\n$0    return x;\n  }\n}\n",
+            "  if (n) {\n    return y;\n  } else {\n",
+        ),
+        (
+            "rust",
+            "fn g(n: bool, x: i32, y: i32) -> i32 {\n$0        x\n    }\n}\n",
+            "    if n {\n        y\n    } else {\n",
+        ),
+    ],
+)
+def test_one_matching_line_followed_by_more_code_is_not_a_repeat(grammar, source, raw):
+    assert process(raw, at(source, grammar)).rstrip() == raw.rstrip()
+
+
+# --- indentation style from the surrounding code -----------------------------------------------------------
+
+
+def test_bracket_continuation_lines_do_not_set_the_indent_unit():
+    source = "def f():\n    nums = [1, 2,\n           3, 4]\n    names = ['a',\n             'b']\n    $0\n"
+    assert pp.scene_for(at(source)).indent_unit == "    "
+    raw = "for n in nums:\n        print(n)\n"
+    assert process(raw, at(source)) == "for n in nums:\n        print(n)"
+
+
+@pytest.mark.parametrize(
+    ("grammar", "source", "unit"),
+    [
+        ("javascript", "function f() {\n  const xs = [1,\n               2];\n  $0\n}\n", "  "),
+        ("go", "func f() {\n\tx := g(1,\n\t\t2)\n\t$0\n}\n", "\t"),
+        ("rust", "fn f() {\n    let x = g(1,\n              2);\n    $0\n}\n", "    "),
+        ("c", "int f(void) {\n    int x = g(1,\n              2);\n    $0\n}\n", "    "),
+    ],
+)
+def test_indent_unit_ignores_alignment_in_other_languages(grammar, source, unit):
+    assert pp.scene_for(at(source, grammar)).indent_unit == unit
+
+
+def test_a_step_the_enclosing_code_uses_is_kept():
+    # The function body uses 2-space steps for nested blocks: the model following them is not "wrong".
+    source = "def f(s):\n    if not s:\n      return 0\n    $0\n"
+    raw = "for c in s:\n      print(c)\n"
+    assert process(raw, at(source)) == "for c in s:\n      print(c)"
+
+
+def test_a_step_the_next_line_needs_is_kept():
+    # The model opens a block whose body is already in the file two spaces deeper.
+    source = "def f(s):\n    total = 0\n$0        total += c\n    return total\n"
+    raw = "    for c in s:\n      if c:\n"
+    assert process(raw, at(source)) == raw
+
+
+def test_a_step_the_file_does_not_use_is_still_normalized_in_braces():
+    source = "function f(xs) {\n    if (xs) {\n        g();\n    }\n    $0\n}\n"
+    raw = "for (const x of xs) {\n      h(x);\n    }\n"
+    assert process(raw, at(source, "javascript")).startswith("for (const x of xs) {\n        h(x);")
