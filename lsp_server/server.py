@@ -12,8 +12,10 @@ in the features and the engine.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -21,9 +23,15 @@ from typing import Any
 
 import attrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcContentModified
+from pygls.exceptions import (
+    JsonRpcContentModified,
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+)
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
 from pygls.uris import to_fs_path
 
 from lsp_server import __version__, completion, config, context, privacy, text
@@ -43,15 +51,212 @@ ACCEPT_COMMAND = "llm-lsp.acceptCompletion"
 
 
 class LlmLspProtocol(LanguageServerProtocol):
-    """pygls's protocol with two changes: our own document store, and our encoding choice.
+    """pygls's protocol with our document store, our encoding choice, and every request answered.
 
     pygls keeps its own copy of every document and re-splits the whole text on each ``didChange``
     (O(file size) per keystroke). Our store (documents.py) is the one source of truth, so the
     builtin open/change/close handlers here skip pygls's copy and only call our handlers.
+
+    pygls 2.1.1 leaves some requests unanswered (FACTS.md): params that fail to structure, requests
+    after ``shutdown``. ``receive`` (fed by our own frame reader, see ``read_frames``) validates the
+    envelope and answers every request id exactly once: -32700 parse error, -32600 invalid request,
+    -32602 invalid params (with a readable message), -32002 before ``initialize``, -32601 unknown
+    method, -32603 handler failure, -32800 cancelled, -32801 stale.
     """
+
+    def __init__(self, server: Any, converter: Any) -> None:
+        super().__init__(server, converter)
+        # Set by ``exit``: the reader loop stops and serve() exits with it (0 after shutdown, else 1).
+        self.exit_code: int | None = None
+        self.initialize_seen = False
+        # Request id -> method, so a failure is logged once with the method it happened in.
+        self._methods: dict[Any, str] = {}
+
+    # receiving: envelope checks, structuring, answering -----------------------------------------
+
+    def receive(self, body: bytes) -> None:
+        """Decode one frame's body and dispatch it; never raises, answers every request it can see."""
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            self._reply_error(None, PARSE_ERROR, f"Parse error: the message is not UTF-8 ({exc.reason})")
+            return
+        except (ValueError, RecursionError) as exc:
+            self._reply_error(None, PARSE_ERROR, f"Parse error: invalid JSON ({exc})")
+            return
+        if isinstance(data, list):
+            # LSP has no batches. Each request inside still gets its own (error) answer.
+            ids = [item["id"] for item in data if isinstance(item, dict) and _valid_id(item.get("id"))]
+            message = "Invalid request: LSP has no batch messages; send each message in its own frame"
+            for msg_id in ids or [None]:
+                self._reply_error(msg_id, INVALID_REQUEST, message)
+            return
+        if not isinstance(data, dict):
+            self._reply_error(None, INVALID_REQUEST, "Invalid request: a message must be a JSON object")
+            return
+        try:
+            self._dispatch(data)
+        except Exception:  # a bug here must cost one message, never the reader loop
+            log.exception("failed to handle a %r message", data.get("method", "response"))
+            if _valid_id(data.get("id")) and isinstance(data.get("method"), str):
+                self._reply_error(data["id"], INTERNAL_ERROR, "Internal error while dispatching the request")
+
+    def _dispatch(self, data: dict[str, Any]) -> None:
+        has_id, msg_id, method = "id" in data, data.get("id"), data.get("method")
+        bad_method = "method" in data and not isinstance(method, str)
+        if data.get("jsonrpc") != "2.0" or (has_id and not _valid_id(msg_id)) or bad_method:
+            reason = "Invalid request: expected jsonrpc '2.0', an integer or string id, a string method"
+            if has_id or "method" not in data:
+                self._reply_error(msg_id if _valid_id(msg_id) else None, INVALID_REQUEST, reason)
+            else:
+                log.warning("dropped a malformed notification: %s", reason)
+            return
+        if method is None and not has_id:
+            self._reply_error(None, INVALID_REQUEST, "Invalid request: neither a method nor an id")
+            return
+        try:
+            message = self.structure_message(data)
+        except JsonRpcException as exc:
+            if method is not None and has_id:
+                self._reply_error(msg_id, exc.code, exc.message)
+            elif method is None:  # the client's answer to one of our requests: fail the waiting caller
+                future = self._request_futures.pop(msg_id, None)
+                if future is not None and not future.done():
+                    future.set_exception(exc)
+                log.warning("malformed response to request %s: %s", msg_id, exc.message)
+            else:
+                log.warning("dropped notification %s: %s", method, exc.message)
+            return
+        if method is not None and has_id and not hasattr(message, "id"):
+            self._reply_error(msg_id, INVALID_REQUEST, f"Invalid request: {method} is a notification")
+            return
+        self.handle_message(message)
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """The top-level message as its lsprotocol type; bad params raise a readable -32602.
+
+        pygls's version logs a traceback and raises from inside ``json.loads`` (as an object hook),
+        where its reader no longer knows the request id: the request is never answered.
+        """
+        method = data.get("method")
+        if "jsonrpc" not in data:
+            return data
+        if method is None:
+            if "error" in data:
+                kind: Any = types.ResponseErrorMessage
+            else:
+                kind = self._result_types.pop(data.get("id"), None) or JsonRPCResponseMessage
+        else:
+            kind = self.get_message_type(method)
+            if kind is None:
+                kind = JsonRPCRequestMessage if "id" in data else JsonRPCNotification
+            elif "id" not in data and "id" in attrs.fields_dict(kind):
+                raise JsonRpcInvalidRequest(message=f"Invalid request: {method} needs an id")
+        try:
+            return self._converter.structure(data, kind)
+        except Exception as exc:
+            raise JsonRpcInvalidParams(message=f"Invalid params for {method}: {_readable(exc)}") from None
+
+    def handle_message(self, message: Any) -> None:
+        """pygls's dispatch, except that requests it would silently drop get an error answer."""
+        method = getattr(message, "method", None)
+        is_request = method is not None and hasattr(message, "id")
+        if self._shutdown and method != types.EXIT:
+            if is_request:
+                self._reply_error(message.id, INVALID_REQUEST, f"{method}: the server is shutting down")
+            return
+        if not self.initialize_seen and method not in (types.INITIALIZE, types.EXIT, None):
+            if is_request:
+                self._reply_error(message.id, -32002, f"{method}: the server is not initialized yet")
+            return
+        if (
+            not is_request
+            and method is not None
+            and method.startswith("$/")
+            and method != types.CANCEL_REQUEST
+            and method not in self.fm.builtin_features
+            and method not in self.fm.features
+        ):
+            return  # optional protocol notifications ($/setTrace, $/logTrace, ...): ignored silently
+        if is_request and (method in self.fm.builtin_features or method in self.fm.features):
+            self._methods[message.id] = method
+        super().handle_message(message)
+
+    def _reply_error(self, msg_id: Any, code: int, message: str) -> None:
+        # Garbage on the wire points at a broken client: worth a warning. The rest is routine.
+        level = logging.WARNING if code in (PARSE_ERROR, INVALID_REQUEST) else logging.DEBUG
+        log.log(level, "answering %s with error %d: %s", msg_id, code, message)
+        self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}})
+
+    def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
+        """Answer a finished request: result, -32800 cancelled, its own JSON-RPC error, or -32603.
+
+        Unlike pygls's version: expected errors (stale, cancelled, invalid params) are not logged
+        with a traceback, unexpected ones are logged once with the method, and no popup is shown.
+        """
+        if self._request_futures.get(msg_id) is future:  # a duplicate id must not drop the other one
+            del self._request_futures[msg_id]
+        method = self._methods.pop(msg_id, "request")
+        if future.cancelled():
+            self._reply_error(msg_id, -32800, f"{method} {msg_id} was cancelled")
+            return
+        exc = future.exception()
+        if exc is None:
+            self._send_response(msg_id, result=future.result())
+        elif isinstance(exc, JsonRpcException):
+            self._reply_error(msg_id, exc.code, exc.message)
+        else:
+            log.error("%s (request %s) failed", method, msg_id, exc_info=exc)
+            self._reply_error(msg_id, INTERNAL_ERROR, f"{method} failed: {type(exc).__name__}: {exc}")
+
+    def _execute_handler(
+        self, msg_id: Any, handler: Any, callback: Any, args: Any = None, kwargs: Any = None
+    ) -> None:
+        """pygls's, plus: a cancelled request cancels the async handler a builtin generator delegated to.
+
+        Builtin generators (executeCommand, initialized, ...) run the user handler under a fresh id;
+        pygls cancels only the outer future (the model stream would run on) and never forgets the
+        inner one (a leak per command).
+        """
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        outer = getattr(callback, "keywords", {}).get("result_future")
+        inner = self._request_futures.get(msg_id)
+        if outer is not None and inner is not None and inner is not outer:
+            inner.add_done_callback(lambda _done: self._request_futures.pop(msg_id, None))
+            outer.add_done_callback(lambda done: inner.cancel() if done.cancelled() else None)
+
+    def _run_generator(self, future: Any, *, gen: Any, result_future: Any) -> None:
+        # pygls reads a cancelled inner task's result, and the CancelledError escapes as a traceback
+        # from an event-loop callback; the request is answered -32800 instead.
+        if future is not None and future.cancelled():
+            gen.close()
+            if not result_future.done():
+                result_future.cancel()
+            return
+        super()._run_generator(future, gen=gen, result_future=result_future)
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        # A cancel that crosses the answer on the wire is normal, not worth a warning. lsprotocol lets
+        # any JSON through as the id (found by the frame fuzzer: a dict id raised TypeError here).
+        if not _valid_id(msg_id):
+            log.warning("ignored $/cancelRequest with an invalid id: %r", msg_id)
+            return
+        future = self._request_futures.pop(msg_id, None)
+        if future is not None:
+            future.cancel()
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> None:
+        """Stop the reader loop; serve() then exits 0 after ``shutdown``, 1 without (LSP spec).
+
+        pygls's version calls ``sys.exit`` from inside the handler; its own loop swallows the
+        ``SystemExit`` and the process always ends with 0.
+        """
+        self.exit_code = 0 if self._shutdown else 1
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):  # noqa: D102
+        self.initialize_seen = True
         result = yield from super().lsp_initialize(params)
         general = params.capabilities.general
         encoding = text.negotiate(general.position_encodings if general else None)
@@ -75,23 +280,55 @@ class LlmLspProtocol(LanguageServerProtocol):
             yield handler, (params,), None
 
 
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INTERNAL_ERROR = -32603
+
+
+def _valid_id(value: Any) -> bool:
+    """LSP request ids are integers or strings (JSON booleans are not integers here)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _readable(exc: Exception) -> str:
+    """A short human sentence for a structuring failure ("expected int @ $.params.position.line")."""
+    import cattrs
+
+    try:
+        lines = cattrs.transform_error(exc)
+    except Exception:
+        lines = [str(exc)]
+    shown = "; ".join(lines[:3]) or type(exc).__name__
+    return shown if len(lines) <= 3 else f"{shown}; and {len(lines) - 3} more"
+
+
 def _lenient_converter():
     """lsprotocol's converter, tolerant of the inline-completion trigger numbering of older clients.
 
-    vscode-languageclient 9 sends triggerKind 0 (its old "Invoked"); lsprotocol rejects it, and pygls
-    then never answers the request. 0 is read as Invoked, any other unknown value as Automatic.
+    vscode-languageclient 9 sends the proposed API's numbering (0 Invoked, 1 Automatic); LSP 3.18
+    says 1 Invoked, 2 Automatic. lsprotocol rejects 0 (and pygls then never answered the request).
+    Heuristic: 0 only exists in the old numbering, so 0 is Invoked and a session that has sent 0 is
+    an old client: from then on its 1 means Automatic. Before any 0, 1 is read as the spec's Invoked
+    (an old client's first automatic trigger is then treated as explicit: a harmless difference, it
+    only skips the debounce once). Anything else is invalid params (-32602).
     """
     from lsprotocol.converters import get_converter
 
     converter = get_converter()
+    old_numbering = False  # one converter per server process, so per session
 
     def trigger_kind(value: Any, _type: Any) -> types.InlineCompletionTriggerKind:
-        try:
-            return types.InlineCompletionTriggerKind(value)
-        except ValueError:
-            if value == 0:
-                return types.InlineCompletionTriggerKind.Invoked
+        nonlocal old_numbering
+        if type(value) is int and value == 0:
+            old_numbering = True
+            return types.InlineCompletionTriggerKind.Invoked
+        if type(value) is int and value == 1:
+            if old_numbering:
+                return types.InlineCompletionTriggerKind.Automatic
+            return types.InlineCompletionTriggerKind.Invoked
+        if type(value) is int and value == 2:
             return types.InlineCompletionTriggerKind.Automatic
+        raise ValueError(f"triggerKind must be 1 (Invoked) or 2 (Automatic), got {value!r}")
 
     converter.register_structure_hook(types.InlineCompletionTriggerKind, trigger_kind)
     return converter
@@ -195,8 +432,9 @@ class LlmLanguageServer(LanguageServer):
 
         def done(finished: asyncio.Future) -> None:
             self.background.discard(finished)
-            if not finished.cancelled() and finished.exception() is not None:
-                log.error("background task failed: %s", finished.exception())
+            if not finished.cancelled() and (exc := finished.exception()) is not None:
+                name = finished.get_name() if isinstance(finished, asyncio.Task) else repr(finished)
+                log.error("background task %s failed", name, exc_info=exc)
 
         task.add_done_callback(done)
         return task
@@ -364,10 +602,14 @@ class LlmLanguageServer(LanguageServer):
         if path is None or uri not in self.store or self.uri_excluded(uri):
             return
         snapshot = self.store.get(uri)
-        self.index.add_file(path, snapshot.text, snapshot.language_id)
-        offline_model = getattr(self.offline, "model", None)
-        if offline_model is not None:
-            offline_model.update(path, snapshot.text)
+        try:
+            self.index.add_file(path, snapshot.text, snapshot.language_id)
+            offline_model = getattr(self.offline, "model", None)
+            if offline_model is not None:
+                offline_model.update(path, snapshot.text)
+        except Exception:
+            # The index only degrades context; a failure here must never fail didOpen/didSave.
+            log.exception("indexing %s failed", uri)
 
     async def begin_progress(self, title: str) -> str | None:
         """Start a ``$/progress`` report if the client supports it; returns its token."""
@@ -413,6 +655,11 @@ class LlmLanguageServer(LanguageServer):
             # While typing, model failures are logged and shown in the status, never popped up.
             log.warning("completion failed: %s", exc)
             self.set_status("error", message=str(exc))
+            return None
+        except Exception:
+            # Crash isolation: a bug in context building or post-processing costs this one
+            # suggestion (logged once, with where), never an error popup or the document sync.
+            log.exception("inline completion failed in %s at %d:%d", uri, position.line, position.character)
             return None
         finally:
             if self.inline_tasks.get(uri) is current:
@@ -960,15 +1207,192 @@ class ClientLogHandler(logging.Handler):
             self._emitting = False
 
 
+# transport: framing, caps, exit codes, test hooks ---------------------------------------------
+# pygls's reader trusts the Content-Length it is given (a bogus huge one blocks it forever), skips
+# frames it cannot parse without telling anyone, and structures params where the request id is no
+# longer known. This hand-written reader is the small part of the transport we need to own: it caps
+# the frame size, exits promptly (non-zero, logged) when the byte stream cannot be framed any more,
+# and hands each intact body to ``LlmLspProtocol.receive``, which answers every request id.
+
+MAX_CONTENT_LENGTH = 64 * 1024 * 1024  # larger than any sane document; beyond it: a broken client
+MAX_HEADER_BYTES = 8 * 1024
+READ_CHUNK = 1024 * 1024
+EXIT_BROKEN_STREAM = 2  # distinct from 1 (exit without shutdown) so logs and editors can tell them apart
+DEBUG_TEXT_COMMAND = "llm-lsp.debugDocumentText"
+DEBUG_FAULT_COMMAND = "llm-lsp.debugFault"
+
+
+class BrokenStream(Exception):
+    """The byte stream cannot be framed any more: the only safe move is to exit (the editor restarts)."""
+
+
+def _content_length(header: bytes) -> int:
+    """The body length announced by a header block; ``BrokenStream`` if missing, malformed or too big."""
+    length: int | None = None
+    for line in header.split(b"\r\n"):
+        name, sep, value = line.partition(b":")
+        if not sep:
+            raise BrokenStream(f"malformed header line {line[:80]!r}")
+        if name.strip().lower() == b"content-length":
+            value = value.strip()
+            if not value.isdigit():  # ASCII digits only: rejects "-1", "1e3", "0x10", ""
+                raise BrokenStream(f"Content-Length is not a non-negative integer: {value[:40]!r}")
+            length = int(value)
+    if length is None:
+        raise BrokenStream("a message header has no Content-Length")
+    if length > MAX_CONTENT_LENGTH:
+        raise BrokenStream(f"Content-Length {length} exceeds the {MAX_CONTENT_LENGTH}-byte cap")
+    return length
+
+
+async def read_frames(read: Any, protocol: LlmLspProtocol) -> int:
+    """Frame and dispatch messages from ``read(n) -> bytes`` until ``exit`` or EOF; the exit code.
+
+    Returns 0 or 1 after ``exit`` (with or without ``shutdown``), the same on EOF, and
+    ``EXIT_BROKEN_STREAM`` (after logging why) when the stream cannot be framed.
+    """
+    buffer = bytearray()
+    try:
+        while protocol.exit_code is None:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if b"\n\n" in buffer:
+                    raise BrokenStream("message headers must end with CRLF CRLF")
+                if len(buffer) > MAX_HEADER_BYTES:
+                    raise BrokenStream(f"no end of message header within {MAX_HEADER_BYTES} bytes")
+                chunk = await read(READ_CHUNK)
+                if not chunk:
+                    if buffer.strip():
+                        raise BrokenStream("the input ended inside a message header")
+                    log.info("the client closed the input")
+                    return 0 if protocol._shutdown else 1
+                buffer += chunk
+                continue
+            length = _content_length(bytes(buffer[:end]))
+            del buffer[: end + 4]
+            while len(buffer) < length:
+                chunk = await read(max(READ_CHUNK, length - len(buffer)))
+                if not chunk:
+                    raise BrokenStream(f"the input ended inside a message body ({len(buffer)} of {length})")
+                buffer += chunk
+            body = bytes(buffer[:length])
+            del buffer[:length]
+            protocol.receive(body)
+            await asyncio.sleep(0)  # handlers the message started get a turn before the next message
+    except BrokenStream as exc:
+        log.error("broken LSP input, exiting so the editor can restart the server: %s", exc)
+        return EXIT_BROKEN_STREAM
+    return protocol.exit_code
+
+
+class StdinChunks:
+    """Chunks of stdin read by a daemon thread with ``os.read``, handed over through a bounded queue.
+
+    Not pygls's executor reader: a blocked ``sys.stdin.buffer`` read in a pool thread keeps the
+    process alive after ``exit`` (pool threads are joined at interpreter exit) and holds the buffer's
+    lock (a fatal error at shutdown). ``os.read`` on the raw fd in a daemon thread has neither problem.
+    """
+
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._fd = fd
+        self._loop = loop
+        # Bounded: when the loop falls behind, the thread stops reading and the client's writes block.
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=4)
+        threading.Thread(target=self._run, name="llm-lsp-stdin", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._fd, READ_CHUNK)
+            except OSError as exc:
+                log.error("reading stdin failed: %s", exc)
+                chunk = b""
+            try:
+                asyncio.run_coroutine_threadsafe(self._queue.put(chunk), self._loop).result()
+            except Exception:  # the loop is gone: the process is exiting
+                return
+            if not chunk:
+                return
+
+    async def read(self, _size: int) -> bytes:
+        """The next chunk (b"" at EOF)."""
+        return await self._queue.get()
+
+
+async def _serve_stdio() -> int:
+    import sys
+
+    from pygls.io_ import StdoutWriter
+
+    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    chunks = StdinChunks(sys.stdin.fileno(), asyncio.get_running_loop())
+    return await read_frames(chunks.read, server.protocol)
+
+
+async def _serve_tcp(host: str, port: int) -> int:
+    """One client connection (like pygls's start_tcp), read with the same capped frame reader."""
+    connected: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if connected.done():
+            writer.close()
+            return
+        connected.set_result((reader, writer))
+
+    listener = await asyncio.start_server(on_connect, host, port)
+    log.info("serving LSP on %s:%d", host, port)
+    reader, writer = await connected
+    listener.close()
+    server.protocol.set_writer(writer)
+    return await read_frames(reader.read, server.protocol)
+
+
+if os.environ.get("LLM_LSP_TEST_HOOKS") == "1":
+    # Test-only commands (never registered for users): read back our copy of a document, so tests can
+    # prove it equals the client's after any edit sequence; and break a feature to test isolation.
+
+    @server.command(DEBUG_TEXT_COMMAND)
+    def on_debug_document_text(ls: LlmLanguageServer, *args: Any) -> dict[str, Any] | None:
+        """``{"version", "text"}`` of an open document, ``None`` if it is not open."""
+        uri = str(args[0]) if args else ""
+        if uri not in ls.store:
+            return None
+        snapshot = ls.store.get(uri)
+        return {"version": snapshot.version, "text": snapshot.text}
+
+    @server.command(DEBUG_FAULT_COMMAND)
+    def on_debug_fault(ls: LlmLanguageServer, *args: Any) -> str:
+        """Break prompt building (``"context"``), fail this command (``"raise"``), undo (``"none"``)."""
+        if args and args[0] == "raise":
+            raise RuntimeError("injected handler failure")
+        if args and args[0] == "context":
+
+            def broken(snapshot: Any, offset: int) -> FimPrompt:
+                raise RuntimeError("injected context failure")
+
+            ls.build_prompt = broken  # type: ignore[method-assign]
+        else:
+            ls.__dict__.pop("build_prompt", None)
+        return "ok"
+
+
 def serve(tcp: tuple[str, int] | None = None) -> None:
-    """Serve LSP on stdio (or TCP) until the client says exit."""
+    """Serve LSP on stdio (or TCP) until the client says exit; a non-zero code leaves as SystemExit."""
     handler = ClientLogHandler(server)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.getLogger("lsp_server").addHandler(handler)
-    if tcp is not None:
-        server.start_tcp(*tcp)
-    else:
-        server.start_io()
+    try:
+        code = asyncio.run(_serve_tcp(*tcp) if tcp is not None else _serve_stdio())
+    except KeyboardInterrupt:
+        code = 1
+    except BrokenPipeError:
+        log.error("the connection to the client is lost")
+        code = 1
+    finally:
+        if server._thread_pool is not None:
+            server._thread_pool.shutdown(wait=False, cancel_futures=True)
+    if code:
+        raise SystemExit(code)
 
 
 def uri_to_path(uri: str) -> str | None:
