@@ -22,8 +22,10 @@ class AdaptiveDebounce:
     pause: float = 1.0  # gaps longer than this are pauses between bursts, not typing cadence
     fast_gap: float = 0.35  # the user "types fast" while their usual gap is below this
     margin: float = 1.3  # wait this many usual gaps: a bit longer than the user's rhythm
+    spread: float = 3.0  # plus this many mean deviations: irregular typists have longer gaps too
     latency_share: float = 0.25  # wait this share of the usual model latency
     gap: float | None = None  # EMA of inter-key gaps while typing
+    deviation: float = 0.0  # EMA of |gap - usual gap|: how irregular the typing is
     latency: float | None = None  # EMA of model latency
     _last_key: float | None = None
 
@@ -32,6 +34,8 @@ class AdaptiveDebounce:
         if self._last_key is not None:
             gap = now - self._last_key
             if 0 <= gap <= self.pause:
+                if self.gap is not None:
+                    self.deviation = self._mix(self.deviation, abs(gap - self.gap))
                 self.gap = gap if self.gap is None else self._mix(self.gap, gap)
         self._last_key = now
 
@@ -45,7 +49,9 @@ class AdaptiveDebounce:
         wait = self.min_delay
         typing = self._last_key is not None and now - self._last_key <= self.pause
         if typing and self.gap is not None and self.gap <= self.fast_gap:
-            wait = max(wait, self.gap * self.margin)
+            # A request sent inside a burst is cancelled by the next key and wastes a model call, so
+            # wait past the user's usual gap *and* its usual spread (like TCP's RTO = SRTT + 4 RTTVAR).
+            wait = max(wait, self.gap * self.margin, self.gap + self.spread * self.deviation)
         if self.latency is not None:
             wait = max(wait, self.latency * self.latency_share)
         return min(self.max_delay, max(self.min_delay, wait))

@@ -37,22 +37,36 @@ class CacheStats:
 @attrs.frozen
 class _Entry:
     uri: str
-    prefix_len: int  # length of the whole prefix when stored: pins where the anchor must sit
-    anchor: str  # the last PREFIX_TAIL characters of that prefix
+    anchor: str  # the last PREFIX_TAIL characters of the prefix when stored (all of it if shorter)
+    whole: bool  # the anchor is the whole prefix: it must sit at the start of a later prefix too
     suffix_head: str
     suggestions: tuple[str, ...]
     stored_at: float
 
+    @property
+    def longest(self) -> int:
+        """Length of the longest suggestion: how far past the anchor typed text can reach."""
+        return max(len(s) for s in self.suggestions)
+
+
+def _typed_since(entry: _Entry, prefix: str) -> str | None:
+    """What was typed after the entry's cursor, or None if ``prefix`` does not continue that state.
+
+    Callers pass a bounded window of the prefix (its last N characters), so absolute lengths are not
+    comparable between calls: the stored anchor is found near the end of the current prefix instead.
+    """
+    if entry.whole:
+        return prefix[len(entry.anchor) :] if prefix.startswith(entry.anchor) else None
+    start = max(0, len(prefix) - len(entry.anchor) - entry.longest)
+    found = prefix.rfind(entry.anchor, start)
+    return None if found < 0 else prefix[found + len(entry.anchor) :]
+
 
 def _remaining(entry: _Entry, prefix: str, suffix_head: str) -> list[str] | None:
     """What is left of the entry's suggestions for this prefix/suffix, or None if it does not apply."""
-    typed_len = len(prefix) - entry.prefix_len
-    if typed_len < 0:
+    typed = _typed_since(entry, prefix)
+    if typed is None:
         return None
-    start = entry.prefix_len - len(entry.anchor)
-    if prefix[start : entry.prefix_len] != entry.anchor:
-        return None
-    typed = prefix[entry.prefix_len :]
     closers = _auto_closed(suffix_head, entry.suffix_head)
     if closers is None:
         return None
@@ -60,7 +74,7 @@ def _remaining(entry: _Entry, prefix: str, suffix_head: str) -> list[str] | None
     for suggestion in entry.suggestions:
         if not suggestion.startswith(typed):
             continue
-        rest = suggestion[typed_len:]
+        rest = suggestion[len(typed) :]
         if closers:
             # The editor already inserted these closers after the cursor: don't show them twice.
             body = rest.rstrip()
@@ -95,7 +109,7 @@ class SuggestionCache:
     ttl: float = 300.0
     hits: int = 0
     misses: int = 0
-    _entries: OrderedDict[tuple[str, int, str, str], _Entry] = attrs.field(factory=OrderedDict)
+    _entries: OrderedDict[tuple[str, bool, str, str], _Entry] = attrs.field(factory=OrderedDict)
 
     def put(self, uri: str, prefix: str, suffix: str, suggestions: list[str], now: float) -> None:
         """Remember ``suggestions`` shown with the cursor between ``prefix`` and ``suffix``."""
@@ -104,13 +118,13 @@ class SuggestionCache:
             return
         entry = _Entry(
             uri=uri,
-            prefix_len=len(prefix),
             anchor=prefix[-PREFIX_TAIL:],
+            whole=len(prefix) <= PREFIX_TAIL,
             suffix_head=suffix[:SUFFIX_HEAD],
             suggestions=kept,
             stored_at=now,
         )
-        key = (uri, entry.prefix_len, entry.anchor, entry.suffix_head)
+        key = (uri, entry.whole, entry.anchor, entry.suffix_head)
         self._entries.pop(key, None)
         self._entries[key] = entry
         while len(self._entries) > self.capacity:

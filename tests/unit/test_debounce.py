@@ -56,3 +56,16 @@ def test_custom_bounds():
     debounce = AdaptiveDebounce(min_delay=0.1, max_delay=1.0)
     debounce.observe_latency(100.0)
     assert debounce.delay(0.0) == 1.0
+
+
+def test_irregular_typing_waits_past_the_usual_spread_of_gaps():
+    regular, irregular = AdaptiveDebounce(), AdaptiveDebounce()
+    now = 0.0
+    for k in range(40):
+        regular.observe_keystroke(k * 0.11)
+        irregular.observe_keystroke(now)
+        now += (0.06, 0.16)[k % 2]
+    steady = regular.delay(39 * 0.11)
+    assert 0.11 < steady <= 0.15
+    # Gaps alternate 60/160 ms: waiting 1.3 usual gaps would fire inside most 160 ms gaps.
+    assert irregular.delay(now - 0.06) > 0.16

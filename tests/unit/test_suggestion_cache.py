@@ -89,3 +89,22 @@ def test_empty_suggestions_are_not_stored():
     cache = SuggestionCache()
     cache.put(URI, "a", "", ["", "   "], now=0.0)
     assert cache.stats().size == 0
+
+
+def test_hits_when_the_caller_passes_a_sliding_window_of_the_prefix():
+    # completion.py passes the last 2000 characters of the prefix: its start moves as the user types.
+    cache = SuggestionCache()
+    window = 2000
+    suggestion = "3.14159 * r * r"
+    cache.put(URI, PREFIX[-window:], SUFFIX, [suggestion], now=0.0)
+    for k in range(1, len(suggestion)):
+        typed = (PREFIX + suggestion[:k])[-window:]
+        assert cache.get(URI, typed, SUFFIX, now=1.0) == [suggestion[k:]]
+    assert cache.get(URI, (PREFIX + "3.2")[-window:], SUFFIX, now=1.0) is None
+
+
+def test_a_short_prefix_must_match_from_the_start_of_the_document():
+    cache = SuggestionCache()
+    cache.put(URI, "x = ", "\n", ["1"], now=0.0)
+    assert cache.get(URI, "y = x = ", "\n", now=1.0) is None
+    assert cache.get(URI, "x = ", "\n", now=1.0) == ["1"]
