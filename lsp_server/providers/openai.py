@@ -108,8 +108,13 @@ class OpenAIProvider:
         fim_format: str = "auto",
         connect_timeout: float = 3.0,
         max_retries: int = 1,
+        max_prompt_chars: int = 200_000,
     ) -> None:
-        """Configure only; the SDK is imported and the client built on first use."""
+        """Configure only; the SDK is imported and the client built on first use.
+
+        ``max_prompt_chars`` bounds the text of a FIM prompt (context + prefix + suffix) whatever
+        the caller built: the context is cut first, the frame and its tokens never.
+        """
         if prompt_mode not in PROMPT_MODES:
             raise ValueError(f"prompt mode must be one of {', '.join(PROMPT_MODES)}, not {prompt_mode!r}")
         if fim_api not in FIM_APIS:
@@ -124,6 +129,7 @@ class OpenAIProvider:
         self._fim_format = prompts.fim_format_for(model, fim_format)
         self._connect_timeout = min(connect_timeout, 3.0)
         self._max_retries = max(0, max_retries)
+        self._max_prompt_chars = max_prompt_chars
         self._client: openai.AsyncOpenAI | None = None
         self._client_lock = threading.Lock()
         self._host = _host_of(self._base_url)
@@ -270,6 +276,8 @@ class OpenAIProvider:
         self, api: str, request: ModelRequest, prompt: prompts.FimPrompt
     ) -> tuple[Any, Callable[[Any], list[Delta]]]:
         model, deadline = self._model, request.deadline
+        # Cut to the budget before any frame is built around the text, so the frame is never cut.
+        prompt = prompts.fit_to_budget(prompt, self._max_prompt_chars)
         if api == "suffix":
             body = {"model": model, "prompt": prompt.context + prompt.prefix, "suffix": prompt.suffix}
             body |= {"stream": True, **_sampling(request, request.stop)}

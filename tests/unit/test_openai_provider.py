@@ -434,3 +434,18 @@ async def test_check_reports_a_rejected_key(fake: FakeOpenAI, make) -> None:
     fake.default = Reply(status=401)
     with pytest.raises(errors.ProviderError, match="rejected the API key"):
         await make().check()
+
+
+async def test_fim_prompt_is_cut_to_the_budget_before_the_frame_is_built(fake: FakeOpenAI, make) -> None:
+    fake.script(Reply(text="a + b"))
+    provider = make("starcoder2:3b", fim_api="tokens", max_prompt_chars=80)
+    long = prompts.FimPrompt(
+        prefix="".join(f"x{i} = {i}\n" for i in range(50)) + "def add(a, b):\n    return ",
+        suffix="\n\nprint(add(1, 2))\n" + "# tail\n" * 50,
+        context="# from other.py\n" * 20,
+    )
+    await collect(provider, request(long))
+    rendered = fake.requests[-1].body_json["prompt"]
+    assert rendered.startswith("<fim_prefix>") and rendered.endswith("<fim_middle>")
+    assert "from other.py" not in rendered and "x0 = 0" not in rendered
+    assert "    return <fim_suffix>\n\nprint(add(1, 2))" in rendered
