@@ -69,6 +69,7 @@ class LlmLspProtocol(LanguageServerProtocol):
         # Set by ``exit``: the reader loop stops and serve() exits with it (0 after shutdown, else 1).
         self.exit_code: int | None = None
         self.initialize_seen = False
+        self.shutdown_requested = False
         # Request id -> method, so a failure is logged once with the method it happened in.
         self._methods: dict[Any, str] = {}
 
@@ -180,6 +181,10 @@ class LlmLspProtocol(LanguageServerProtocol):
             return  # optional protocol notifications ($/setTrace, $/logTrace, ...): ignored silently
         if is_request and (method in self.fm.builtin_features or method in self.fm.features):
             self._methods[message.id] = method
+        if is_request and method == types.SHUTDOWN:
+            # pygls marks the shutdown only once our async handler is done; an ``exit`` pipelined
+            # right behind the request must still count as a clean exit.
+            self.shutdown_requested = True
         super().handle_message(message)
 
     def _reply_error(self, msg_id: Any, code: int, message: str) -> None:
@@ -252,7 +257,7 @@ class LlmLspProtocol(LanguageServerProtocol):
         pygls's version calls ``sys.exit`` from inside the handler; its own loop swallows the
         ``SystemExit`` and the process always ends with 0.
         """
-        self.exit_code = 0 if self._shutdown else 1
+        self.exit_code = 0 if self._shutdown or self.shutdown_requested else 1
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):  # noqa: D102
@@ -1265,7 +1270,7 @@ async def read_frames(read: Any, protocol: LlmLspProtocol) -> int:
                     if buffer.strip():
                         raise BrokenStream("the input ended inside a message header")
                     log.info("the client closed the input")
-                    return 0 if protocol._shutdown else 1
+                    return 0 if protocol._shutdown or protocol.shutdown_requested else 1
                 buffer += chunk
                 continue
             length = _content_length(bytes(buffer[:end]))

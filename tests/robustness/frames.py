@@ -139,9 +139,7 @@ def run_frames(client: Any, count: int, seed: int = 0, bound: float = 10.0) -> f
     expected: list[Any] = []
     for n in range(count):
         body, ids = random_frame(rng, base + 10 * n)
-        for msg_id in ids:
-            client.sent[_key(msg_id)] = time.monotonic()
-        client.write(frame(body))
+        client.write(frame(body), tuple(ids))
         expected += ids
     longest = 0.0
     for msg_id in expected:

@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -59,7 +60,7 @@ class RawClient:
     frames_received: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _cond: threading.Condition = field(default_factory=threading.Condition)
-    _write_lock: threading.Lock = field(default_factory=threading.Lock)
+    _outbox: queue.Queue = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         self.process = subprocess.Popen(
@@ -71,22 +72,43 @@ class RawClient:
             cwd=ROOT,
         )
         threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._write_stdin, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        """Raw bytes to the server's stdin (a broken pipe is ignored: the server may have exited)."""
-        with self._write_lock, contextlib.suppress(BrokenPipeError, OSError, ValueError):
-            assert self.process.stdin is not None
-            self.process.stdin.write(data)
-            self.process.stdin.flush()
+    def write(self, data: bytes, ids: tuple[Any, ...] = ()) -> None:
+        """Queue raw bytes for the server's stdin (written in order by the writer thread).
+
+        Never blocks: if the reader thread had to wait for a full stdin pipe to answer a server
+        request, it would stop reading stdout, and client and server would wait on each other.
+        """
+        self._outbox.put((data, ids))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued has been written."""
+        deadline = time.monotonic() + timeout
+        while self._outbox.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def _write_stdin(self) -> None:
+        stream = self.process.stdin
+        assert stream is not None
+        while True:
+            data, ids = self._outbox.get()
+            try:
+                for msg_id in ids:  # answer times count from the moment the server could read it
+                    self.sent.setdefault(_key(msg_id), time.monotonic())
+                with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+                    stream.write(data)
+                    stream.flush()
+            finally:
+                self._outbox.task_done()
 
     def send(self, message: dict[str, Any]) -> None:
         """A JSON message, framed; requests are timed from here."""
-        if "id" in message and "method" in message:
-            self.sent.setdefault(_key(message["id"]), time.monotonic())
-        self.write(frame(message))
+        ids = (message["id"],) if "id" in message and "method" in message else ()
+        self.write(frame(message), ids)
 
     def request(self, method: str, params: Any = None, msg_id: Any = None) -> Any:
         """Send a request; returns its id (a fresh integer unless given)."""

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from fake_openai import FakeOpenAI, Reply
 from frames import run_frames
-from rawclient import RawClient, frame, server_env
+from rawclient import SERVER, RawClient, frame, server_env
 
 URI = "file:///tmp/llm-lsp-robustness/a.py"
 TEXT = "def add(a, b):\n    return \n"
@@ -225,6 +225,7 @@ def test_end_of_input_without_exit_ends_the_process() -> None:
     raw = RawClient(server_env())
     try:
         raw.initialize()
+        raw.flush()
         assert raw.process.stdin is not None
         raw.process.stdin.close()
         assert raw.wait_exit(5) == 1
@@ -239,3 +240,38 @@ def test_random_frames_are_each_answered_exactly_once(client: RawClient) -> None
     assert longest < 10
     assert "Traceback" not in client.stderr_text()
     assert client.shutdown_and_exit() == 0
+
+
+def test_tcp_serves_with_the_same_reader_and_a_pipelined_exit_is_clean() -> None:
+    import json
+    import socket
+    import subprocess
+
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [*SERVER, "--tcp", f"127.0.0.1:{port}"]
+    process = subprocess.Popen(command, env=server_env(), stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                connection = socket.create_connection(("127.0.0.1", port))
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the TCP server did not listen"
+                time.sleep(0.05)
+        with connection:
+            for message in (
+                {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}},
+                {"jsonrpc": "2.0", "id": 2, "method": "shutdown"},
+                {"jsonrpc": "2.0", "method": "exit"},  # not waiting for the shutdown answer
+            ):
+                connection.sendall(frame(json.dumps(message)))
+            assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(5)
+        assert process.stderr is not None
+        process.stderr.close()
