@@ -370,6 +370,7 @@ class LlmLanguageServer(LanguageServer):
         self.inline_tasks: dict[str, asyncio.Task] = {}
         self.background: set[asyncio.Task] = set()
         self.status = Status()
+        self.running = 0
         self.accepted = 0
         self.client_has_inline = False
         self.client_has_configuration = False
@@ -407,7 +408,7 @@ class LlmLanguageServer(LanguageServer):
             warm_up = getattr(self.provider, "warm_up", None)
             if warm_up is not None:  # import the SDK and connect off the first keystroke's deadline
                 self.keep(asyncio.ensure_future(warm_up()))
-            self.set_status("offline" if self.provider.is_offline else "idle", self.provider.description, "")
+            self.set_status(self.resting_state(), self.model_label(), self.provider.description)
         return self.provider
 
     def offline_provider(self) -> Provider:
@@ -430,6 +431,27 @@ class LlmLanguageServer(LanguageServer):
             self.protocol.notify(STATUS_NOTIFICATION, attrs.asdict(new))
         except Exception:  # no transport yet (before initialize) or the client is gone
             log.debug("status not sent", exc_info=True)
+
+    def model_label(self) -> str:
+        """A short name for status bars: the model, or ``offline``."""
+        return self.settings.model or "offline"
+
+    def resting_state(self) -> str:
+        """The state shown when nothing is running: ``offline`` for the offline engine, else ``idle``."""
+        provider = self.provider or self.offline
+        return "offline" if provider is None or provider.is_offline else "idle"
+
+    def begin_work(self) -> None:
+        """Mark one model request as running (the status shows ``busy`` while any runs)."""
+        self.running += 1
+        self.set_status("busy", message=self.status.message if self.status.state != "error" else "")
+
+    def end_work(self) -> None:
+        """Mark one model request as done; back to the resting state when none runs (errors stay)."""
+        self.running = max(0, self.running - 1)
+        if self.running == 0 and self.status.state == "busy":
+            description = self.provider.description if self.provider else ""
+            self.set_status(self.resting_state(), message=description)
 
     def keep(self, task: asyncio.Future) -> asyncio.Future:
         """Keep a background task referenced until it ends, and log its failure once."""
@@ -513,6 +535,11 @@ class LlmLanguageServer(LanguageServer):
     def uri_excluded(self, uri: str) -> bool:
         """``path_excluded`` for a document uri; non-file documents are judged by their name."""
         return self.path_excluded(uri_to_path(uri) or uri)
+
+    def refuse_excluded(self, uri: str) -> None:
+        """Raise ``ExcludedFile`` for a document the privacy rules exclude (explicit actions)."""
+        if uri and self.uri_excluded(uri):
+            raise ExcludedFile(f"{uri} is excluded by the privacy rules: no AI features here")
 
     def open_files(self, current: str) -> list[tuple[str, str]]:
         """Recently used open documents other than ``current``, for similar-snippet search."""
@@ -651,8 +678,11 @@ class LlmLanguageServer(LanguageServer):
                 await asyncio.wait_for(self.settings_ready.wait(), timeout=6)
             snapshot = self.store.get(uri)
             offset = snapshot.offset_at(position.line, position.character)
-            self.set_status("busy")
-            result = await completion.suggest(self.pipeline(), snapshot, offset, explicit=explicit)
+            self.begin_work()
+            try:
+                result = await completion.suggest(self.pipeline(), snapshot, offset, explicit=explicit)
+            finally:
+                self.end_work()
         except (DocumentNotOpen, ExcludedFile) as exc:
             log.info("no completion: %s", exc)
             return None
@@ -669,7 +699,8 @@ class LlmLanguageServer(LanguageServer):
         finally:
             if self.inline_tasks.get(uri) is current:
                 del self.inline_tasks[uri]
-        self.set_status("offline" if self.current_provider().is_offline else "idle", message="")
+        if self.status.state == "error":
+            self.set_status(self.resting_state(), message=self.current_provider().description)
         if uri not in self.store or self.store.get(uri).version != result.version:
             raise JsonRpcContentModified(f"{uri} changed while the suggestion was computed")
         return result
@@ -1033,6 +1064,8 @@ def on_code_action(ls: LlmLanguageServer, params: types.CodeActionParams) -> lis
 
     started = time.perf_counter()
     uri = params.text_document.uri
+    if ls.uri_excluded(uri):
+        return None  # no AI features inside a file the privacy rules exclude
     try:
         snapshot = ls.store.get(uri)
     except DocumentNotOpen:
@@ -1069,8 +1102,9 @@ async def on_code_action_resolve(ls: LlmLanguageServer, action: types.CodeAction
 
     if action.edit is not None or action.command is not None:
         return action
-    ls.set_status("busy")
+    ls.begin_work()
     try:
+        ls.refuse_excluded((action.data or {}).get("uri", "") if isinstance(action.data, dict) else "")
         proposed = await code_actions.resolve(action.data, ls.store, ls.current_provider(), ls.settings)
         current = ls.store.get(proposed.uri).version if proposed.uri in ls.store else None
         if current != proposed.version:
@@ -1080,7 +1114,7 @@ async def on_code_action_resolve(ls: LlmLanguageServer, action: types.CodeAction
     except Exception as exc:
         raise _rpc_error(ls, exc, action.title, show=True) from None
     finally:
-        ls.set_status("offline" if ls.current_provider().is_offline else "idle", message="")
+        ls.end_work()
     if not proposed.edits:
         ls.window_show_message(
             types.ShowMessageParams(
@@ -1125,9 +1159,10 @@ async def run_ai_command(ls: LlmLanguageServer, name: str, args: Any) -> str:
     """Run an ``llm-lsp.*`` command: compute, apply if still current, report one short message."""
     from lsp_server import commands
 
-    ls.set_status("busy")
+    ls.begin_work()
     try:
         request = commands.parse(name, list(args))
+        ls.refuse_excluded(request.uri)
         result = await _with_progress(
             ls,
             f"llm-lsp: {request.action}",
@@ -1151,7 +1186,7 @@ async def run_ai_command(ls: LlmLanguageServer, name: str, args: Any) -> str:
     except Exception as exc:
         raise _rpc_error(ls, exc, name.removeprefix("llm-lsp."), show=True) from None
     finally:
-        ls.set_status("offline" if ls.current_provider().is_offline else "idle", message="")
+        ls.end_work()
     if result.show is not None:
         await _show(ls, result.show, result.text)
     ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=result.message))

@@ -54,7 +54,16 @@ class FakeOpenAI:
             pytest.skip("tests/fake_openai.py not there yet")
         self._dir = tempfile.mkdtemp(prefix="fake-openai-")
         port_file = Path(self._dir) / "port"
-        args = [sys.executable, str(FAKE_OPENAI), "--port", "0", "--reply", reply, "--port-file", str(port_file)]
+        args = [
+            sys.executable,
+            str(FAKE_OPENAI),
+            "--port",
+            "0",
+            "--reply",
+            reply,
+            "--port-file",
+            str(port_file),
+        ]
         if latency:
             args += ["--latency", str(latency)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -126,10 +135,14 @@ class FakeModel:
         args = [
             sys.executable,
             str(Path(__file__).parent / "fake_model.py"),
-            "--port-file", str(port_file),
-            "--table", json.dumps(table),
-            "--fallback", fallback,
-            "--log", str(self.log),
+            "--port-file",
+            str(port_file),
+            "--table",
+            json.dumps(table),
+            "--fallback",
+            fallback,
+            "--log",
+            str(self.log),
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 15

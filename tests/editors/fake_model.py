@@ -36,7 +36,12 @@ def main() -> int:
         reply = respond(request)
         if args.log:
             with open(args.log, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"path": request.path, "prompt": request.prompt_text[-2000:], "reply": reply.text}) + "\n")
+                f.write(
+                    json.dumps(
+                        {"path": request.path, "prompt": request.prompt_text[-2000:], "reply": reply.text}
+                    )
+                    + "\n"
+                )
         return reply
 
     fake = FakeOpenAI(default=logged, models=("fake-model",), port=args.port)

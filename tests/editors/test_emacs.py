@@ -1,5 +1,7 @@
-"""Emacs end to end: editor-clients/emacs/llm-lsp-eglot.el in a real `emacs --batch` with Debian's
-Eglot, against the real llm-lsp command and a fake OpenAI server: attach, the completion item and
+"""Emacs end to end: the Eglot configuration in a real ``emacs --batch``.
+
+editor-clients/emacs/llm-lsp-eglot.el with Debian's Eglot, against the real llm-lsp command and a
+fake OpenAI server: attach, the completion item and
 the inline completion at a cursor, and a "Fix with AI" quick fix applied to the buffer.
 """
 

@@ -1,5 +1,6 @@
-"""Neovim end to end: the editor-clients/neovim plugin in a real headless Neovim (>= 0.11) against
-the real llm-lsp command and a fake OpenAI server.
+"""Neovim end to end: the editor-clients/neovim plugin in a real headless Neovim (>= 0.11).
+
+The plugin talks to the real llm-lsp command and a fake OpenAI server.
 
 Each test runs `nvim --headless --clean -u tests/editors/nvim/driver.lua FILE`; the driver types in
 insert mode, waits for the ghost text extmark, presses <Tab>, or applies a quick fix through
