@@ -69,7 +69,8 @@ def frames(count: int, seed: int) -> None:
             client.close()
     obliged = sum(len(v) for v in client.answers.values() if v)
     print(
-        f"frames: {count} frames, {obliged} answers received in {time.monotonic() - started:.1f} s; "
+        f"frames: {count} frames, {obliged} answers (requests and null-id errors) "
+        f"in {time.monotonic() - started:.1f} s; "
         f"longest answer {longest * 1000:.0f} ms; exit code {code}"
     )
 

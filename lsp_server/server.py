@@ -528,13 +528,23 @@ class LlmLanguageServer(LanguageServer):
 
     def path_excluded(self, path: str) -> bool:
         """True when the privacy gate (or, before it has loaded, the denylist) excludes ``path``."""
-        if self.gate is not None:
-            return self.gate.is_excluded(path)
-        return privacy.denylist_reason(path) is not None
+        try:
+            if self.gate is not None:
+                return self.gate.is_excluded(path)
+            return privacy.denylist_reason(path) is not None
+        except (TypeError, ValueError, OSError) as exc:
+            # A name the file system cannot judge (NUL byte, not a string; found by the frame
+            # fuzzer) is excluded: fail closed, and never fail the request.
+            log.warning("treating %r as excluded: %s", path, exc)
+            return True
 
     def uri_excluded(self, uri: str) -> bool:
         """``path_excluded`` for a document uri; non-file documents are judged by their name."""
-        return self.path_excluded(uri_to_path(uri) or uri)
+        try:
+            path = uri_to_path(uri) or uri
+        except (TypeError, ValueError, AttributeError):  # not a uri at all (a number, ...)
+            return True
+        return self.path_excluded(path)
 
     def refuse_excluded(self, uri: str) -> None:
         """Raise ``ExcludedFile`` for a document the privacy rules exclude (explicit actions)."""
