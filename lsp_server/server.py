@@ -12,6 +12,7 @@ in the features and the engine.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from lsprotocol import types
@@ -34,15 +35,39 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
 from pygls.uris import to_fs_path
 
-from lsp_server import __version__, completion, config, context, privacy, text
-from lsp_server.debounce import AdaptiveDebounce
+from lsp_server import __version__, config, text
 from lsp_server.documents import Change, DocumentStore
 from lsp_server.errors import DocumentNotOpen, ExcludedFile, ProviderError
-from lsp_server.index import WorkspaceIndex, iter_workspace_files, read_source
-from lsp_server.prompts import FimPrompt
-from lsp_server.providers.base import Provider
-from lsp_server.providers.choice import choose_provider, model_signature
-from lsp_server.suggestion_cache import SuggestionCache
+
+if TYPE_CHECKING:
+    from lsp_server.prompts import FimPrompt
+    from lsp_server.providers.base import Provider
+
+
+class _LazyModule:
+    """A module imported on first attribute access.
+
+    The engine (context, index, privacy, post-processing, providers) costs ~0.1-0.2 s to import; the
+    editor waits for the ``initialize`` answer, so those imports happen after it (``on_initialized``
+    touches them) instead of at start-up. Hand-written because it is five lines; the stdlib's
+    ``importlib.util.LazyLoader`` needs a finder dance for each module.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+completion = _LazyModule("lsp_server.completion")
+context = _LazyModule("lsp_server.context")
+privacy = _LazyModule("lsp_server.privacy")
+index_module = _LazyModule("lsp_server.index")
+choice = _LazyModule("lsp_server.providers.choice")
+debounce = _LazyModule("lsp_server.debounce")
+suggestion_cache = _LazyModule("lsp_server.suggestion_cache")
+ENGINE_MODULES = (completion, context, privacy, index_module, choice, debounce, suggestion_cache)
 
 log = logging.getLogger(__name__)
 
@@ -365,8 +390,8 @@ class LlmLanguageServer(LanguageServer):
         self.offline: Provider | None = None
         self.provider: Provider | None = None
         self._provider_key: tuple | None = None
-        self.cache = SuggestionCache()
-        self.debounce = AdaptiveDebounce()
+        self._cache: Any = None
+        self._debounce: Any = None
         self.inline_tasks: dict[str, asyncio.Task] = {}
         self.background: set[asyncio.Task] = set()
         self.status = Status()
@@ -381,7 +406,7 @@ class LlmLanguageServer(LanguageServer):
         self.client_markdown = False
         self.roots: list[Path] = []
         self.gate: privacy.PrivacyGate | None = None
-        self.index = WorkspaceIndex()
+        self._index: Any = None
         # (uri, line) of the latest edits, newest last: other files' recent edits are prompt context.
         self.recent_edits: deque[tuple[str, int]] = deque(maxlen=16)
         self.recent_documents: deque[str] = deque(maxlen=8)
@@ -393,15 +418,16 @@ class LlmLanguageServer(LanguageServer):
         self.sources = sources
         self.settings, self.problems = config.resolve(sources)
         logging.getLogger("lsp_server").setLevel(self.settings.get("logLevel").upper())
-        self.cache.clear()
+        if self._cache is not None:
+            self._cache.clear()
         return self.problems
 
     def current_provider(self) -> Provider:
         """The provider for the current settings, rebuilt only when model settings changed."""
-        key = model_signature(self.settings)
+        key = choice.model_signature(self.settings)
         if self.provider is None or key != self._provider_key:
             old = self.provider
-            self.provider = choose_provider(self.settings, self.offline_provider())
+            self.provider = choice.choose_provider(self.settings, self.offline_provider())
             self._provider_key = key
             if old is not None and old is not self.provider and old is not self.offline:
                 self.keep(asyncio.ensure_future(old.aclose()))
@@ -410,6 +436,31 @@ class LlmLanguageServer(LanguageServer):
                 self.keep(asyncio.ensure_future(warm_up()))
             self.set_status(self.resting_state(), self.model_label(), self.provider.description)
         return self.provider
+
+    @property
+    def cache(self) -> Any:
+        """The typed-ahead suggestion cache (created on first use, after ``initialize``)."""
+        if self._cache is None:
+            self._cache = suggestion_cache.SuggestionCache()
+        return self._cache
+
+    @property
+    def debounce(self) -> Any:
+        """The adaptive debounce for automatic triggers."""
+        if self._debounce is None:
+            self._debounce = debounce.AdaptiveDebounce()
+        return self._debounce
+
+    @property
+    def index(self) -> Any:
+        """The workspace symbol index (empty until the background build has run)."""
+        if self._index is None:
+            self._index = index_module.WorkspaceIndex()
+        return self._index
+
+    @index.setter
+    def index(self, value: Any) -> None:
+        self._index = value
 
     def offline_provider(self) -> Provider:
         """The embedded offline engine (created on first use)."""
@@ -587,7 +638,7 @@ class LlmLanguageServer(LanguageServer):
         """
         extra = list(self.settings.get("privacy.exclude"))
         self.gate = await asyncio.to_thread(privacy.PrivacyGate.load, self.roots, extra)
-        self.index = WorkspaceIndex(
+        self.index = index_module.WorkspaceIndex(
             is_excluded=self.gate.is_excluded,
             max_files=self.settings.get("index.maxFiles"),
             max_file_bytes=self.settings.get("index.maxFileBytes"),
@@ -601,7 +652,7 @@ class LlmLanguageServer(LanguageServer):
         token = await self.begin_progress("llm-lsp: indexing workspace")
         started = time.monotonic()
         count = 0
-        files = iter_workspace_files(
+        files = index_module.iter_workspace_files(
             self.roots,
             self.gate.is_excluded,
             max_file_bytes=self.settings.get("index.maxFileBytes"),
@@ -627,7 +678,7 @@ class LlmLanguageServer(LanguageServer):
         """Index one workspace file (and teach it to the offline engine); unreadable files are skipped."""
         if str(path) in self.open_paths():
             return  # open documents are indexed from the editor's text, which may be newer
-        source = read_source(path, self.settings.get("index.maxFileBytes"))
+        source = index_module.read_source(path, self.settings.get("index.maxFileBytes"))
         if source is None:
             return
         self.index.add_file(str(path), source)
@@ -762,7 +813,9 @@ def on_initialize(ls: LlmLanguageServer, params: types.InitializeParams) -> None
 
 @server.feature(types.INITIALIZED)
 async def on_initialized(ls: LlmLanguageServer, params: types.InitializedParams) -> None:
-    """Pull workspace settings, then report settings problems and the status."""
+    """Load the engine, pull workspace settings, then report settings problems and the status."""
+    for module in ENGINE_MODULES:  # now that initialize is answered (see _LazyModule)
+        importlib.import_module(module._name)
     try:
         if ls.client_has_configuration:
             await pull_configuration(ls)

@@ -14,7 +14,15 @@ def model_signature(settings: Settings) -> tuple:
     """The settings that require a new provider when they change (others apply per request)."""
     return tuple(
         settings.get(key)
-        for key in ("baseUrl", "apiKey", "promptMode", "fimApi", "fimFormat", "connectTimeoutMs")
+        for key in (
+            "baseUrl",
+            "apiKey",
+            "promptMode",
+            "fimApi",
+            "fimFormat",
+            "connectTimeoutMs",
+            "completion.maxPromptChars",
+        )
     ) + (settings.model,)
 
 
@@ -32,4 +40,5 @@ def choose_provider(settings: Settings, offline: Provider) -> Provider:
         fim_api=settings.get("fimApi"),
         fim_format=settings.get("fimFormat"),
         connect_timeout=settings.get("connectTimeoutMs") / 1000,
+        max_prompt_chars=settings.get("completion.maxPromptChars"),
     )
