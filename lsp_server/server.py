@@ -410,6 +410,7 @@ class LlmLanguageServer(LanguageServer):
         # (uri, line) of the latest edits, newest last: other files' recent edits are prompt context.
         self.recent_edits: deque[tuple[str, int]] = deque(maxlen=16)
         self.recent_documents: deque[str] = deque(maxlen=8)
+        self.refresh_handles: dict[str, asyncio.TimerHandle] = {}
 
     # settings -----------------------------------------------------------------------------------
 
@@ -689,6 +690,32 @@ class LlmLanguageServer(LanguageServer):
         """File system paths of the open documents."""
         return {p for p in (uri_to_path(uri) for uri in self.store.uris()) if p}
 
+    def schedule_refresh(self, uri: str, delay: float = 2.0) -> None:
+        """Re-index a document once edits to it pause for ``delay`` seconds (never per keystroke)."""
+        handle = self.refresh_handles.pop(uri, None)
+        if handle is not None:
+            handle.cancel()
+        loop = asyncio.get_running_loop()
+        self.refresh_handles[uri] = loop.call_later(delay, self._refresh_now, uri)
+
+    def _refresh_now(self, uri: str) -> None:
+        self.refresh_handles.pop(uri, None)
+        self.refresh_document(uri)
+
+    def forget_document(self, uri: str) -> None:
+        """After close: drop pending work, and index entries of files outside the workspace."""
+        handle = self.refresh_handles.pop(uri, None)
+        if handle is not None:
+            handle.cancel()
+        path = uri_to_path(uri)
+        if path is not None and self._index is not None and not self.in_workspace(path):
+            self._index.remove_file(path)
+
+    def in_workspace(self, path: str) -> bool:
+        """True when ``path`` lies under one of the workspace roots."""
+        resolved = Path(path)
+        return any(resolved.is_relative_to(root) for root in self.roots)
+
     def refresh_document(self, uri: str) -> None:
         """Re-index an open document from our store (on open and save: O(file), never per keystroke)."""
         path = uri_to_path(uri)
@@ -871,7 +898,8 @@ def on_open(ls: LlmLanguageServer, params: types.DidOpenTextDocumentParams) -> N
     doc = params.text_document
     ls.store.open(doc.uri, doc.language_id, doc.version, doc.text)
     ls.recent_documents.append(doc.uri)
-    ls.refresh_document(doc.uri)
+    # Not indexed here: workspace files come from the background walk (same text as on disk), and
+    # edited text is picked up once typing pauses (schedule_refresh) or on save.
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -888,6 +916,7 @@ def on_change(ls: LlmLanguageServer, params: types.DidChangeTextDocumentParams) 
     ls.recent_edits.append((doc.uri, last[0][0] if last else 0))
     if not ls.recent_documents or ls.recent_documents[-1] != doc.uri:
         ls.recent_documents.append(doc.uri)
+    ls.schedule_refresh(doc.uri)
 
 
 def _change(change: Any) -> Change:
@@ -928,6 +957,7 @@ def on_close(ls: LlmLanguageServer, params: types.DidCloseTextDocumentParams) ->
     if task is not None:
         task.cancel()
     ls.store.close(uri)
+    ls.forget_document(uri)
 
 
 @server.feature(
@@ -1238,10 +1268,14 @@ async def run_ai_command(ls: LlmLanguageServer, name: str, args: Any) -> str:
                     raise _errors().ContentModified(
                         f"{edit.uri} changed while the model was answering; nothing applied"
                     )
-            applied = await ls.workspace_apply_edit_async(
-                types.ApplyWorkspaceEditParams(
-                    edit=workspace_edit(result.edits), label=f"llm-lsp {request.action}"
-                )
+            # An editor that never answers must not leave the command unanswered.
+            applied = await asyncio.wait_for(
+                ls.workspace_apply_edit_async(
+                    types.ApplyWorkspaceEditParams(
+                        edit=workspace_edit(result.edits), label=f"llm-lsp {request.action}"
+                    )
+                ),
+                timeout=30,
             )
             if not applied.applied:
                 reason = applied.failure_reason or "the editor refused it"
@@ -1261,7 +1295,10 @@ async def _show(ls: LlmLanguageServer, uri: str, text: str | None) -> None:
     window = ls.client_capabilities.window if ls.client_capabilities else None
     if window is not None and window.show_document is not None and window.show_document.support:
         try:
-            shown = await ls.window_show_document_async(types.ShowDocumentParams(uri=uri, take_focus=True))
+            shown = await asyncio.wait_for(
+                ls.window_show_document_async(types.ShowDocumentParams(uri=uri, take_focus=True)),
+                timeout=10,
+            )
             if shown.success:
                 return
         except Exception as exc:
