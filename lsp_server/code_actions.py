@@ -187,15 +187,6 @@ def decode(data: Any) -> ActionRequest:
         raise InvalidRequest(f"this code action's data is not llm-lsp's or is damaged: {exc!r}") from None
 
 
-def budget(settings: Settings, clock: Callable[[], float] = time.monotonic) -> rewrite.Budget:
-    """The deadline and token budget of one action, from settings."""
-    return rewrite.Budget(
-        deadline=clock() + settings.get("actions.deadlineMs") / 1000,
-        max_tokens=settings.get("actions.maxTokens"),
-        redact=settings.get("privacy.redactSecrets"),
-    )
-
-
 async def resolve(
     data: Any,
     store: DocumentStore,
@@ -217,9 +208,8 @@ async def resolve(
     rewrite.require_model(provider)
     scope = rewrite.find_scope(snapshot, request.range, request.scope)
     task = rewrite.instruction(request.action, snapshot, request.prompt)
-    edits = await rewrite.rewrite(
-        provider, snapshot, scope, task, budget(settings, clock), diagnostics=request.diagnostics
-    )
+    limits = rewrite.Budget.from_settings(settings, clock)
+    edits = await rewrite.rewrite(provider, snapshot, scope, task, limits, diagnostics=request.diagnostics)
     if request.uri not in store or store.get(request.uri).version != snapshot.version:
         raise ContentModified(f"{request.uri} changed while the model was answering; nothing applied")
     label = request.title or _label(request.action, scope)

@@ -138,15 +138,6 @@ def uri_path(uri: str) -> str | None:
     return unquote(parts.path)
 
 
-def budget(settings: Settings, clock: Callable[[], float] = time.monotonic) -> rewrite.Budget:
-    """The deadline and token budget of one command, from settings."""
-    return rewrite.Budget(
-        deadline=clock() + settings.get("actions.deadlineMs") / 1000,
-        max_tokens=settings.get("actions.maxTokens"),
-        redact=settings.get("privacy.redactSecrets"),
-    )
-
-
 async def run(
     request: CommandRequest,
     store: DocumentStore,
@@ -164,7 +155,7 @@ async def run(
     rewrite.require_model(provider)
     scope = rewrite.find_scope(snapshot, request.range, request.scope)
     report(f"asking the model about the {scope.describe()}")
-    limits = budget(settings, clock)
+    limits = rewrite.Budget.from_settings(settings, clock)
     if request.action == "explain":
         return await _explain(provider, snapshot, scope, limits, cache or cache_dir())
     if request.action == "tests":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from math import gcd
 from typing import Any
@@ -28,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from lsp_server import privacy, syntax
+from lsp_server.config import Settings
 from lsp_server.documents import Snapshot
 from lsp_server.errors import InvalidRequest, ModelNotConfigured, TruncatedAnswer, UnsafeEdit
 from lsp_server.prompts import ChatMessage, ChatPrompt
@@ -949,6 +951,15 @@ class Budget:
     deadline: float  # time.monotonic() instant
     max_tokens: int
     redact: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> Budget:
+        """The deadline and token budget of one explicit action, from settings."""
+        return cls(
+            deadline=clock() + settings.get("actions.deadlineMs") / 1000,
+            max_tokens=settings.get("actions.maxTokens"),
+            redact=settings.get("privacy.redactSecrets"),
+        )
 
 
 async def rewrite(
