@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tcp = (host, int(port))
     from lsp_server.server import serve
 
-    serve(tcp)
+    serve(tcp, log_level=options.log_level)
     return 0
 
 
@@ -169,11 +169,16 @@ def _settings():
 
 
 async def run_complete(options: argparse.Namespace) -> int:
-    """``llm-lsp complete FILE:LINE:COL``: the same pipeline as the server, printed to stdout."""
-    from lsp_server import completion
+    """``llm-lsp complete FILE:LINE:COL``: the same pipeline as the server, printed to stdout.
+
+    The file's project (the nearest folder with a VCS or project marker) is indexed first, within
+    the same privacy rules, so cross-file context and the offline engine work as in an editor.
+    """
+    from lsp_server import completion, privacy
     from lsp_server.debounce import AdaptiveDebounce
     from lsp_server.documents import DocumentStore
     from lsp_server.errors import LlmLspError
+    from lsp_server.index import WorkspaceIndex
     from lsp_server.providers.choice import choose_provider
     from lsp_server.providers.offline import OfflineProvider
     from lsp_server.suggestion_cache import SuggestionCache
@@ -186,22 +191,29 @@ async def run_complete(options: argparse.Namespace) -> int:
         progress(f"cannot read {path}: {exc.strerror or exc}")
         return 2
     settings = _settings()
+    path = path.resolve()
+    root = project_root(path)
+    gate = privacy.PrivacyGate.load([root], list(settings.get("privacy.exclude")))
+    reason = gate.exclusion_reason(path)
+    if reason is not None:
+        progress(f"{path} is excluded by the privacy rules ({reason}): no AI features here")
+        return 2
     offline = OfflineProvider()
-    if settings.uses_offline_engine:
-        offline.model.add(str(path), content)
+    index = WorkspaceIndex(is_excluded=gate.is_excluded)
+    indexed = index_project(root, path, index, offline.model if settings.uses_offline_engine else None, gate)
+    progress(f"indexed {indexed} file(s) under {root}")
     provider = choose_provider(settings, offline)
     progress(f"asking {provider.description}")
     store = DocumentStore(encoding=Encoding.UTF32)
-    uri = path.resolve().as_uri()
-    snapshot = store.open(uri, options.language or "", 0, content)
+    snapshot = store.open(path.as_uri(), options.language or "", 0, content)
     offset = snapshot.offset_at(line - 1, column - 1)
-    budget = settings.get("completion.maxPromptChars")
+    sources = completion.PromptSources(settings=settings, index=index, is_excluded=gate.is_excluded)
     pipeline = completion.Pipeline(
         provider=provider,
         settings=settings,
         cache=SuggestionCache(),
         debounce=AdaptiveDebounce(),
-        build_prompt=lambda snap, at: completion.window_prompt(snap, at, budget),
+        build_prompt=lambda snap, at: completion.gated_prompt(snap, at, str(path), sources),
     )
     started = time.monotonic()
     try:
@@ -270,6 +282,39 @@ async def run_rewrite(command: str, options: argparse.Namespace) -> int:
         path.write_text(new, encoding="utf-8")
         progress(f"wrote {path}")
     return 0
+
+
+PROJECT_MARKERS = (".git", ".hg", "pyproject.toml", "package.json", "go.mod", "Cargo.toml", ".llm-lspignore")
+
+
+def project_root(path: Path) -> Path:
+    """The nearest folder above ``path`` holding a VCS or project marker (else the file's folder)."""
+    for folder in path.parents:
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return path.parent
+
+
+def index_project(root: Path, current: Path, index, offline_model, gate, max_files: int = 2000) -> int:
+    """Index up to ``max_files`` project files (and teach them to the offline engine), not ``current``.
+
+    ``current`` is left out on purpose: its live text is part of every request, and a stale copy in
+    the offline engine would compete with it.
+    """
+    from lsp_server.index import iter_workspace_files, read_source
+
+    count = 0
+    for file in iter_workspace_files([root], gate.is_excluded, max_files=max_files):
+        if file.resolve() == current:
+            continue
+        source = read_source(file, 1_000_000)
+        if source is None:
+            continue
+        index.add_file(str(file), source)
+        if offline_model is not None:
+            offline_model.add(str(file), source)
+        count += 1
+    return count
 
 
 async def run_doctor() -> int:

@@ -17,10 +17,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import attrs
 
-from lsp_server import postprocess
+from lsp_server import context, postprocess, privacy
 from lsp_server.config import Settings
 from lsp_server.debounce import AdaptiveDebounce
 from lsp_server.documents import Snapshot
@@ -45,6 +46,7 @@ class InlineResult:
     offset: int
     suggestions: tuple[str, ...]
     from_cache: bool = False
+    fallback: bool = False  # served by the offline engine because the model failed
 
 
 @attrs.frozen
@@ -182,3 +184,52 @@ def window_prompt(snapshot: Snapshot, offset: int, budget_chars: int) -> FimProm
         path=snapshot.uri,
         language_id=snapshot.language_id,
     )
+
+
+@attrs.frozen
+class PromptSources:
+    """What a prompt may draw on besides the document: the index, other files, the privacy rules."""
+
+    settings: Settings
+    index: Any = None  # a context.SymbolIndex (the workspace index), or None
+    is_excluded: Callable[[str], bool] = lambda path: False
+    recent_edits: tuple[context.Snippet, ...] = ()
+    open_files: tuple[tuple[str, str], ...] = ()
+
+
+def sanitize(text: str, redact: bool) -> str:
+    """Prompt text as it may leave the machine: no invisible characters and (``redact``) no secrets."""
+    text = privacy.strip_invisible(text)
+    return privacy.redact(text).text if redact else text
+
+
+def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: PromptSources) -> FimPrompt:
+    """The prompt for a cursor: window, scopes, cross-file definitions, recent edits, similar code.
+
+    Every piece passes the privacy gate: excluded files never contribute, secrets are redacted and
+    invisible characters stripped before anything is put into the prompt. The line the cursor
+    splits is redacted whole (``redact_fim``), so a secret being typed cannot leak in two halves.
+    """
+    settings = sources.settings
+    redact = settings.get("privacy.redactSecrets")
+    built = context.build_context(
+        text=snapshot.text,
+        offset=offset,
+        path=path,
+        language_id=snapshot.language_id,
+        tree=snapshot.tree,
+        index=sources.index,
+        budget_chars=settings.get("completion.maxPromptChars"),
+        recent_edits=sources.recent_edits,
+        open_files=sources.open_files,
+        sanitize=lambda text: sanitize(text, redact),
+        is_excluded=sources.is_excluded,
+    )
+    prompt = built.prompt
+    if redact:
+        prefix, suffix, _ = privacy.redact_fim(prompt.prefix, prompt.suffix, path or "")
+        prompt = attrs.evolve(prompt, prefix=prefix, suffix=suffix)
+    if settings.get("logPrompts"):
+        shown = privacy.scrub_for_log(prompt.context + prompt.prefix + "<CURSOR>" + prompt.suffix, True)
+        log.debug("prompt for %s:\n%s", path, shown)
+    return prompt

@@ -396,6 +396,7 @@ class LlmLanguageServer(LanguageServer):
         self.background: set[asyncio.Task] = set()
         self.status = Status()
         self.running = 0
+        self.log_level_override: str | None = None
         self.accepted = 0
         self.client_has_inline = False
         self.client_has_configuration = False
@@ -418,7 +419,9 @@ class LlmLanguageServer(LanguageServer):
         """Resolve ``sources`` and switch to the result; returns the problems to show the user."""
         self.sources = sources
         self.settings, self.problems = config.resolve(sources)
-        logging.getLogger("lsp_server").setLevel(self.settings.get("logLevel").upper())
+        # --log-level on the command line wins over the logLevel setting.
+        level = self.log_level_override or self.settings.get("logLevel")
+        logging.getLogger("lsp_server").setLevel(level.upper())
         if self._cache is not None:
             self._cache.clear()
         return self.problems
@@ -542,41 +545,19 @@ class LlmLanguageServer(LanguageServer):
         )
 
     def build_prompt(self, snapshot, offset: int) -> FimPrompt:
-        """The prompt for a cursor: window, scopes, cross-file definitions, recent edits, similar code.
-
-        Every piece passes the privacy gate: excluded files never contribute, secrets are redacted
-        and invisible characters stripped before anything is put into the prompt.
-        """
-        path = uri_to_path(snapshot.uri)
-        filename = path or ""
-        built = context.build_context(
-            text=snapshot.text,
-            offset=offset,
-            path=path,
-            language_id=snapshot.language_id,
-            tree=snapshot.tree,
-            index=self.index if self.settings.get("index.enable") else None,
-            budget_chars=self.settings.get("completion.maxPromptChars"),
-            recent_edits=self.recent_edit_snippets(snapshot.uri),
-            open_files=self.open_files(snapshot.uri),
-            sanitize=self.sanitize,
-            is_excluded=self.path_excluded,
+        """The privacy-gated prompt for a cursor, with this server's index, recent edits and files."""
+        return completion.gated_prompt(
+            snapshot,
+            offset,
+            uri_to_path(snapshot.uri),
+            completion.PromptSources(
+                settings=self.settings,
+                index=self.index if self.settings.get("index.enable") else None,
+                is_excluded=self.path_excluded,
+                recent_edits=tuple(self.recent_edit_snippets(snapshot.uri)),
+                open_files=tuple(self.open_files(snapshot.uri)),
+            ),
         )
-        prompt = built.prompt
-        if self.settings.get("privacy.redactSecrets"):
-            prefix, suffix, _ = privacy.redact_fim(prompt.prefix, prompt.suffix, filename)
-            prompt = attrs.evolve(prompt, prefix=prefix, suffix=suffix)
-        if self.settings.get("logPrompts"):
-            shown = privacy.scrub_for_log(prompt.context + prompt.prefix + "<CURSOR>" + prompt.suffix, True)
-            log.debug("prompt for %s:\n%s", filename, shown)
-        return prompt
-
-    def sanitize(self, text: str) -> str:
-        """Prompt text as it may leave the machine: no invisible characters, no secrets."""
-        text = privacy.strip_invisible(text)
-        if self.settings.get("privacy.redactSecrets"):
-            text = privacy.redact(text).text
-        return text
 
     def path_excluded(self, path: str) -> bool:
         """True when the privacy gate (or, before it has loaded, the denylist) excludes ``path``."""
@@ -768,7 +749,7 @@ class LlmLanguageServer(LanguageServer):
             offset = snapshot.offset_at(position.line, position.character)
             self.begin_work()
             try:
-                result = await completion.suggest(self.pipeline(), snapshot, offset, explicit=explicit)
+                result = await self.suggest_with_fallback(snapshot, offset, explicit)
             finally:
                 self.end_work()
         except (DocumentNotOpen, ExcludedFile) as exc:
@@ -787,11 +768,28 @@ class LlmLanguageServer(LanguageServer):
         finally:
             if self.inline_tasks.get(uri) is current:
                 del self.inline_tasks[uri]
-        if self.status.state == "error":
+        if self.status.state == "error" and not result.fallback:
             self.set_status(self.resting_state(), message=self.current_provider().description)
         if uri not in self.store or self.store.get(uri).version != result.version:
             raise JsonRpcContentModified(f"{uri} changed while the suggestion was computed")
         return result
+
+    async def suggest_with_fallback(self, snapshot: Any, offset: int, explicit: bool) -> Any:
+        """The model's suggestion; while the model fails, the offline engine's (``offlineFallback``).
+
+        The failure still shows in the status, so a user sees that the model is unreachable.
+        """
+        pipeline = self.pipeline()
+        try:
+            return await completion.suggest(pipeline, snapshot, offset, explicit=explicit)
+        except ProviderError as exc:
+            if pipeline.provider.is_offline or not self.settings.get("offlineFallback"):
+                raise
+            log.warning("completion failed, answering from the offline engine: %s", exc)
+            self.set_status("error", message=f"{exc} (offline engine answering)")
+            offline = attrs.evolve(pipeline, provider=self.offline_provider())
+            result = await completion.suggest(offline, snapshot, offset, explicit=True)
+            return attrs.evolve(result, fallback=True)
 
     def cursor_range(self, result: completion.InlineResult) -> types.Range:
         """The (clamped) cursor of a result as an empty LSP range, in the negotiated encoding."""
@@ -1516,11 +1514,14 @@ if os.environ.get("LLM_LSP_TEST_HOOKS") == "1":
         return "ok"
 
 
-def serve(tcp: tuple[str, int] | None = None) -> None:
+def serve(tcp: tuple[str, int] | None = None, log_level: str | None = None) -> None:
     """Serve LSP on stdio (or TCP) until the client says exit; a non-zero code leaves as SystemExit."""
     handler = ClientLogHandler(server)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.getLogger("lsp_server").addHandler(handler)
+    server.log_level_override = log_level
+    where = f"TCP {tcp[0]}:{tcp[1]}" if tcp is not None else "stdio"
+    log.info("llm-lsp %s serving on %s (pid %d)", __version__, where, os.getpid())
     try:
         code = asyncio.run(_serve_tcp(*tcp) if tcp is not None else _serve_stdio())
     except KeyboardInterrupt:
