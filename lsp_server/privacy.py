@@ -515,10 +515,25 @@ def _scan_name(filename: str) -> str:
     return os.path.basename(filename) or "prompt.txt"
 
 
+# A cheap necessary condition for any detector to fire, checked before the ~0.1 ms plugin scan.
+# Token-shaped detectors (AWS, GitHub, Slack, Stripe, JWT, entropy, ...) need a run of at least
+# 16 key characters; the keyword detector needs one of its keyword stems (password, pwd, secret,
+# api_key, ...); basic-auth URLs need "://". Lines with none of these (most code) are skipped.
+# bench/secrets.py measures that recall is unchanged with and without it.
+_SECRET_SHAPE = re.compile(
+    r"[A-Za-z0-9+/=_\-.:~]{16,}|://|pass|pwd|secret|key|token|auth|cred|contrase",
+    re.IGNORECASE,
+)
+
+
+def _may_hold_secret(line: str) -> bool:
+    return _SECRET_SHAPE.search(line) is not None
+
+
 @functools.lru_cache(maxsize=LINE_CACHE_SIZE)
 def _line_spans(line: str, scan_name: str) -> tuple[tuple[int, int], ...]:
     """Spans of secret values in one line (no newline), cached per distinct content."""
-    if len(line.strip()) < _MIN_SCANNED_CHARS:
+    if len(line.strip()) < _MIN_SCANNED_CHARS or not _may_hold_secret(line):
         return ()
     scanner = _scanner()
     spans: list[tuple[int, int]] = []
