@@ -47,6 +47,7 @@ class InlineResult:
     suggestions: tuple[str, ...]
     from_cache: bool = False
     fallback: bool = False  # served by the offline engine because the model failed
+    model_seconds: float = 0.0  # time spent waiting for the provider's stream (for the overhead figure)
 
 
 @attrs.frozen
@@ -115,12 +116,13 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
     chat = not isinstance(prompt, FimPrompt) or getattr(pipeline.provider, "prompt_mode", "fim") == "chat"
     started = pipeline.clock()
     texts = await read_candidates(pipeline.provider, request, cursor, chat=chat)
-    pipeline.debounce.observe_latency(pipeline.clock() - started)
+    model_seconds = pipeline.clock() - started
+    pipeline.debounce.observe_latency(model_seconds)
 
     shown = dedupe(postprocess.process(text, cursor, chat=chat) for text in texts)
     if shown:
         pipeline.cache.put(snapshot.uri, prefix_key, suffix_key, list(shown), pipeline.clock())
-    return InlineResult(snapshot.uri, snapshot.version, offset, shown)
+    return InlineResult(snapshot.uri, snapshot.version, offset, shown, model_seconds=model_seconds)
 
 
 async def read_candidates(

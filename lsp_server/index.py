@@ -136,6 +136,15 @@ class FileSymbols:
     definitions: tuple[Definition, ...]
     imports: tuple[Import, ...]
     bindings: dict[str, Binding] = attrs.field(factory=dict)
+    # Top-level definitions by name, built once per file: lookups run many times per request.
+    top_level: dict[str, list[Definition]] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        table: dict[str, list[Definition]] = {}
+        for definition in self.definitions:
+            if definition.container is None:
+                table.setdefault(definition.name, []).append(definition)
+        object.__setattr__(self, "top_level", table)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1185,7 +1194,7 @@ class WorkspaceIndex:
         symbols = self._files.get(path)
         if symbols is None:
             return []
-        return [d for d in symbols.definitions if d.name == name and d.container is None]
+        return list(symbols.top_level.get(name, ()))
 
     def _follow_binding(self, from_path: str, binding: Binding, depth: int) -> list[Definition]:
         """Definitions a from-import binding points to, following re-exports (``__init__.py``)."""

@@ -742,6 +742,7 @@ class LlmLanguageServer(LanguageServer):
             previous.cancel()  # latest wins: the older request answers -32800 and closes its stream
         if current is not None:
             self.inline_tasks[uri] = current
+        received = time.perf_counter()
         try:
             if not self.settings_ready.is_set():
                 await asyncio.wait_for(self.settings_ready.wait(), timeout=6)
@@ -770,6 +771,13 @@ class LlmLanguageServer(LanguageServer):
                 del self.inline_tasks[uri]
         if self.status.state == "error" and not result.fallback:
             self.set_status(self.resting_state(), message=self.current_provider().description)
+        total_ms = (time.perf_counter() - received) * 1000
+        # Read by bench/server.py from the log file: the server's own time, model wait excluded.
+        log.debug(
+            "inline timing: %.3f ms total, %.3f ms waiting for the model",
+            total_ms,
+            result.model_seconds * 1000,
+        )
         if uri not in self.store or self.store.get(uri).version != result.version:
             raise JsonRpcContentModified(f"{uri} changed while the suggestion was computed")
         return result

@@ -74,9 +74,11 @@ async def running_server(
     initialization_options: Any = None,
     configuration: Any = None,
     root: Path | None = None,
+    server_args: list[str] | None = None,
 ) -> AsyncIterator[LanguageClient]:
     """An initialized client talking to a fresh server process; shut down cleanly on exit."""
-    client = await ClientServerConfig(server_command=SERVER, server_env=dict(env)).start()
+    command = SERVER + list(server_args or [])
+    client = await ClientServerConfig(server_command=command, server_env=dict(env)).start()
     client.statuses = []  # type: ignore[attr-defined]
     client.applied_edits = []  # type: ignore[attr-defined]
     client.set_configuration(configuration or {}, section="llmLsp")
