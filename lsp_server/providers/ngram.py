@@ -72,6 +72,15 @@ _MAX_VOTERS = 64  # the best-matching occurrences that vote: bounds latency
 _MAX_STEPS = 64  # tokens per suggested line
 _MAX_CHARS_PER_LINE = 240
 
+# The generator, used when copying finds nothing sure: an n-gram model with stupid backoff
+# (Brants et al. 2007) over contexts of 1.._GEN_ORDER tokens, plus a cache of the current document.
+# Values measured with bench/offline.py.
+_GEN_ORDER = 5
+_GEN_BACKOFF = 0.4
+_GEN_LOCAL_WEIGHT = 20.0
+_GEN_STEPS = 24  # tokens per generated line
+_GEN_HITS = 128  # occurrences per index (and in the document) examined per step: bounds latency
+
 # Per-request windows of the current document: enough for the enclosing function and its
 # neighbours while keeping lexing well under a millisecond.
 _PREFIX_WINDOW = 8_000
@@ -132,6 +141,7 @@ class ModelStats:
 class _File:
     path: str
     ids: array  # token ids, array('i')
+    digest: tuple[int, int]  # (length, hash) of the text, so an unchanged re-send is skipped
 
 
 def _post(index: dict[int, _Postings], key: int, packed: int) -> None:
@@ -153,13 +163,11 @@ def _tail(postings: _Postings | None, limit: int) -> Sequence[int]:
     return postings[-limit:]
 
 
-def _match_len(seq: Sequence[int], end: int, ctx: Sequence[int]) -> int:
-    """How many tokens before ``seq[end]`` equal the last tokens of ``ctx`` (at most _MAX_MATCH)."""
+def _match_len(seq: Sequence[int], end: int, ctx: Sequence[int], limit: int = _MAX_MATCH) -> int:
+    """How many tokens before ``seq[end]`` equal the last tokens of ``ctx`` (at most ``limit``)."""
     n = len(ctx)
     length = 0
-    while (
-        length < _MAX_MATCH and length < end and length < n and seq[end - 1 - length] == ctx[n - 1 - length]
-    ):
+    while length < limit and length < end and length < n and seq[end - 1 - length] == ctx[n - 1 - length]:
         length += 1
     return length
 
@@ -178,6 +186,10 @@ def _line_head(text: str, limit: int) -> str:
         return text
     end = text.rfind("\n", 0, limit)
     return text[:end] if end > 0 else text[:limit]
+
+
+def _digest(text: str) -> tuple[int, int]:
+    return len(text), hash(text)
 
 
 def _is_word_end(text: str) -> bool:
@@ -267,6 +279,9 @@ class OfflineModel:
         self._next_slot = 1
         self._long: dict[int, _Postings] = {}
         self._short: dict[int, _Postings] = {}
+        # Bigram counts (token -> next token -> count): the generator's shortest context, which
+        # the position indexes cannot serve cheaply (a frequent token has thousands of positions).
+        self._bigram: dict[int, dict[int, int]] = {}
         self._live = 0
         self._dead = 0
 
@@ -279,6 +294,8 @@ class OfflineModel:
         minified, over ``MAX_FILE_CHARS``, or over the model's token cap.
         """
         with self._lock:
+            if self._holds(path, text):
+                return True  # the walk and open/save re-send unchanged files: keep them as they are
             self._drop(path)
             if self._is_excluded(path) or not is_indexable(text):
                 self._skipped += 1
@@ -287,8 +304,13 @@ class OfflineModel:
             if self._live + len(tokens) > self._max_tokens:
                 self._skipped += 1
                 return False
-            self._insert(path, array("i", map(self._intern, tokens)))
+            self._insert(path, array("i", map(self._intern, tokens)), _digest(text))
             return True
+
+    def _holds(self, path: str, text: str) -> bool:
+        """Whether ``path`` is indexed with exactly ``text`` and still allowed."""
+        slot = self._slots.get(path)
+        return slot is not None and self._files[slot].digest == _digest(text) and not self._is_excluded(path)
 
     def update(self, path: str, text: str) -> bool:
         """Replace the content of ``path``: only that file's index entries change."""
@@ -308,10 +330,10 @@ class OfflineModel:
             self._vocab.append(token)
         return found
 
-    def _insert(self, path: str, ids: array) -> None:
+    def _insert(self, path: str, ids: array, digest: tuple[int, int]) -> None:
         slot = self._next_slot
         self._next_slot += 1
-        self._files[slot] = _File(path, ids)
+        self._files[slot] = _File(path, ids, digest)
         self._slots[path] = slot
         self._live += len(ids)
         base = slot << 32
@@ -322,20 +344,35 @@ class OfflineModel:
             _post(long_index, hash((a, b, c, d)), base | p)
         for p, (a, b) in enumerate(zip(ids, ids[1:-1], strict=False), start=_SHORT):
             _post(short_index, hash((a, b)), base | p)
+        self._count_bigrams(ids, 1)
+
+    def _count_bigrams(self, ids: array, delta: int) -> None:
+        bigram = self._bigram
+        for a, b in zip(ids, ids[1:], strict=False):
+            following = bigram.get(a)
+            if following is None:
+                following = bigram[a] = {}
+            count = following.get(b, 0) + delta
+            if count > 0:
+                following[b] = count
+            else:
+                following.pop(b, None)
 
     def _drop(self, path: str) -> None:
         slot = self._slots.pop(path, None)
         if slot is not None:
-            size = len(self._files.pop(slot).ids)
+            ids = self._files.pop(slot).ids
+            self._count_bigrams(ids, -1)  # counts, unlike positions, cannot be skipped when dead
+            size = len(ids)
             self._live -= size
             self._dead += size
 
     def _rebuild(self) -> None:
         """Re-index live files from scratch, reclaiming dead entries and unused vocabulary."""
-        files = [(f.path, [self._vocab[i] for i in f.ids]) for f in self._files.values()]
+        files = [(f.path, [self._vocab[i] for i in f.ids], f.digest) for f in self._files.values()]
         self._reset()
-        for path, tokens in files:
-            self._insert(path, array("i", map(self._intern, tokens)))
+        for path, tokens, digest in files:
+            self._insert(path, array("i", map(self._intern, tokens)), digest)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -348,7 +385,9 @@ class OfflineModel:
                 size += sum(sys.getsizeof(v) for v in index.values())
             size += sys.getsizeof(self._ids) + sys.getsizeof(self._vocab)
             size += sum(sys.getsizeof(t) for t in self._vocab)
-            size += sum(sys.getsizeof(f.ids) + 120 for f in self._files.values())
+            size += sum(sys.getsizeof(f.ids) + 180 for f in self._files.values())
+            size += sys.getsizeof(self._bigram)
+            size += sum(sys.getsizeof(v) + 28 * len(v) for v in self._bigram.values())
             return ModelStats(
                 files=len(self._files),
                 tokens=self._live,
@@ -384,6 +423,23 @@ class OfflineModel:
         ctx = request.intern_all(tokens)
         following = request.intern_all(lex(after))
         same_slot = self._slots.get(path) if path is not None else None
+        copied = self._copy(list(ctx), following, pending, same_slot, request, max_lines)
+        if copied:
+            return copied
+        # Nothing earlier reads the same way, or the occurrences disagree: compose the line from
+        # shorter contexts instead (a pending word still has to start the first token).
+        return self._compose(ctx, following, pending, request, max_lines)
+
+    def _copy(
+        self,
+        ctx: list[int],
+        following: list[int],
+        pending: str,
+        same_slot: int | None,
+        request: _Request,
+        max_lines: int,
+    ) -> str:
+        """The rest of the line copied from the best-agreed earlier occurrences of the context."""
         head = ""
         skip = len(pending)
         matches = self._find(ctx, following, same_slot)
@@ -446,6 +502,111 @@ class OfflineModel:
                 matches.append((file.ids, pos, length, bonus))
                 found |= length >= _LONG
         return found
+
+    def _compose(
+        self, ctx: list[int], following: list[int], pending: str, request: _Request, max_lines: int
+    ) -> str:
+        """Generate the line token by token, greedily, from the n-gram model; stop at its end."""
+        # The typed part of the last token stays out of the counts: it must not vote for itself.
+        local = _LocalCounts([ctx, following])
+        ctx = list(ctx)
+        out: list[str] = []
+        lines = chars = 0
+        for step in range(_GEN_STEPS * max_lines):
+            accept = (lambda t: request.text(t).startswith(pending)) if step == 0 else None
+            best = self._next_token(ctx, local, accept)
+            if best is None:
+                return ""
+            piece = request.text(best)[len(pending) if step == 0 else 0 :]
+            if "\n" in piece:
+                lines += 1
+                if lines >= max_lines:
+                    return "".join(out)
+                chars = 0
+            chars += len(piece)
+            if chars > _MAX_CHARS_PER_LINE:
+                return ""
+            out.append(piece)
+            ctx.append(best)
+        return ""  # no line end in sight: the model is looping, not completing
+
+    def _next_token(
+        self, ctx: list[int], local: _LocalCounts, accept: Callable[[int], bool] | None
+    ) -> int | None:
+        """The best next token after ``ctx`` under stupid backoff (orders 1.._GEN_ORDER).
+
+        Each order's relative frequencies count the index's occurrences plus the current document's,
+        the latter weighted ``_GEN_LOCAL_WEIGHT`` (a cache model: the file at hand predicts itself
+        best). A token's score is its best over the orders, each order below the longest seen
+        discounted by ``_GEN_BACKOFF``. Only tokens ``accept`` allows compete.
+        """
+        top = min(_GEN_ORDER, len(ctx))
+        counts = self._counts(ctx, top, local)
+        best: int | None = None
+        best_score = 0.0
+        weight = 1.0
+        for order in range(top, 0, -1):
+            if best_score >= weight:
+                break  # a lower order, discounted to ``weight`` at most, cannot win any more
+            found = counts[order]
+            if order == 1:
+                for token, count in self._bigram.get(ctx[-1], {}).items():
+                    found[token] = found.get(token, 0.0) + count
+            if not found:
+                continue
+            total = sum(found.values())
+            for token, count in found.items():
+                score = weight * count / total
+                if score > best_score and (accept is None or accept(token)):
+                    best, best_score = token, score
+            weight *= _GEN_BACKOFF
+        return best
+
+    def _counts(self, ctx: list[int], top: int, local: _LocalCounts) -> list[dict[int, float]]:
+        """Next-token counts per context length 2..top (index and document) and 1 (document only)."""
+        counts: list[dict[int, float]] = [{} for _ in range(top + 1)]
+        if top >= _SHORT:
+            postings = _tail(self._short.get(hash((ctx[-2], ctx[-1]))), _GEN_HITS)
+            self._count(postings, ctx, _SHORT, min(top, _LONG - 1), counts)
+        if top >= _LONG:
+            postings = _tail(self._long.get(hash(tuple(ctx[-_LONG:]))), _GEN_HITS)
+            self._count(postings, ctx, _LONG, top, counts)
+        local.count(ctx, top, counts)
+        return counts
+
+    def _count(
+        self, postings: Sequence[int], ctx: list[int], low: int, high: int, counts: list[dict[int, float]]
+    ) -> None:
+        """Add the indexed occurrences that share ``low..high`` tokens of context to those orders."""
+        files = self._files
+        for packed in postings:
+            file = files.get(packed >> 32)
+            if file is None:
+                continue  # a removed file's entry
+            pos = packed & 0xFFFFFFFF
+            token = file.ids[pos]
+            for order in range(low, _match_len(file.ids, pos, ctx, high) + 1):
+                found = counts[order]
+                found[token] = found.get(token, 0.0) + 1.0
+
+
+class _LocalCounts:
+    """The current document's windows as n-gram counts: every position, by the token before it."""
+
+    def __init__(self, seqs: list[list[int]]) -> None:
+        self._after: dict[int, list[tuple[list[int], int]]] = {}
+        for seq in seqs:
+            for pos in range(1, len(seq)):
+                self._after.setdefault(seq[pos - 1], []).append((seq, pos))
+
+    def count(self, ctx: list[int], top: int, counts: list[dict[int, float]]) -> None:
+        if top < 1:
+            return
+        for seq, pos in self._after.get(ctx[-1], ())[-_GEN_HITS:]:
+            token = seq[pos]
+            for order in range(1, _match_len(seq, pos, ctx, top) + 1):
+                found = counts[order]
+                found[token] = found.get(token, 0.0) + _GEN_LOCAL_WEIGHT
 
 
 def _continuation(seq: Sequence[int], pos: int, max_lines: int, request: _Request, skip: int) -> str | None:

@@ -45,6 +45,11 @@ class OfflineProvider:
         """Always True: code actions must explain that they need a model."""
         return True
 
+    @property
+    def prompt_mode(self) -> str:
+        """Always ``fim``: the model fills the hole between prefix and suffix natively."""
+        return "fim"
+
     async def stream(self, request: ModelRequest) -> AsyncIterator[Delta]:
         """Yield exactly one complete answer: the suggestion for a FIM prompt, ``""`` otherwise."""
         yield Delta(self._answer(request), "stop")
