@@ -79,6 +79,8 @@ _GEN_ORDER = 5
 _GEN_BACKOFF = 0.4
 _GEN_LOCAL_WEIGHT = 20.0
 _GEN_STEPS = 24  # tokens per generated line
+_GEN_MAX_TOKENS = 8  # longer composed lines are rarely right
+_GEN_MIN_SHARE = 0.1
 _GEN_HITS = 128  # occurrences per index (and in the document) examined per step: bounds latency
 
 # Per-request windows of the current document: enough for the enclosing function and its
@@ -506,22 +508,35 @@ class OfflineModel:
     def _compose(
         self, ctx: list[int], following: list[int], pending: str, request: _Request, max_lines: int
     ) -> str:
-        """Generate the line token by token, greedily, from the n-gram model; stop at its end."""
+        """Generate the line token by token, greedily, from the n-gram model; stop at its end.
+
+        Composed lines are far less often right than copied ones (bench/offline.py), so one is
+        shown only when short (``_GEN_MAX_TOKENS``), when its first token had at least two tokens of
+        context behind it, and when every step after the typed word won ``_GEN_MIN_SHARE`` of its
+        order's count; otherwise ``""``.
+        """
         # The typed part of the last token stays out of the counts: it must not vote for itself.
         local = _LocalCounts([ctx, following])
         ctx = list(ctx)
         out: list[str] = []
-        lines = chars = 0
+        lines = chars = produced = 0
         for step in range(_GEN_STEPS * max_lines):
             accept = (lambda t: request.text(t).startswith(pending)) if step == 0 else None
-            best = self._next_token(ctx, local, accept)
-            if best is None:
+            found = self._next_token(ctx, local, accept)
+            if found is None:
                 return ""
+            best, share = found
             piece = request.text(best)[len(pending) if step == 0 else 0 :]
+            if piece:  # finishing the typed word as typed is no claim; anything else is
+                if share < _GEN_MIN_SHARE:
+                    return ""
+                if produced == 0 and not self._has_context(ctx, local):
+                    return ""
+                produced += 1
             if "\n" in piece:
                 lines += 1
                 if lines >= max_lines:
-                    return "".join(out)
+                    return "".join(out) if produced <= _GEN_MAX_TOKENS + 1 else ""
                 chars = 0
             chars += len(piece)
             if chars > _MAX_CHARS_PER_LINE:
@@ -532,18 +547,19 @@ class OfflineModel:
 
     def _next_token(
         self, ctx: list[int], local: _LocalCounts, accept: Callable[[int], bool] | None
-    ) -> int | None:
+    ) -> tuple[int, float] | None:
         """The best next token after ``ctx`` under stupid backoff (orders 1.._GEN_ORDER).
 
         Each order's relative frequencies count the index's occurrences plus the current document's,
         the latter weighted ``_GEN_LOCAL_WEIGHT`` (a cache model: the file at hand predicts itself
         best). A token's score is its best over the orders, each order below the longest seen
-        discounted by ``_GEN_BACKOFF``. Only tokens ``accept`` allows compete.
+        discounted by ``_GEN_BACKOFF``. Only tokens ``accept`` allows compete. Returns the token and
+        its share of its order's count (the step's confidence), or None.
         """
         top = min(_GEN_ORDER, len(ctx))
         counts = self._counts(ctx, top, local)
         best: int | None = None
-        best_score = 0.0
+        best_score = share = 0.0
         weight = 1.0
         for order in range(top, 0, -1):
             if best_score >= weight:
@@ -559,8 +575,20 @@ class OfflineModel:
                 score = weight * count / total
                 if score > best_score and (accept is None or accept(token)):
                     best, best_score = token, score
+                    share = count / total
             weight *= _GEN_BACKOFF
-        return best
+        return None if best is None else (best, share)
+
+    def _has_context(self, ctx: list[int], local: _LocalCounts) -> bool:
+        """Whether the last two tokens of ``ctx`` occur together anywhere (index or document)."""
+        if len(ctx) < _SHORT:
+            return False
+        counts: list[dict[int, float]] = [{}, {}, {}]
+        local.count(ctx, _SHORT, counts)
+        if counts[_SHORT]:
+            return True
+        self._count(_tail(self._short.get(hash((ctx[-2], ctx[-1]))), _GEN_HITS), ctx, _SHORT, _SHORT, counts)
+        return bool(counts[_SHORT])
 
     def _counts(self, ctx: list[int], top: int, local: _LocalCounts) -> list[dict[int, float]]:
         """Next-token counts per context length 2..top (index and document) and 1 (document only)."""
