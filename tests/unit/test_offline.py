@@ -220,3 +220,26 @@ def test_provider_says_it_is_not_an_llm():
     provider = OfflineProvider()
     assert provider.is_offline is True
     assert "not an LLM" in provider.description
+
+
+def test_provider_fills_holes_natively():
+    assert OfflineProvider().prompt_mode == "fim"
+
+
+def test_update_with_unchanged_text_keeps_the_file_as_it_is():
+    model = OfflineModel()
+    assert model.update("a.py", HANDLERS)
+    assert model.update("a.py", HANDLERS)  # the walk and open/save re-send unchanged files
+    stats = model.stats()
+    assert (stats.files, stats.dead_tokens) == (1, 0)
+    model.update("a.py", HANDLERS + "\n")
+    assert model.stats().dead_tokens > 0
+
+
+def test_finishes_what_the_workspace_agrees_on_and_nothing_from_garbage():
+    model = OfflineModel()
+    model.add("a.py", "".join(f"value = compute({name})\n" for name in ("alpha", "beta", "gamma", "delta")))
+    # The name is typed; all four lines agree on what follows it.
+    assert model.suggest("other = compute(alpha", "\n", "b.py") == ")"
+    assert model.suggest("(defun f (x) (* x", "", "c.lisp") == ""
+    assert model.suggest("value = compute(\x00\x01", "", "d.py") == ""
