@@ -68,7 +68,6 @@ _MAX_MATCH = 12  # longer shared contexts count as this long
 _MAX_LONG_HITS = 256  # occurrences examined per lookup: bounds latency on boilerplate contexts
 _MAX_SHORT_HITS = 256
 _LOCAL_BONUS = 2  # the current document's occurrences count as this many extra matched tokens
-_SAME_PATH_BONUS = 1
 _PRIOR = 2.0**3  # phantom competitor: a lone 3-token match is a coin flip
 _BASE = 2.0  # each extra token of shared context doubles an occurrence's vote
 _STEP_MIN = 0.3  # below this, completing an unfinished word is a guess
@@ -502,11 +501,15 @@ class OfflineModel:
             file = files.get(slot)
             if file is None:
                 continue  # a removed file's entry, reclaimed by the next rebuild
+            if slot == same_slot:
+                # The indexed copy of the document being edited is stale: it holds the very line
+                # being typed, whose old rest would outvote everything else. The live text around
+                # the cursor is scanned already (_scan), so its copy in the index is skipped.
+                continue
             pos = packed & 0xFFFFFFFF
             length = _match_len(file.ids, pos, ctx)
             if length >= _SHORT:  # hash collisions match less than their key's length
-                bonus = _SAME_PATH_BONUS if slot == same_slot else 0
-                matches.append((file.ids, pos, length, bonus))
+                matches.append((file.ids, pos, length, 0))
                 found |= length >= _LONG
         return found
 

@@ -132,7 +132,8 @@ async def test_a_result_for_an_older_version_is_never_returned(fake):
 
 async def test_model_faults_while_typing_are_logged_not_popped_up(fake):
     fake.script(Reply(status=500), Reply(status=500), Reply(status=500))
-    async with running_server(server_env(fake.base_url, "starcoder2")) as client:
+    env = server_env(fake.base_url, "starcoder2")
+    async with running_server(env, configuration={"offlineFallback": False}) as client:
         open_document(client, URI, SOURCE)
         result = await client.text_document_inline_completion_async(inline_params(URI, 1, 11, explicit=False))
         assert result.items == ()
@@ -144,7 +145,8 @@ async def test_model_faults_while_typing_are_logged_not_popped_up(fake):
 async def test_a_model_that_never_answers_costs_one_deadline_then_nothing(fake):
     fake.script(Reply(hang=True))
     env = server_env(fake.base_url, "starcoder2")
-    async with running_server(env, configuration={"completion": {"deadlineMs": 600}}) as client:
+    settings = {"completion": {"deadlineMs": 600}, "offlineFallback": False}
+    async with running_server(env, configuration=settings) as client:
         open_document(client, URI, SOURCE)
         started = time.monotonic()
         result = await client.text_document_inline_completion_async(inline_params(URI, 1, 11, explicit=False))
@@ -180,3 +182,15 @@ async def test_unknown_documents_and_positions_past_the_end_get_clear_answers(fa
         open_document(client, plain, "some text\n", language_id="plaintext")
         result = await client.text_document_inline_completion_async(inline_params(plain, 0, 9))
         assert [item.insert_text for item in result.items] == ["pass"]
+
+
+async def test_while_the_model_is_down_the_offline_engine_answers_and_the_status_says_so(fake):
+    fake.default = Reply(status=503)
+    source = "values = [1, 2, 3]\ntotal = sum(values)\nprint(total)\n\nvalues = [4, 5, 6]\ntotal = sum(\n"
+    async with running_server(server_env(fake.base_url, "starcoder2")) as client:
+        open_document(client, URI, source)
+        result = await client.text_document_inline_completion_async(inline_params(URI, 5, 12))
+        assert [item.insert_text for item in result.items] == ["values)"]
+        await asyncio.sleep(0.1)
+        last = client.statuses[-1]
+        assert last.state == "error" and "offline engine" in last.message

@@ -243,3 +243,13 @@ def test_finishes_what_the_workspace_agrees_on_and_nothing_from_garbage():
     assert model.suggest("other = compute(alpha", "\n", "b.py") == ")"
     assert model.suggest("(defun f (x) (* x", "", "c.lisp") == ""
     assert model.suggest("value = compute(\x00\x01", "", "d.py") == ""
+
+
+def test_the_stale_indexed_copy_of_the_edited_file_does_not_outvote_its_live_text():
+    # The workspace walk indexed this file from disk, including the line now being typed; its old
+    # (empty) rest must not compete with what the live text above the cursor shows.
+    source = "values = [1, 2, 3]\ntotal = sum(values)\nprint(total)\n\nvalues = [4, 5, 6]\ntotal = sum(\n"
+    cursor = source.rindex("sum(") + 4
+    model = OfflineModel()
+    model.add("/project/example.py", source)
+    assert model.suggest(source[:cursor], source[cursor:], "/project/example.py") == "values)"
