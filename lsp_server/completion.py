@@ -166,28 +166,6 @@ def dedupe(suggestions: Sequence[str] | object) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def window_prompt(snapshot: Snapshot, offset: int, budget_chars: int) -> FimPrompt:
-    """A prompt from the text around the cursor alone: 3/4 of the budget before, 1/4 after.
-
-    The cut falls on line boundaries so the model never sees half a line at either end.
-    """
-    text = snapshot.text
-    before = max(0, offset - budget_chars * 3 // 4)
-    after = min(len(text), offset + budget_chars // 4)
-    if before > 0:
-        newline = text.find("\n", before, offset)
-        before = newline + 1 if newline != -1 else before
-    if after < len(text):
-        newline = text.rfind("\n", offset, after)
-        after = newline + 1 if newline != -1 else after
-    return FimPrompt(
-        prefix=text[before:offset],
-        suffix=text[offset:after],
-        path=snapshot.uri,
-        language_id=snapshot.language_id,
-    )
-
-
 @attrs.frozen
 class PromptSources:
     """What a prompt may draw on besides the document: the index, other files, the privacy rules."""
