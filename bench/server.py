@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,15 +26,12 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 from fake_openai import FakeOpenAI, Reply  # noqa: E402
 from harness import (  # noqa: E402
     SERVER,
-    capabilities,
     inline_params,
     insert,
     open_document,
     running_server,
     server_env,
 )
-from lsprotocol import types  # noqa: E402
-from pytest_lsp import ClientServerConfig  # noqa: E402
 
 
 def python_file(lines: int) -> str:
@@ -65,17 +64,31 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def startup(fake: FakeOpenAI, runs: int) -> list[float]:
+BARE_PYGLS = "from pygls.lsp.server import LanguageServer\nLanguageServer('bare', '0').start_io()\n"
+
+
+def spawn_to_initialize(command: list[str], runs: int) -> list[float]:
+    """Seconds from spawning ``command`` to the first byte of its answer to ``initialize``."""
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": None, "capabilities": {}}}
+    ).encode()
+    frame = b"Content-Length: %d\r\n\r\n" % len(body) + body
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        client = await ClientServerConfig(
-            server_command=SERVER, server_env=server_env(fake.base_url, "starcoder2")
-        ).start()
-        await client.initialize_session(types.InitializeParams(capabilities=capabilities()))
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=server_env(),
+        )
+        process.stdin.write(frame)
+        process.stdin.flush()
+        process.stdout.readline()
         times.append(time.perf_counter() - started)
-        await client.shutdown_session()
-        await client.stop()
+        process.kill()
+        process.wait()
     return times
 
 
@@ -146,10 +159,12 @@ async def main() -> None:
     parser.add_argument("--startups", type=int, default=5)
     options = parser.parse_args()
     with FakeOpenAI() as fake:
-        starts = await startup(fake, options.startups)
+        starts = spawn_to_initialize(SERVER, options.startups)
+        bare = spawn_to_initialize([sys.executable, "-c", BARE_PYGLS], options.startups)
         print(
             f"spawn -> initialize answered: median {statistics.median(starts) * 1000:.0f} ms, "
-            f"max {max(starts) * 1000:.0f} ms over {len(starts)} starts"
+            f"max {max(starts) * 1000:.0f} ms over {len(starts)} starts "
+            f"(a bare pygls server here: median {statistics.median(bare) * 1000:.0f} ms)"
         )
         trips, own = await overhead(fake, options.requests)
         ms = [t * 1000 for t in trips]
