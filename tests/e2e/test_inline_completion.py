@@ -194,3 +194,23 @@ async def test_while_the_model_is_down_the_offline_engine_answers_and_the_status
         await asyncio.sleep(0.1)
         last = client.statuses[-1]
         assert last.state == "error" and "offline engine" in last.message
+
+
+async def test_a_binary_file_and_a_50_mb_file_get_clear_answers_and_the_server_keeps_serving(fake):
+    fake.default = Reply(text="pass")
+    async with running_server(server_env(fake.base_url, "starcoder2")) as client:
+        binary = "file:///tmp/llm_lsp_e2e/blob.bin"
+        open_document(client, binary, "\x00\x01\x02 data \x00" * 1000, language_id="plaintext")
+        result = await client.text_document_inline_completion_async(inline_params(binary, 0, 5))
+        assert isinstance(result.items, tuple)
+
+        huge = "file:///tmp/llm_lsp_e2e/huge.py"
+        line = "value = compute(value, 12345)  # padding to make the line longer\n"
+        text = line * (50 * 1024 * 1024 // len(line))
+        open_document(client, huge, text)
+        started = time.monotonic()
+        result = await client.text_document_inline_completion_async(inline_params(huge, 400_000, 8))
+        assert time.monotonic() - started < 10
+        assert [item.insert_text for item in result.items] == ["pass"]
+        sent = fake.requests[-1].body_json
+        assert len(sent["prompt"]) + len(sent["suffix"]) < 20_000  # the prompt stays within its budget
