@@ -214,3 +214,28 @@ async def test_a_binary_file_and_a_50_mb_file_get_clear_answers_and_the_server_k
         assert [item.insert_text for item in result.items] == ["pass"]
         sent = fake.requests[-1].body_json
         assert len(sent["prompt"]) + len(sent["suffix"]) < 20_000  # the prompt stays within its budget
+
+
+async def test_settings_hot_reload_on_did_change_configuration(fake):
+    fake.default = Reply(text="a + b")
+    async with running_server(server_env(fake.base_url, "starcoder2")) as client:
+        open_document(client, URI, SOURCE)
+        first = await client.text_document_inline_completion_async(inline_params(URI, 1, 11))
+        assert [item.insert_text for item in first.items] == ["a + b"]
+
+        client.set_configuration({"completion": {"enable": False, "maxTokens": "lots"}}, section="llmLsp")
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        await asyncio.sleep(0.5)
+        insert(client, URI, 2, 1, 11, " ")  # a new version: nothing cached applies
+        requests_before = len(fake.requests)
+        second = await client.text_document_inline_completion_async(inline_params(URI, 1, 12))
+        assert second.items == ()
+        assert len(fake.requests) == requests_before  # disabled: the model is not asked
+        warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
+        assert any("completion.maxTokens" in w for w in warnings)
+
+        client.set_configuration({"completion": {"enable": True}}, section="llmLsp")
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        await asyncio.sleep(0.5)
+        third = await client.text_document_inline_completion_async(inline_params(URI, 1, 12))
+        assert [item.insert_text for item in third.items] == ["a + b"]
