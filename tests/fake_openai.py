@@ -540,11 +540,16 @@ def main(argv: list[str] | None = None) -> int:
     default = Reply(text=args.reply, latency=args.latency, chunk_delay=args.chunk_delay)
     models = tuple(args.model or ["fake-model"])
     fake = FakeOpenAI(default=default, models=models, reject_suffix=args.reject_suffix, port=args.port)
+    return serve_until_terminated(fake, args.port_file)
+
+
+def serve_until_terminated(fake: FakeOpenAI, port_file: str | None) -> int:
+    """Run ``fake`` until SIGTERM or Ctrl-C: base URL on stdout, bound port in ``port_file``."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with fake:
-        if args.port_file:
-            _write_port_file(args.port_file, fake.port)
+        if port_file:
+            _write_port_file(port_file, fake.port)
         print(fake.base_url, flush=True)
         try:
             while not stop.wait(0.5):

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fake_openai import FakeOpenAI, Reply, lookup_responder  # noqa: E402
+from fake_openai import FakeOpenAI, Reply, lookup_responder, serve_until_terminated  # noqa: E402
 
 
 def main() -> int:
@@ -45,19 +43,7 @@ def main() -> int:
         return reply
 
     fake = FakeOpenAI(default=logged, models=("fake-model",), port=args.port)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with fake:
-        tmp = args.port_file + ".tmp"
-        Path(tmp).write_text(f"{fake.port}\n")
-        Path(tmp).replace(args.port_file)
-        print(fake.base_url, flush=True)
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-    return 0
+    return serve_until_terminated(fake, args.port_file)
 
 
 if __name__ == "__main__":
