@@ -58,6 +58,7 @@ SIMILAR_STRIDE = 6
 SIMILAR_MIN_SCORE = 0.15
 SIMILAR_TOP = 2
 MAX_OPEN_FILE_CHARS = 300_000
+MAX_PARSE_BYTES = 2_000_000  # same bound as documents.DocumentStore's max_parse_bytes
 
 
 class Priority(IntEnum):
@@ -686,7 +687,9 @@ def build_context(
 
     candidates: list[Snippet] = []
     source = text.encode("utf-8", errors="replace")
-    if tree is None and grammar is not None:
+    # Without a tree from the caller, parse only files of ordinary size: the document store gives no
+    # tree for files over its limit on purpose (a 50 MB file took seconds to parse per request).
+    if tree is None and grammar is not None and len(source) <= MAX_PARSE_BYTES:
         tree = syntax.parse(grammar, source)
     byte_offset = len(text[:offset].encode("utf-8", errors="replace"))
     scopes = enclosing_scopes(tree, byte_offset)

@@ -1004,6 +1004,11 @@ class WorkspaceIndex:
             return False
         if key not in self._files and len(self._files) >= self.max_files:
             return False
+        if len(text) > self.max_file_bytes:
+            # Open documents arrive here too (re-indexed when typing pauses): the size cap of the
+            # workspace walk holds for them, or a huge file would block the server while it parses.
+            self.remove_file(key)
+            return False
         grammar = syntax.grammar_name(language_id, key)
         try:
             symbols = extract(key, text, grammar)

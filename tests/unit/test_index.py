@@ -376,3 +376,12 @@ def test_add_and_remove_file_update_every_table(tmp_path: Path) -> None:
     index.remove_file(path)
     assert index.definitions("B") == [] and len(index) == 0
     assert index.add_file(tmp_path / "notes.txt", "hello") is False
+
+
+def test_add_file_refuses_text_over_the_size_cap(tmp_path):
+    index = WorkspaceIndex(max_file_bytes=1_000)
+    path = tmp_path / "big.py"
+    assert index.add_file(path, "def small():\n    pass\n")
+    assert index.definitions("small")
+    assert not index.add_file(path, "def small():\n    pass\n" + "x = 1\n" * 1_000)
+    assert index.definitions("small") == []  # the old entry does not linger either
