@@ -46,33 +46,21 @@ def llm_lsp_cmd() -> list[str]:
     return [exe]
 
 
-class FakeOpenAI:
-    """tests/fake_openai.py running on 127.0.0.1 with one scripted reply."""
+class FakeServerProcess:
+    """A fake model server script run as a subprocess; ready once it writes its port file."""
 
-    def __init__(self, reply: str, latency: float = 0.0):
+    def __init__(self, script: Path, args: list[str], label: str):
         if not FAKE_OPENAI.exists():
             pytest.skip("tests/fake_openai.py not there yet")
-        self._dir = tempfile.mkdtemp(prefix="fake-openai-")
+        self._dir = tempfile.mkdtemp(prefix="fake-model-")
         port_file = Path(self._dir) / "port"
-        args = [
-            sys.executable,
-            str(FAKE_OPENAI),
-            "--port",
-            "0",
-            "--reply",
-            reply,
-            "--port-file",
-            str(port_file),
-        ]
-        if latency:
-            args += ["--latency", str(latency)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        command = [sys.executable, str(script), "--port-file", str(port_file), *args]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 15
         self.base_url = ""
         while time.monotonic() < deadline:
             if port_file.exists() and port_file.read_text().strip():
-                content = port_file.read_text().strip()
-                self.base_url = content if content.startswith("http") else f"http://127.0.0.1:{content}/v1"
+                self.base_url = f"http://127.0.0.1:{port_file.read_text().strip()}/v1"
                 break
             if self.proc.poll() is not None:
                 break
@@ -80,7 +68,7 @@ class FakeOpenAI:
         if not self.base_url:
             self.stop()
             err = self.proc.stderr.read() if self.proc.stderr else ""
-            pytest.fail(f"fake OpenAI server did not start: {err[-500:]}")
+            pytest.fail(f"{label} did not start: {err[-500:]}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -90,6 +78,16 @@ class FakeOpenAI:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class FakeOpenAI(FakeServerProcess):
+    """tests/fake_openai.py running on 127.0.0.1 with one scripted reply."""
+
+    def __init__(self, reply: str, latency: float = 0.0):
+        args = ["--port", "0", "--reply", reply]
+        if latency:
+            args += ["--latency", str(latency)]
+        super().__init__(FAKE_OPENAI, args, "fake OpenAI server")
 
 
 @pytest.fixture
@@ -121,50 +119,15 @@ def model_env(base_url: str, model: str) -> dict[str, str]:
     return env
 
 
-class FakeModel:
+class FakeModel(FakeServerProcess):
     """tests/editors/fake_model.py: answers by what the prompt contains (marker -> answer)."""
 
     def __init__(self, table: dict[str, str], fallback: str):
         import json
 
-        if not FAKE_OPENAI.exists():
-            pytest.skip("tests/fake_openai.py not there yet")
-        self._dir = tempfile.mkdtemp(prefix="fake-model-")
-        port_file = Path(self._dir) / "port"
-        self.log = Path(self._dir) / "requests.jsonl"
-        args = [
-            sys.executable,
-            str(Path(__file__).parent / "fake_model.py"),
-            "--port-file",
-            str(port_file),
-            "--table",
-            json.dumps(table),
-            "--fallback",
-            fallback,
-            "--log",
-            str(self.log),
-        ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 15
-        self.base_url = ""
-        while time.monotonic() < deadline:
-            if port_file.exists() and port_file.read_text().strip():
-                self.base_url = f"http://127.0.0.1:{port_file.read_text().strip()}/v1"
-                break
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        if not self.base_url:
-            self.stop()
-            pytest.fail(f"fake model did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        script = Path(__file__).parent / "fake_model.py"
+        args = ["--table", json.dumps(table), "--fallback", fallback]
+        super().__init__(script, args, "fake model")
 
 
 @pytest.fixture
