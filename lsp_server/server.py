@@ -37,7 +37,7 @@ from pygls.uris import to_fs_path
 
 from lsp_server import __version__, config, text
 from lsp_server.documents import Change, DocumentStore
-from lsp_server.errors import DocumentNotOpen, ExcludedFile, ProviderError
+from lsp_server.errors import ContentModified, DocumentNotOpen, ExcludedFile, ProviderError
 
 if TYPE_CHECKING:
     from lsp_server.prompts import FimPrompt
@@ -1060,12 +1060,6 @@ AI_COMMANDS = (
 REQUEST_FAILED = -32803  # LSP ErrorCodes.RequestFailed: the request was valid but could not be served
 
 
-def _errors():
-    from lsp_server import errors
-
-    return errors
-
-
 def _lsp_range(rng: tuple[tuple[int, int], tuple[int, int]]) -> types.Range:
     (sl, sc), (el, ec) = rng
     return types.Range(start=types.Position(line=sl, character=sc), end=types.Position(line=el, character=ec))
@@ -1157,8 +1151,6 @@ def _rpc_error(ls: LlmLanguageServer, exc: Exception, what: str, show: bool) -> 
 )
 def on_code_action(ls: LlmLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
     """List the AI actions for a range: no model call, so it is instant."""
-    import time
-
     from lsp_server import code_actions
 
     started = time.perf_counter()
@@ -1207,9 +1199,7 @@ async def on_code_action_resolve(ls: LlmLanguageServer, action: types.CodeAction
         proposed = await code_actions.resolve(action.data, ls.store, ls.current_provider(), ls.settings)
         current = ls.store.get(proposed.uri).version if proposed.uri in ls.store else None
         if current != proposed.version:
-            raise _errors().ContentModified(
-                f"{proposed.uri} changed while the model was answering; nothing applied"
-            )
+            raise ContentModified(f"{proposed.uri} changed while the model was answering; nothing applied")
     except Exception as exc:
         raise _rpc_error(ls, exc, action.title, show=True) from None
     finally:
@@ -1271,7 +1261,7 @@ async def run_ai_command(ls: LlmLanguageServer, name: str, args: Any) -> str:
             for edit in result.edits:
                 current = ls.store.get(edit.uri).version if edit.uri in ls.store else None
                 if edit.version is not None and current != edit.version:
-                    raise _errors().ContentModified(
+                    raise ContentModified(
                         f"{edit.uri} changed while the model was answering; nothing applied"
                     )
             # An editor that never answers must not leave the command unanswered.
@@ -1285,7 +1275,7 @@ async def run_ai_command(ls: LlmLanguageServer, name: str, args: Any) -> str:
             )
             if not applied.applied:
                 reason = applied.failure_reason or "the editor refused it"
-                raise _errors().ContentModified(f"the edit was not applied: {reason}")
+                raise ContentModified(f"the edit was not applied: {reason}")
     except Exception as exc:
         raise _rpc_error(ls, exc, name.removeprefix("llm-lsp."), show=True) from None
     finally:
