@@ -9,9 +9,9 @@ import statistics
 import sys
 import time
 
-from lsp_server import code_actions
-from lsp_server.documents import DocumentStore
-from lsp_server.rewrite import Diagnostic
+from lsp_server.app import actions as code_actions
+from lsp_server.core.documents import DocumentStore
+from lsp_server.engine.rewrite import Diagnostic
 
 
 def main() -> None:

@@ -25,9 +25,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from lsp_server import syntax
-from lsp_server.context import build_context
-from lsp_server.index import WorkspaceIndex
+from lsp_server.core import syntax
+from lsp_server.engine.context import build_context
+from lsp_server.engine.index import WorkspaceIndex
 
 DEFAULT_PACKAGES = ["requests", "rich", "attr", "cattrs", "pygls", "lsprotocol", "pathspec", "detect_secrets"]
 
@@ -129,11 +129,11 @@ def main() -> None:
     if args.no_name_fallback:
         # The ground truth picks callees defined once, which by-name guessing finds trivially; this
         # measures what import and type resolution alone achieve.
-        import lsp_server.context
-        import lsp_server.index
+        import lsp_server.engine.context
+        import lsp_server.engine.index
 
-        lsp_server.index.MAX_AMBIGUOUS = 0
-        lsp_server.context._Resolver.unique_member = lambda self, name: []
+        lsp_server.engine.index.MAX_AMBIGUOUS = 0
+        lsp_server.engine.context._Resolver.unique_member = lambda self, name: []
 
     rng = random.Random(args.seed)
     totals = defaultdict(lambda: [0, 0, 0])  # kind -> [sites, hits, baseline hits]

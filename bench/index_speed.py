@@ -23,9 +23,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from lsp_server import syntax
-from lsp_server.context import build_context
-from lsp_server.index import WorkspaceIndex
+from lsp_server.core import syntax
+from lsp_server.engine.context import build_context
+from lsp_server.engine.index import WorkspaceIndex
 
 _CALL = re.compile(r"[A-Za-z_][\w.]*\(")
 

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from lsprotocol import types
 from pygls.workspace import TextDocument
 
-from lsp_server.documents import Change, DocumentStore
-from lsp_server.text import Encoding
+from lsp_server.core.documents import Change, DocumentStore
+from lsp_server.core.text import Encoding
 
 
 def python_file(lines: int) -> str:

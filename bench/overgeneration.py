@@ -27,7 +27,7 @@ import re
 import time
 from pathlib import Path
 
-from lsp_server.postprocess import Cursor, process
+from lsp_server.engine.postprocess import Cursor, process
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "humaneval-infilling"
 if not DATA.exists():

@@ -15,7 +15,7 @@ import random
 import statistics
 import time
 
-from lsp_server.postprocess import Cursor, process
+from lsp_server.engine.postprocess import Cursor, process
 
 
 def make_file(lines: int) -> str:

@@ -151,14 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not host or not port.isdigit():
             raise SystemExit(f"llm-lsp: --tcp expects HOST:PORT, got {options.tcp!r}")
         tcp = (host, int(port))
-    from lsp_server.server import serve
+    from lsp_server.lsp.server import serve
 
     serve(tcp, log_level=options.log_level)
     return 0
 
 
 def _settings():
-    from lsp_server import config
+    from lsp_server.core import settings as config
 
     user_path = config.user_file_path()
     user_file, problems = config.load_user_file(user_path)
@@ -174,15 +174,16 @@ async def run_complete(options: argparse.Namespace) -> int:
     The file's project (the nearest folder with a VCS or project marker) is indexed first, within
     the same privacy rules, so cross-file context and the offline engine work as in an editor.
     """
-    from lsp_server import completion, privacy
-    from lsp_server.debounce import AdaptiveDebounce
-    from lsp_server.documents import DocumentStore
-    from lsp_server.errors import LlmLspError
-    from lsp_server.index import WorkspaceIndex
+    from lsp_server.app import completion
+    from lsp_server.core.documents import DocumentStore
+    from lsp_server.core.errors import LlmLspError
+    from lsp_server.core.text import Encoding
+    from lsp_server.engine.cache import SuggestionCache
+    from lsp_server.engine.debounce import AdaptiveDebounce
+    from lsp_server.engine.index import WorkspaceIndex
+    from lsp_server.privacy import gate as privacy
     from lsp_server.providers.choice import choose_provider
     from lsp_server.providers.offline import OfflineProvider
-    from lsp_server.suggestion_cache import SuggestionCache
-    from lsp_server.text import Encoding
 
     path, line, column = parse_location(options.location)
     try:
@@ -236,12 +237,12 @@ async def run_rewrite(command: str, options: argparse.Namespace) -> int:
     """``llm-lsp fix|refactor FILE:LINE``: the enclosing scope of that line rewritten, as a diff."""
     import difflib
 
-    from lsp_server import commands
-    from lsp_server.documents import DocumentStore
-    from lsp_server.errors import LlmLspError
+    from lsp_server.app import commands
+    from lsp_server.core.documents import DocumentStore
+    from lsp_server.core.errors import LlmLspError
+    from lsp_server.core.text import Encoding, apply_edits
     from lsp_server.providers.choice import choose_provider
     from lsp_server.providers.offline import OfflineProvider
-    from lsp_server.text import Encoding, apply_edits
 
     path, line, _ = parse_location(options.location, with_column=False)
     try:
@@ -301,7 +302,7 @@ def index_project(root: Path, current: Path, index, offline_model, gate, max_fil
     ``current`` is left out on purpose: its live text is part of every request, and a stale copy in
     the offline engine would compete with it.
     """
-    from lsp_server.index import iter_workspace_files, read_source
+    from lsp_server.engine.index import iter_workspace_files, read_source
 
     count = 0
     for file in iter_workspace_files([root], gate.is_excluded, max_files=max_files):
@@ -319,8 +320,8 @@ def index_project(root: Path, current: Path, index, offline_model, gate, max_fil
 
 async def run_doctor() -> int:
     """``llm-lsp doctor``: resolved settings (key masked), then a live check of the model."""
-    from lsp_server import config
-    from lsp_server.errors import LlmLspError
+    from lsp_server.core import settings as config
+    from lsp_server.core.errors import LlmLspError
     from lsp_server.providers.choice import choose_provider
     from lsp_server.providers.offline import OfflineProvider
 

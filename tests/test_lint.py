@@ -25,7 +25,5 @@ def test_ruff_is_clean():
 
 
 def test_layer_contracts_hold():
-    result = subprocess.run(
-        [_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True
-    )
+    result = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

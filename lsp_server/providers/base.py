@@ -11,7 +11,7 @@ from typing import Protocol
 
 import attrs
 
-from lsp_server.prompts import ChatPrompt, FimPrompt
+from lsp_server.providers.prompts import ChatPrompt, FimPrompt
 
 
 @attrs.frozen

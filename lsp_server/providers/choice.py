@@ -6,7 +6,7 @@ Must not import the openai SDK itself (``providers.openai`` imports it lazily on
 
 from __future__ import annotations
 
-from lsp_server.config import Settings
+from lsp_server.core.settings import Settings
 from lsp_server.providers.base import Provider
 
 

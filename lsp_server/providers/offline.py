@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from lsp_server.prompts import FimPrompt
 from lsp_server.providers.base import Delta, ModelRequest
 from lsp_server.providers.ngram import OfflineModel
+from lsp_server.providers.prompts import FimPrompt
 
 __all__ = ["OfflineModel", "OfflineProvider"]
 

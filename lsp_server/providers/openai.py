@@ -25,7 +25,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from lsp_server import errors, prompts
+from lsp_server.core import errors
+from lsp_server.providers import prompts
 from lsp_server.providers.base import Delta, ModelRequest
 
 if TYPE_CHECKING:

@@ -6,11 +6,12 @@ import time
 
 import pytest
 
-from lsp_server import code_actions, config
-from lsp_server.documents import DocumentStore
-from lsp_server.errors import ContentModified, InvalidRequest
+from lsp_server.app import actions as code_actions
+from lsp_server.core import settings as config
+from lsp_server.core.documents import DocumentStore
+from lsp_server.core.errors import ContentModified, InvalidRequest
+from lsp_server.engine.rewrite import Diagnostic
 from lsp_server.providers.base import Delta
-from lsp_server.rewrite import Diagnostic
 
 PY = "def f(x):\n    return x +\n"
 
@@ -53,7 +54,7 @@ class _Model:
 
     async def stream(self, request):
         if self.type_meanwhile:
-            from lsp_server.documents import Change
+            from lsp_server.core.documents import Change
 
             self.store.change("file:///p/a.py", 5, [Change("# hi\n", ((0, 0), (0, 0)))])
         yield Delta(self.text, "stop")

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from lsp_server import config
+from lsp_server.core import settings as config
 
 
 def resolve(**kwargs):

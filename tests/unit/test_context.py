@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lsp_server.context import (
+from lsp_server.engine.context import (
     BuiltContext,
     Priority,
     Snippet,
@@ -16,7 +16,7 @@ from lsp_server.context import (
     member_access_at,
     window_bounds,
 )
-from lsp_server.index import WorkspaceIndex
+from lsp_server.engine.index import WorkspaceIndex
 
 
 def cursor(marked: str) -> tuple[str, int]:

@@ -1,6 +1,6 @@
 """Adaptive debounce: bounds, typing cadence and model latency, with explicit times."""
 
-from lsp_server.debounce import AdaptiveDebounce
+from lsp_server.engine.debounce import AdaptiveDebounce
 
 
 def type_keys(debounce: AdaptiveDebounce, start: float, gap: float, count: int) -> float:

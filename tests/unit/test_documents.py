@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server import errors, syntax
-from lsp_server.documents import Change, DocumentStore, Snapshot
-from lsp_server.text import Encoding
+from lsp_server.core import errors, syntax
+from lsp_server.core.documents import Change, DocumentStore, Snapshot
+from lsp_server.core.text import Encoding
 
 URI = "file:///w/mod.py"
 SOURCE = "def f(x):\n    return x\n\nprint(f(1))\n"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lsp_server import syntax
-from lsp_server.documents import Change, DocumentStore
-from lsp_server.text import Encoding
+from lsp_server.core import syntax
+from lsp_server.core.documents import Change, DocumentStore
+from lsp_server.core.text import Encoding
 
 PIECES = [
     "a",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lsp_server.index import (
+from lsp_server.engine.index import (
     WorkspaceIndex,
     base_names,
     extract,

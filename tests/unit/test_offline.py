@@ -7,10 +7,10 @@ import contextlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lsp_server.prompts import ChatMessage, ChatPrompt, FimPrompt
 from lsp_server.providers.base import Delta, ModelRequest
 from lsp_server.providers.ngram import OfflineModel, is_indexable, lex, looks_secret
 from lsp_server.providers.offline import OfflineProvider
+from lsp_server.providers.prompts import ChatMessage, ChatPrompt, FimPrompt
 
 HANDLERS = """\
 class Server:

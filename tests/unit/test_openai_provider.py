@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from fake_openai import FakeOpenAI, Reply
 
-from lsp_server import errors, prompts
+from lsp_server.core import errors
+from lsp_server.providers import prompts
 from lsp_server.providers.base import Delta, ModelRequest
 from lsp_server.providers.openai import (
     PLACEHOLDER_KEY,

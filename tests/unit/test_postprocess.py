@@ -2,8 +2,8 @@
 
 import pytest
 
-from lsp_server import postprocess as pp
-from lsp_server.postprocess import Cursor, mode, process, should_stop_streaming
+from lsp_server.engine import postprocess as pp
+from lsp_server.engine.postprocess import Cursor, mode, process, should_stop_streaming
 
 
 def at(source: str, grammar: str | None = "python", **kw) -> Cursor:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lsp_server import privacy
-from lsp_server.privacy import (
+from lsp_server.privacy import gate as privacy
+from lsp_server.privacy.gate import (
     DATA_INSTRUCTION,
     PLACEHOLDER,
     PrivacyGate,
@@ -292,7 +292,7 @@ def test_line_verdicts_are_cached() -> None:
 
 
 def test_detect_secrets_is_imported_lazily() -> None:
-    code = "import sys, lsp_server.privacy; print('detect_secrets' in sys.modules)"
+    code = "import sys, lsp_server.privacy.gate; print('detect_secrets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lsp_server.prompts import (
+from lsp_server.providers.prompts import (
     CODESTRAL,
     FIM_FORMATS,
     STARCODER,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server import rewrite
-from lsp_server.documents import DocumentStore
-from lsp_server.errors import InvalidRequest, ModelNotConfigured, TruncatedAnswer, UnsafeEdit
+from lsp_server.core.documents import DocumentStore
+from lsp_server.core.errors import InvalidRequest, ModelNotConfigured, TruncatedAnswer, UnsafeEdit
+from lsp_server.engine import rewrite
 from lsp_server.providers.base import Delta
 
 PY = (

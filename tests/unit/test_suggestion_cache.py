@@ -1,6 +1,6 @@
 """Typed-ahead cache: hits while typing what was shown, on backspace, expiry, LRU and auto-close."""
 
-from lsp_server.suggestion_cache import SuggestionCache
+from lsp_server.engine.cache import SuggestionCache
 
 URI = "file:///a.py"
 PREFIX = "import os\n\n" * 500 + "def area(r):\n    return "

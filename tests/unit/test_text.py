@@ -1,4 +1,4 @@
-"""Positions, line splitting and minimal edits (lsp_server.text)."""
+"""Positions, line splitting and minimal edits (lsp_server.core.text)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lsp_server.text import (
+from lsp_server.core.text import (
     Encoding,
     TextEdit,
     apply_edits,

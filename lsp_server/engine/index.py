@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from lsp_server import syntax
+from lsp_server.core import syntax
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Query, Tree

@@ -25,13 +25,13 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from lsp_server import rewrite
-from lsp_server.config import Settings
-from lsp_server.documents import DocumentStore, Snapshot
-from lsp_server.errors import ContentModified, InvalidRequest
+from lsp_server.core.documents import DocumentStore, Snapshot
+from lsp_server.core.errors import ContentModified, InvalidRequest
+from lsp_server.core.settings import Settings
+from lsp_server.core.text import TextEdit
+from lsp_server.engine import rewrite
+from lsp_server.engine.rewrite import Diagnostic, ProposedEdit, Range
 from lsp_server.providers.base import Provider
-from lsp_server.rewrite import Diagnostic, ProposedEdit, Range
-from lsp_server.text import TextEdit
 
 PREFIX = "llm-lsp."
 # command name -> action of the rewrite engine

@@ -21,14 +21,15 @@ from typing import Any
 
 import attrs
 
-from lsp_server import context, postprocess, privacy
-from lsp_server.config import Settings
-from lsp_server.debounce import AdaptiveDebounce
-from lsp_server.documents import Snapshot
-from lsp_server.errors import ExcludedFile
-from lsp_server.prompts import FimPrompt
+from lsp_server.core.documents import Snapshot
+from lsp_server.core.errors import ExcludedFile
+from lsp_server.core.settings import Settings
+from lsp_server.engine import context, postprocess
+from lsp_server.engine.cache import SuggestionCache
+from lsp_server.engine.debounce import AdaptiveDebounce
+from lsp_server.privacy import gate as privacy
 from lsp_server.providers.base import Delta, ModelRequest, Provider
-from lsp_server.suggestion_cache import SuggestionCache
+from lsp_server.providers.prompts import FimPrompt
 
 log = logging.getLogger(__name__)
 

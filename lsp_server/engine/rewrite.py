@@ -28,13 +28,14 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from lsp_server import privacy, syntax
-from lsp_server.config import Settings
-from lsp_server.documents import Snapshot
-from lsp_server.errors import InvalidRequest, ModelNotConfigured, TruncatedAnswer, UnsafeEdit
-from lsp_server.prompts import ChatMessage, ChatPrompt
+from lsp_server.core import syntax
+from lsp_server.core.documents import Snapshot
+from lsp_server.core.errors import InvalidRequest, ModelNotConfigured, TruncatedAnswer, UnsafeEdit
+from lsp_server.core.settings import Settings
+from lsp_server.core.text import Encoding, TextEdit, index_to_column, minimal_edits, split_lines
+from lsp_server.privacy import gate as privacy
 from lsp_server.providers.base import ModelRequest, Provider
-from lsp_server.text import Encoding, TextEdit, index_to_column, minimal_edits, split_lines
+from lsp_server.providers.prompts import ChatMessage, ChatPrompt
 
 # A scope longer than this is refused rather than sent whole: the answer would be slow, costly and
 # likely cut short. The user can select the part to rewrite instead.

@@ -35,13 +35,15 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
 from pygls.uris import to_fs_path
 
-from lsp_server import __version__, config, text
-from lsp_server.documents import Change, DocumentStore
-from lsp_server.errors import ContentModified, DocumentNotOpen, ExcludedFile, ProviderError
+from lsp_server import __version__
+from lsp_server.core import settings as config
+from lsp_server.core import text
+from lsp_server.core.documents import Change, DocumentStore
+from lsp_server.core.errors import ContentModified, DocumentNotOpen, ExcludedFile, ProviderError
 
 if TYPE_CHECKING:
-    from lsp_server.prompts import FimPrompt
     from lsp_server.providers.base import Provider
+    from lsp_server.providers.prompts import FimPrompt
 
 
 class _LazyModule:
@@ -60,13 +62,13 @@ class _LazyModule:
         return getattr(importlib.import_module(self._name), attr)
 
 
-completion = _LazyModule("lsp_server.completion")
-context = _LazyModule("lsp_server.context")
-privacy = _LazyModule("lsp_server.privacy")
-index_module = _LazyModule("lsp_server.index")
+completion = _LazyModule("lsp_server.app.completion")
+context = _LazyModule("lsp_server.engine.context")
+privacy = _LazyModule("lsp_server.privacy.gate")
+index_module = _LazyModule("lsp_server.engine.index")
 choice = _LazyModule("lsp_server.providers.choice")
-debounce = _LazyModule("lsp_server.debounce")
-suggestion_cache = _LazyModule("lsp_server.suggestion_cache")
+debounce = _LazyModule("lsp_server.engine.debounce")
+suggestion_cache = _LazyModule("lsp_server.engine.cache")
 ENGINE_MODULES = (completion, context, privacy, index_module, choice, debounce, suggestion_cache)
 
 log = logging.getLogger(__name__)
@@ -1070,7 +1072,7 @@ def _plain_range(rng: types.Range) -> tuple[tuple[int, int], tuple[int, int]]:
 
 
 def _plain_diagnostic(diagnostic: types.Diagnostic):
-    from lsp_server.rewrite import Diagnostic
+    from lsp_server.engine.rewrite import Diagnostic
 
     code = diagnostic.code
     return Diagnostic(
@@ -1124,7 +1126,7 @@ def _rpc_error(ls: LlmLanguageServer, exc: Exception, what: str, show: bool) -> 
     """The JSON-RPC error for a failed action (and one short message for the user when ``show``)."""
     from pygls.exceptions import JsonRpcException
 
-    from lsp_server.errors import ContentModified, LlmLspError
+    from lsp_server.core.errors import ContentModified, LlmLspError
 
     if isinstance(exc, ContentModified):
         error: Exception = JsonRpcContentModified(str(exc))
@@ -1151,7 +1153,7 @@ def _rpc_error(ls: LlmLanguageServer, exc: Exception, what: str, show: bool) -> 
 )
 def on_code_action(ls: LlmLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
     """List the AI actions for a range: no model call, so it is instant."""
-    from lsp_server import code_actions
+    from lsp_server.app import actions as code_actions
 
     started = time.perf_counter()
     uri = params.text_document.uri
@@ -1189,7 +1191,7 @@ def on_code_action(ls: LlmLanguageServer, params: types.CodeActionParams) -> lis
 @server.feature(types.CODE_ACTION_RESOLVE)
 async def on_code_action_resolve(ls: LlmLanguageServer, action: types.CodeAction) -> types.CodeAction:
     """Compute the chosen action's edit (asks the model); refused if the document moved on."""
-    from lsp_server import code_actions
+    from lsp_server.app import actions as code_actions
 
     if action.edit is not None or action.command is not None:
         return action
@@ -1246,7 +1248,7 @@ async def _with_progress(ls: LlmLanguageServer, title: str, work: Any) -> Any:
 
 async def run_ai_command(ls: LlmLanguageServer, name: str, args: Any) -> str:
     """Run an ``llm-lsp.*`` command: compute, apply if still current, report one short message."""
-    from lsp_server import commands
+    from lsp_server.app import commands
 
     ls.begin_work()
     try:

@@ -25,8 +25,8 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from lsp_server import errors, syntax
-from lsp_server.text import (
+from lsp_server.core import errors, syntax
+from lsp_server.core.text import (
     Encoding,
     column_to_index,
     index_to_column,

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
-from lsp_server import syntax
-from lsp_server.prompts import FimPrompt
+from lsp_server.core import syntax
+from lsp_server.providers.prompts import FimPrompt
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Tree

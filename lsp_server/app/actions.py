@@ -21,12 +21,12 @@ from typing import Any
 
 import attrs
 
-from lsp_server import rewrite
-from lsp_server.config import Settings
-from lsp_server.documents import DocumentStore, Snapshot
-from lsp_server.errors import ContentModified, InvalidRequest
+from lsp_server.core.documents import DocumentStore, Snapshot
+from lsp_server.core.errors import ContentModified, InvalidRequest
+from lsp_server.core.settings import Settings
+from lsp_server.engine import rewrite
+from lsp_server.engine.rewrite import Diagnostic, ProposedEdit, Range
 from lsp_server.providers.base import Provider
-from lsp_server.rewrite import Diagnostic, ProposedEdit, Range
 
 QUICKFIX = "quickfix"
 REWRITE = "refactor.rewrite"

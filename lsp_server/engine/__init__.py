@@ -1,0 +1,1 @@
+"""The engine: context, index, prompts, post-processing, rewrite, cache, debounce. No LSP, no network."""

@@ -1,0 +1,1 @@
+"""What may leave the machine: the exclusion gate, secret redaction, invisible characters, data fences."""
