@@ -194,7 +194,7 @@ async def run_complete(options: argparse.Namespace) -> int:
     settings = _settings()
     path = path.resolve()
     root = project_root(path)
-    gate = privacy.PrivacyGate.load([root], list(settings.get("privacy.exclude")))
+    gate = privacy.PrivacyGate.load([root], list(settings.privacy.exclude))
     reason = gate.exclusion_reason(path)
     if reason is not None:
         progress(f"{path} is excluded by the privacy rules ({reason}): no AI features here")

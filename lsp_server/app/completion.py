@@ -85,9 +85,9 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
     """Compute the suggestions for ``offset`` in ``snapshot`` (explicit: the user asked, no debounce)."""
     settings = pipeline.settings
     empty = InlineResult(snapshot.uri, snapshot.version, offset, ())
-    if not settings.get("completion.enable"):
+    if not settings.completion.enable:
         return empty
-    if snapshot.language_id in settings.get("completion.disabledLanguages"):
+    if snapshot.language_id in settings.completion.disabled_languages:
         return empty
     if pipeline.is_excluded(snapshot.uri):
         raise ExcludedFile(f"{snapshot.uri} is excluded by the privacy rules: no AI features here")
@@ -102,15 +102,15 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
         pipeline.debounce.observe_keystroke(now)
         await pipeline.sleep(pipeline.debounce.delay(now))
 
-    cursor = cursor_for(snapshot, offset, settings.get("completion.multiline"))
+    cursor = cursor_for(snapshot, offset, settings.completion.multiline)
     prompt = pipeline.build_prompt(snapshot, offset)
-    candidates = settings.get("completion.candidates") if explicit else 1
-    deadline_s = settings.get("completion.deadlineMs") / 1000
+    candidates = settings.completion.candidates if explicit else 1
+    deadline_s = settings.completion.deadline_ms / 1000
     request = ModelRequest(
         prompt=prompt,
         deadline=pipeline.clock() + (deadline_s * 3 if explicit else deadline_s),
-        max_tokens=settings.get("completion.maxTokens"),
-        temperature=settings.get("completion.temperature") if candidates == 1 else 0.6,
+        max_tokens=settings.completion.max_tokens,
+        temperature=settings.completion.temperature if candidates == 1 else 0.6,
         n=candidates,
         purpose="completion",
     )
@@ -192,7 +192,7 @@ def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: Pro
     splits is redacted whole (``redact_fim``), so a secret being typed cannot leak in two halves.
     """
     settings = sources.settings
-    redact = settings.get("privacy.redactSecrets")
+    redact = settings.privacy.redact_secrets
     built = context.build_context(
         text=snapshot.text,
         offset=offset,
@@ -200,7 +200,7 @@ def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: Pro
         language_id=snapshot.language_id,
         tree=snapshot.tree,
         index=sources.index,
-        budget_chars=settings.get("completion.maxPromptChars"),
+        budget_chars=settings.completion.max_prompt_chars,
         recent_edits=sources.recent_edits,
         open_files=sources.open_files,
         sanitize=lambda text: sanitize(text, redact),
@@ -210,7 +210,7 @@ def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: Pro
     if redact:
         prefix, suffix, _ = privacy.redact_fim(prompt.prefix, prompt.suffix, path or "")
         prompt = attrs.evolve(prompt, prefix=prefix, suffix=suffix)
-    if settings.get("logPrompts"):
+    if settings.log_prompts:
         shown = privacy.scrub_for_log(prompt.context + prompt.prefix + "<CURSOR>" + prompt.suffix, True)
         log.debug("prompt for %s:\n%s", path, shown)
     return prompt

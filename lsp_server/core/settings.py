@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,6 +28,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 SECTION = "llmLsp"
+KEY = "llm_lsp_key"  # attrs metadata: the camelCase key when it is not the attribute's name
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 
@@ -174,34 +177,125 @@ class Problem:
         return f"{SECTION}.{self.key} ({self.source}): {self.reason}"
 
 
+# The typed tree. Attribute names are the schema's keys in snake_case (``completion.maxTokens`` is
+# ``settings.completion.max_tokens``); one cattrs converter maps them to and from camelCase.
+
+
+@attrs.frozen
+class CompletionSettings:
+    """``completion.*``: ghost text and the completion-list item."""
+
+    enable: bool
+    multiline: str
+    max_tokens: int
+    temperature: float
+    deadline_ms: int
+    debounce_min_ms: int
+    debounce_max_ms: int
+    candidates: int
+    max_prompt_chars: int
+    disabled_languages: tuple[str, ...]
+
+
+@attrs.frozen
+class ActionsSettings:
+    """``actions.*``: quick fixes and the ``llm-lsp.*`` commands."""
+
+    deadline_ms: int
+    max_tokens: int
+    custom: tuple[Any, ...]
+
+
+@attrs.frozen
+class PrivacySettings:
+    """``privacy.*``: what may never leave the machine."""
+
+    exclude: tuple[str, ...]
+    redact_secrets: bool
+
+
+@attrs.frozen
+class IndexSettings:
+    """``index.*``: the workspace symbol index."""
+
+    enable: bool
+    max_files: int
+    max_file_bytes: int
+
+
 @attrs.frozen
 class Settings:
-    """Resolved settings: every key present, typed, defaulted. Read values with ``get(key)``."""
+    """Resolved settings: every key present, typed, defaulted; read as attributes."""
 
-    values: Mapping[str, Any]
-
-    def get(self, key: str) -> Any:
-        """The value of a dotted key from ``SCHEMA``."""
-        return self.values[key]
+    model_name: str = attrs.field(metadata={KEY: "model"})  # as set; ``model`` is the effective name
+    base_url: str
+    api_key: str
+    prompt_mode: str
+    fim_api: str
+    fim_format: str
+    connect_timeout_ms: int
+    offline_fallback: bool
+    log_level: str
+    log_prompts: bool
+    completion: CompletionSettings
+    actions: ActionsSettings
+    privacy: PrivacySettings
+    index: IndexSettings
 
     @property
     def model(self) -> str:
         """The effective model name ('' means the offline engine)."""
-        model = self.values["model"]
-        if not model and self.values["apiKey"] and not self.values["baseUrl"]:
+        if not self.model_name and self.api_key and not self.base_url:
             return DEFAULT_OPENAI_MODEL
-        return model
+        return self.model_name
 
     @property
     def uses_offline_engine(self) -> bool:
         """True when no model is configured: the embedded offline engine serves."""
         return not self.model
 
+    def flat(self) -> dict[str, Any]:
+        """Every dotted camelCase key with its value (the schema's own view)."""
+        return flatten(CONVERTER.unstructure(self))
+
     def public_view(self) -> dict[str, Any]:
         """The settings as a plain dict with the API key masked (for doctor and logs)."""
-        shown = dict(self.values)
+        shown = self.flat()
         shown["apiKey"] = mask_secret(shown["apiKey"])
         return shown
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _renames(cls: type) -> dict[str, Any]:
+    return {a.name: override(rename=a.metadata.get(KEY, _camel(a.name))) for a in attrs.fields(cls)}
+
+
+def _converter() -> cattrs.Converter:
+    """One converter for the whole tree: camelCase keys outside, snake_case attributes inside."""
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook_factory(
+        attrs.has, lambda cls: make_dict_structure_fn(cls, converter, **_renames(cls))
+    )
+    converter.register_unstructure_hook_factory(
+        attrs.has, lambda cls: make_dict_unstructure_fn(cls, converter, **_renames(cls))
+    )
+    return converter
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"completion.enable": False}`` -> ``{"completion": {"enable": False}}``."""
+    tree: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = tree
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return tree
 
 
 def mask_secret(value: str) -> str:
@@ -368,4 +462,12 @@ def resolve(sources: Sources) -> tuple[Settings, list[Problem]]:
     # carry a workspace's settings file (e.g. .vscode/settings.json of a cloned repository).
     problems += apply_layer(values, sources.initialization_options, "initializationOptions")
     problems += apply_layer(values, sources.workspace_configuration, "workspace/configuration", trusted=False)
-    return Settings(values=values), problems
+    return from_flat(values), problems
+
+
+def from_flat(values: Mapping[str, Any]) -> Settings:
+    """Typed settings from validated dotted keys (every key of ``SCHEMA``)."""
+    return CONVERTER.structure(nest(values), Settings)
+
+
+CONVERTER = _converter()

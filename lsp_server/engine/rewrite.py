@@ -957,9 +957,9 @@ class Budget:
     def from_settings(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> Budget:
         """The deadline and token budget of one explicit action, from settings."""
         return cls(
-            deadline=clock() + settings.get("actions.deadlineMs") / 1000,
-            max_tokens=settings.get("actions.maxTokens"),
-            redact=settings.get("privacy.redactSecrets"),
+            deadline=clock() + settings.actions.deadline_ms / 1000,
+            max_tokens=settings.actions.max_tokens,
+            redact=settings.privacy.redact_secrets,
         )
 
 

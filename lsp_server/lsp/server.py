@@ -422,7 +422,7 @@ class LlmLanguageServer(LanguageServer):
         self.sources = sources
         self.settings, self.problems = config.resolve(sources)
         # --log-level on the command line wins over the logLevel setting.
-        level = self.log_level_override or self.settings.get("logLevel")
+        level = self.log_level_override or self.settings.log_level
         logging.getLogger("lsp_server").setLevel(level.upper())
         if self._cache is not None:
             self._cache.clear()
@@ -554,7 +554,7 @@ class LlmLanguageServer(LanguageServer):
             uri_to_path(snapshot.uri),
             completion.PromptSources(
                 settings=self.settings,
-                index=self.index if self.settings.get("index.enable") else None,
+                index=self.index if self.settings.index.enable else None,
                 is_excluded=self.path_excluded,
                 recent_edits=tuple(self.recent_edit_snippets(snapshot.uri)),
                 open_files=tuple(self.open_files(snapshot.uri)),
@@ -620,17 +620,17 @@ class LlmLanguageServer(LanguageServer):
         Runs on the event loop in short slices so keystrokes and requests interleave with it (the
         index is never mutated from another thread); one walk feeds the index and the offline engine.
         """
-        extra = list(self.settings.get("privacy.exclude"))
+        extra = list(self.settings.privacy.exclude)
         self.gate = await asyncio.to_thread(privacy.PrivacyGate.load, self.roots, extra)
         self.index = index_module.WorkspaceIndex(
             is_excluded=self.gate.is_excluded,
-            max_files=self.settings.get("index.maxFiles"),
-            max_file_bytes=self.settings.get("index.maxFileBytes"),
+            max_files=self.settings.index.max_files,
+            max_file_bytes=self.settings.index.max_file_bytes,
         )
         for uri in self.store.uris():
             self.refresh_document(uri)
         await asyncio.to_thread(privacy.redact, "warm-up")  # loads detect-secrets off the loop
-        if not self.settings.get("index.enable") or not self.roots:
+        if not self.settings.index.enable or not self.roots:
             return
         offline_model = getattr(self.offline_provider(), "model", None)
         token = await self.begin_progress("llm-lsp: indexing workspace")
@@ -639,8 +639,8 @@ class LlmLanguageServer(LanguageServer):
         files = index_module.iter_workspace_files(
             self.roots,
             self.gate.is_excluded,
-            max_file_bytes=self.settings.get("index.maxFileBytes"),
-            max_files=self.settings.get("index.maxFiles"),
+            max_file_bytes=self.settings.index.max_file_bytes,
+            max_files=self.settings.index.max_files,
         )
         slice_started = time.monotonic()
         try:
@@ -662,7 +662,7 @@ class LlmLanguageServer(LanguageServer):
         """Index one workspace file (and teach it to the offline engine); unreadable files are skipped."""
         if str(path) in self.open_paths():
             return  # open documents are indexed from the editor's text, which may be newer
-        source = index_module.read_source(path, self.settings.get("index.maxFileBytes"))
+        source = index_module.read_source(path, self.settings.index.max_file_bytes)
         if source is None:
             return
         self.index.add_file(str(path), source)
@@ -793,7 +793,7 @@ class LlmLanguageServer(LanguageServer):
         try:
             return await completion.suggest(pipeline, snapshot, offset, explicit=explicit)
         except ProviderError as exc:
-            if pipeline.provider.is_offline or not self.settings.get("offlineFallback"):
+            if pipeline.provider.is_offline or not self.settings.offline_fallback:
                 raise
             log.warning("completion failed, answering from the offline engine: %s", exc)
             self.set_status("error", message=f"{exc} (offline engine answering)")
@@ -1170,7 +1170,7 @@ def on_code_action(ls: LlmLanguageServer, params: types.CodeActionParams) -> lis
         snapshot,
         _plain_range(params.range),
         list(plain.values()),
-        custom=ls.settings.get("actions.custom"),
+        custom=ls.settings.actions.custom,
         only=[str(kind) for kind in params.context.only] if params.context.only else None,
     )
     actions = []

@@ -12,18 +12,16 @@ from lsp_server.providers.base import Provider
 
 def model_signature(settings: Settings) -> tuple:
     """The settings that require a new provider when they change (others apply per request)."""
-    return tuple(
-        settings.get(key)
-        for key in (
-            "baseUrl",
-            "apiKey",
-            "promptMode",
-            "fimApi",
-            "fimFormat",
-            "connectTimeoutMs",
-            "completion.maxPromptChars",
-        )
-    ) + (settings.model,)
+    return (
+        settings.base_url,
+        settings.api_key,
+        settings.prompt_mode,
+        settings.fim_api,
+        settings.fim_format,
+        settings.connect_timeout_ms,
+        settings.completion.max_prompt_chars,
+        settings.model,
+    )
 
 
 def choose_provider(settings: Settings, offline: Provider) -> Provider:
@@ -33,12 +31,12 @@ def choose_provider(settings: Settings, offline: Provider) -> Provider:
     from lsp_server.providers.openai import OpenAIProvider
 
     return OpenAIProvider(
-        base_url=settings.get("baseUrl") or None,
-        api_key=settings.get("apiKey") or None,
+        base_url=settings.base_url or None,
+        api_key=settings.api_key or None,
         model=settings.model,
-        prompt_mode=settings.get("promptMode"),
-        fim_api=settings.get("fimApi"),
-        fim_format=settings.get("fimFormat"),
-        connect_timeout=settings.get("connectTimeoutMs") / 1000,
-        max_prompt_chars=settings.get("completion.maxPromptChars"),
+        prompt_mode=settings.prompt_mode,
+        fim_api=settings.fim_api,
+        fim_format=settings.fim_format,
+        connect_timeout=settings.connect_timeout_ms / 1000,
+        max_prompt_chars=settings.completion.max_prompt_chars,
     )

@@ -18,7 +18,7 @@ PY = "def f(x):\n    return x +\n"
 
 def settings(**values):
     resolved, _ = config.resolve(config.Sources(environ={}))
-    return config.Settings({**resolved.values, **values})
+    return config.from_flat({**resolved.flat(), **values})
 
 
 def test_listing_offers_fixes_rewrites_and_custom_actions_quickly():

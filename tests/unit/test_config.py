@@ -12,9 +12,9 @@ def resolve(**kwargs):
 def test_defaults_are_complete_and_offline():
     settings, problems = resolve()
     assert problems == []
-    assert set(settings.values) == set(config.FIELDS)
+    assert set(settings.flat()) == set(config.FIELDS)
     assert settings.uses_offline_engine
-    assert settings.get("completion.multiline") == "auto"
+    assert settings.completion.multiline == "auto"
 
 
 def test_environment_selects_a_model_and_a_base_url_without_key_is_valid():
@@ -23,7 +23,7 @@ def test_environment_selects_a_model_and_a_base_url_without_key_is_valid():
     )
     assert problems == []
     assert settings.model == "qwen2.5-coder"
-    assert settings.get("apiKey") == ""
+    assert settings.api_key == ""
     assert not settings.uses_offline_engine
 
 
@@ -41,7 +41,7 @@ def test_layers_apply_lowest_first():
     )
     assert problems == []
     assert settings.model == "init-model"
-    assert settings.get("completion.maxTokens") == 32
+    assert settings.completion.max_tokens == 32
 
 
 def test_invalid_values_give_one_readable_problem_each_and_the_rest_applies():
@@ -57,21 +57,21 @@ def test_invalid_values_give_one_readable_problem_each_and_the_rest_applies():
     assert any("llmLsp.completion.multiline" in m and "auto, always, never" in m for m in messages)
     assert any("llmLsp.completion.maxTokens" in m and "number" in m for m in messages)
     assert any("llmLsp.nonsense" in m and "unknown" in m for m in messages)
-    assert settings.get("completion.multiline") == "auto"
-    assert settings.get("completion.enable") is False
+    assert settings.completion.multiline == "auto"
+    assert settings.completion.enable is False
     assert settings.model == "m"
 
 
 def test_bounds_are_checked():
     settings, problems = resolve(initialization_options={"connectTimeoutMs": 60000})
     assert "at most 3000" in str(problems[0])
-    assert settings.get("connectTimeoutMs") == 3000
+    assert settings.connect_timeout_ms == 3000
 
 
 def test_dotted_keys_and_section_wrapper_are_accepted():
     settings, problems = resolve(workspace_configuration={"llmLsp": {"completion.enable": False}})
     assert problems == []
-    assert settings.get("completion.enable") is False
+    assert settings.completion.enable is False
 
 
 def test_workspace_configuration_cannot_redirect_code_or_switch_redaction_off():
@@ -82,8 +82,8 @@ def test_workspace_configuration_cannot_redirect_code_or_switch_redaction_off():
             "privacy": {"redactSecrets": False},
         },
     )
-    assert settings.get("baseUrl") == "http://127.0.0.1:1/v1"
-    assert settings.get("privacy.redactSecrets") is True
+    assert settings.base_url == "http://127.0.0.1:1/v1"
+    assert settings.privacy.redact_secrets is True
     assert {p.key for p in problems} == {"baseUrl", "privacy.redactSecrets"}
 
 
@@ -103,7 +103,7 @@ def test_user_file_missing_is_fine_and_broken_is_one_problem(tmp_path: Path):
     data, problems = config.load_user_file(good)
     settings, more = resolve(user_file=data)
     assert problems == more == []
-    assert settings.get("completion.multiline") == "never"
+    assert settings.completion.multiline == "never"
 
 
 def test_user_file_path_honours_xdg(tmp_path: Path):
