@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -151,39 +150,66 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not host or not port.isdigit():
             raise SystemExit(f"llm-lsp: --tcp expects HOST:PORT, got {options.tcp!r}")
         tcp = (host, int(port))
-    from lsp_server.lsp.server import serve
+    from lsp_server.lsp.transport import serve
 
     serve(tcp, log_level=options.log_level)
     return 0
 
 
-def _settings():
-    from lsp_server.core import settings as config
+class StderrProgress:
+    """The Session's progress as lines on stderr."""
 
-    user_path = config.user_file_path()
-    user_file, problems = config.load_user_file(user_path)
-    settings, more = config.resolve(config.Sources(environ=dict(os.environ), user_file=user_file))
-    for problem in problems + more:
+    async def begin(self, title: str) -> str:  # noqa: D102
+        progress(title.removeprefix("llm-lsp: "))
+        return title
+
+    def report(self, token: str, message: str) -> None:  # noqa: D102
+        pass
+
+    def end(self, token: str, message: str) -> None:  # noqa: D102
+        progress(message)
+
+
+def open_session(root: Path | None = None):
+    """A Session with the user's settings (file and environment), rooted at ``root``.
+
+    The terminal is a door like the editor: the same Session, the same privacy gate, settings and
+    engines; only ``initializationOptions`` and ``workspace/configuration`` do not exist here.
+    """
+    import attrs
+
+    from lsp_server.app.session import Session
+    from lsp_server.core import settings as config
+    from lsp_server.core.text import Encoding
+
+    session = Session(progress=StderrProgress())
+    user_file, problems = config.load_user_file(config.user_file_path())
+    problems += session.apply_settings(attrs.evolve(session.sources, user_file=user_file))
+    for problem in problems:
         progress(f"settings: {problem}")
-    return settings
+    session.store.encoding = Encoding.UTF32
+    session.roots = [root] if root is not None else []
+    return session
+
+
+async def _refused(session, path: Path) -> bool:
+    """Load the privacy gate and say so, naming the rule, when it excludes ``path``."""
+    await session.reload_gate()
+    reason = session.exclusion_reason(str(path))
+    if reason is not None:
+        progress(f"{path} is excluded by the privacy rules ({reason}): no AI features here")
+        return True
+    return False
 
 
 async def run_complete(options: argparse.Namespace) -> int:
-    """``llm-lsp complete FILE:LINE:COL``: the same pipeline as the server, printed to stdout.
+    """``llm-lsp complete FILE:LINE:COL``: the editor's pipeline through the same Session, printed.
 
     The file's project (the nearest folder with a VCS or project marker) is indexed first, within
-    the same privacy rules, so cross-file context and the offline engine work as in an editor.
+    the privacy rules and the ``index.*`` settings, so cross-file context and the offline engine work
+    as in an editor; while the model is down the offline engine answers (``offlineFallback``).
     """
-    from lsp_server.app import completion
-    from lsp_server.core.documents import DocumentStore
     from lsp_server.core.errors import LlmLspError
-    from lsp_server.core.text import Encoding
-    from lsp_server.engine.cache import SuggestionCache
-    from lsp_server.engine.debounce import AdaptiveDebounce
-    from lsp_server.engine.index import WorkspaceIndex
-    from lsp_server.privacy import gate as privacy
-    from lsp_server.providers.choice import choose_provider
-    from lsp_server.providers.offline import OfflineProvider
 
     path, line, column = parse_location(options.location)
     try:
@@ -191,40 +217,26 @@ async def run_complete(options: argparse.Namespace) -> int:
     except OSError as exc:
         progress(f"cannot read {path}: {exc.strerror or exc}")
         return 2
-    settings = _settings()
     path = path.resolve()
-    root = project_root(path)
-    gate = privacy.PrivacyGate.load([root], list(settings.privacy.exclude))
-    reason = gate.exclusion_reason(path)
-    if reason is not None:
-        progress(f"{path} is excluded by the privacy rules ({reason}): no AI features here")
+    session = open_session(project_root(path))
+    if await _refused(session, path):
         return 2
-    offline = OfflineProvider()
-    index = WorkspaceIndex(is_excluded=gate.is_excluded)
-    indexed = index_project(root, path, index, offline.model if settings.uses_offline_engine else None, gate)
-    progress(f"indexed {indexed} file(s) under {root}")
-    provider = choose_provider(settings, offline)
+    uri = path.as_uri()
+    snapshot = session.open_document(uri, options.language or "", 0, content)
+    await session.load_workspace()
+    provider = session.provider()
     progress(f"asking {provider.description}")
-    store = DocumentStore(encoding=Encoding.UTF32)
-    snapshot = store.open(path.as_uri(), options.language or "", 0, content)
     offset = snapshot.offset_at(line - 1, column - 1)
-    sources = completion.PromptSources(settings=settings, index=index, is_excluded=gate.is_excluded)
-    pipeline = completion.Pipeline(
-        provider=provider,
-        settings=settings,
-        cache=SuggestionCache(),
-        debounce=AdaptiveDebounce(),
-        build_prompt=lambda snap, at: completion.gated_prompt(snap, at, str(path), sources),
-    )
     started = time.monotonic()
     try:
-        result = await completion.suggest(pipeline, snapshot, offset, explicit=True)
+        result = await session.complete(uri, offset, explicit=True)
     except LlmLspError as exc:
         progress(f"failed: {exc}")
         return 1
     finally:
-        await provider.aclose()
-    progress(f"{len(result.suggestions)} suggestion(s) in {time.monotonic() - started:.2f} s")
+        await session.aclose()
+    where = " (offline engine: the model failed)" if result.fallback else ""
+    progress(f"{len(result.suggestions)} suggestion(s) in {time.monotonic() - started:.2f} s{where}")
     if result.suggestions:
         sys.stdout.write(result.suggestions[0])
         if not result.suggestions[0].endswith("\n"):
@@ -237,12 +249,8 @@ async def run_rewrite(command: str, options: argparse.Namespace) -> int:
     """``llm-lsp fix|refactor FILE:LINE``: the enclosing scope of that line rewritten, as a diff."""
     import difflib
 
-    from lsp_server.app import commands
-    from lsp_server.core.documents import DocumentStore
     from lsp_server.core.errors import LlmLspError
     from lsp_server.core.text import Encoding, apply_edits
-    from lsp_server.providers.choice import choose_provider
-    from lsp_server.providers.offline import OfflineProvider
 
     path, line, _ = parse_location(options.location, with_column=False)
     try:
@@ -250,30 +258,30 @@ async def run_rewrite(command: str, options: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         progress(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
         return 2
-    settings = _settings()
-    provider = choose_provider(settings, OfflineProvider())
-    store = DocumentStore(encoding=Encoding.UTF32)
-    uri = path.resolve().as_uri()
-    store.open(uri, options.language or "", 0, content)
-    argument = {"uri": uri, "position": {"line": line - 1, "character": 0}}
+    path = path.resolve()
+    session = open_session(project_root(path))
+    if await _refused(session, path):
+        return 2
+    uri = path.as_uri()
+    session.open_document(uri, options.language or "", 0, content)
+    argument: dict = {"uri": uri, "position": {"line": line - 1, "character": 0}}
     if command == "refactor":
         argument["instruction"] = options.instruction
     started = time.monotonic()
     try:
-        request = commands.parse(f"llm-lsp.{command}", [argument])
-        progress(f"asking {provider.description}")
-        result = await commands.run(request, store, provider, settings, report=progress)
+        progress(f"asking {session.provider().description}")
+        result = await session.run_command(f"llm-lsp.{command}", [argument], report=progress)
     except LlmLspError as exc:
         progress(f"failed: {exc}")
         return 1
     finally:
-        await provider.aclose()
+        await session.aclose()
     progress(f"answered in {time.monotonic() - started:.2f} s")
     if not result.edits:
         progress(result.message)
         return 0
     new = apply_edits(content, result.edits[0].edits, Encoding.UTF32)
-    name = str(path).lstrip("/")
+    name = session.display_path(str(path))
     sys.stdout.writelines(
         difflib.unified_diff(
             content.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}", f"b/{name}"
@@ -296,41 +304,18 @@ def project_root(path: Path) -> Path:
     return path.parent
 
 
-def index_project(root: Path, current: Path, index, offline_model, gate, max_files: int = 2000) -> int:
-    """Index up to ``max_files`` project files (and teach them to the offline engine), not ``current``.
-
-    ``current`` is left out on purpose: its live text is part of every request, and a stale copy in
-    the offline engine would compete with it.
-    """
-    from lsp_server.engine.index import iter_workspace_files, read_source
-
-    count = 0
-    for file in iter_workspace_files([root], gate.is_excluded, max_files=max_files):
-        if file.resolve() == current:
-            continue
-        source = read_source(file, 1_000_000)
-        if source is None:
-            continue
-        index.add_file(str(file), source)
-        if offline_model is not None:
-            offline_model.add(str(file), source)
-        count += 1
-    return count
-
-
 async def run_doctor() -> int:
     """``llm-lsp doctor``: resolved settings (key masked), then a live check of the model."""
     from lsp_server.core import settings as config
     from lsp_server.core.errors import LlmLspError
-    from lsp_server.providers.choice import choose_provider
-    from lsp_server.providers.offline import OfflineProvider
 
-    settings = _settings()
+    session = open_session()
+    settings = session.settings
     print(f"llm-lsp {__version__}")
     print(f"user settings file: {config.user_file_path()}")
     for key, value in settings.public_view().items():
         print(f"  {config.SECTION}.{key} = {value!r}")
-    provider = choose_provider(settings, OfflineProvider())
+    provider = session.provider()
     print(f"provider: {provider.description}")
     if provider.is_offline:
         print(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import attrs
 
@@ -29,6 +29,7 @@ from lsp_server.core.documents import DocumentStore, Snapshot
 from lsp_server.core.errors import ContentModified, InvalidRequest
 from lsp_server.core.settings import Settings
 from lsp_server.core.text import TextEdit
+from lsp_server.core.uris import uri_to_path
 from lsp_server.engine import rewrite
 from lsp_server.engine.rewrite import Diagnostic, ProposedEdit, Range
 from lsp_server.providers.base import Provider
@@ -130,14 +131,6 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "llm-lsp"
 
 
-def uri_path(uri: str) -> str | None:
-    """The file system path of a ``file:`` URI (None for other schemes)."""
-    parts = urlsplit(uri)
-    if parts.scheme != "file":
-        return None
-    return unquote(parts.path)
-
-
 async def run(
     request: CommandRequest,
     store: DocumentStore,
@@ -211,7 +204,7 @@ async def _explain(
 async def _tests(
     provider: Provider, store: DocumentStore, snapshot: Snapshot, scope: rewrite.Scope, limits: rewrite.Budget
 ) -> CommandResult:
-    source = uri_path(snapshot.uri)
+    source = uri_to_path(snapshot.uri)
     if source is None:
         raise InvalidRequest("tests can only be generated for files on disk (file: URIs)")
     target = rewrite.test_target(source, snapshot.grammar, os.path.exists)

@@ -176,6 +176,7 @@ class PromptSources:
     is_excluded: Callable[[str], bool] = lambda path: False
     recent_edits: tuple[context.Snippet, ...] = ()
     open_files: tuple[tuple[str, str], ...] = ()
+    display_path: Callable[[str], str] = context.base_name  # a path as the prompt may name it
 
 
 def sanitize(text: str, redact: bool) -> str:
@@ -205,6 +206,7 @@ def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: Pro
         open_files=sources.open_files,
         sanitize=lambda text: sanitize(text, redact),
         is_excluded=sources.is_excluded,
+        display_path=sources.display_path,
     )
     prompt = built.prompt
     if redact:

@@ -16,12 +16,10 @@ clamped, and binary or huge files are kept as plain text without a tree.
 
 from __future__ import annotations
 
-import posixpath
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate, chain
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
 
 import attrs
 
@@ -37,6 +35,7 @@ from lsp_server.core.text import (
     ts_point,
     utf8_len,
 )
+from lsp_server.core.uris import uri_basename
 
 if TYPE_CHECKING:
     from tree_sitter import Tree
@@ -353,7 +352,7 @@ class DocumentStore:
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Snapshot:
         """Start tracking a document (re-opening replaces it)."""
-        grammar = syntax.grammar_name(language_id, _uri_path(uri))
+        grammar = syntax.grammar_name(language_id, uri_basename(uri))
         lines = _Lines(text)
         doc = _Document(uri, language_id, grammar, version, lines, _TreeState(None))
         doc.state = self._new_state(doc, None, [])
@@ -423,11 +422,6 @@ class DocumentStore:
                 state=doc.state,
             )
         return doc.snapshot
-
-
-def _uri_path(uri: str) -> str:
-    parts = urlsplit(uri)
-    return posixpath.basename(unquote(parts.path or parts.netloc or uri))
 
 
 def _clamp(lines: _Lines, position: Position, encoding: Encoding) -> tuple[int, int]:

@@ -162,7 +162,14 @@ FIELDS: dict[str, Field] = {f.key: f for f in SCHEMA}
 
 # Keys a workspace (a folder the user opened, possibly someone else's repository) must not change:
 # where code is sent, with which key, and whether the privacy gate applies.
-MACHINE_ONLY_KEYS = frozenset({"baseUrl", "apiKey", "privacy.redactSecrets"})
+# ``logPrompts`` is one of them: it would write prompt text (code) into a log the user did not ask for.
+MACHINE_ONLY_KEYS = frozenset({"baseUrl", "apiKey", "privacy.redactSecrets", "logPrompts"})
+
+# Keys a workspace may only add to: its ``privacy.exclude`` patterns join the user's, never replace them.
+# The other keys were reviewed with one question — could a hostile repository use it to send code or
+# secrets somewhere the user did not choose? — and cannot: they choose among the user's own endpoint's
+# models and modes, or tune local behaviour (limits, timeouts, what is shown).
+ADDITIVE_KEYS = frozenset({"privacy.exclude"})
 
 
 @attrs.frozen
@@ -377,7 +384,8 @@ def apply_layer(
     """Apply one source's options onto ``values`` in place; returns the problems found.
 
     ``trusted=False`` marks a source that may come from a workspace: it cannot change
-    ``MACHINE_ONLY_KEYS``. ``null`` values mean "not set here" and are skipped.
+    ``MACHINE_ONLY_KEYS``, and only adds to ``ADDITIVE_KEYS``. ``null`` values mean "not set here"
+    and are skipped.
     """
     if options is None:
         return []
@@ -405,6 +413,8 @@ def apply_layer(
         if reason is not None:
             problems.append(Problem(key, reason, source))
             continue
+        if not trusted and key in ADDITIVE_KEYS:
+            value = list(values[key]) + [item for item in value if item not in values[key]]
         values[key] = value
     if values["completion.debounceMinMs"] > values["completion.debounceMaxMs"]:
         problems.append(Problem("completion.debounceMinMs", "is above completion.debounceMaxMs", source))

@@ -29,6 +29,7 @@ context lists the lowest priority first, so the most relevant item sits right be
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable, Sequence
 from enum import IntEnum
@@ -126,10 +127,6 @@ class SymbolIndex(Protocol):
         """Every definition called ``name``."""
         ...
 
-    def display_path(self, path: str) -> str:
-        """A short, workspace-relative form of a path for labels."""
-        ...
-
 
 def identity(text: str) -> str:
     """The default ``sanitize``: leaves text as is (the server passes the privacy gate instead)."""
@@ -139,6 +136,11 @@ def identity(text: str) -> str:
 def never(_path: str) -> bool:
     """The default ``is_excluded``: nothing is excluded."""
     return False
+
+
+def base_name(path: str) -> str:
+    """The default ``display_path``: a file's base name (an absolute path never enters a prompt)."""
+    return posixpath.basename(path.replace("\\", "/")) or "untitled"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -545,10 +547,10 @@ def render_definition(defn: DefinitionLike, index: SymbolIndex, outline: bool, g
     return text[:MAX_SNIPPET_CHARS]
 
 
-def render_snippet(snippet: Snippet, comment: str) -> str:
-    """A snippet as comment lines headed by its path, ending in a newline."""
+def render_snippet(snippet: Snippet, comment: str, label: str) -> str:
+    """A snippet as comment lines headed by its path's ``label``, ending in a newline."""
     body = "\n".join(f"{comment} {line}" if line else comment for line in snippet.text.splitlines())
-    return f"{comment} path: {snippet.path}\n{body}\n"
+    return f"{comment} path: {label}\n{body}\n"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -623,8 +625,7 @@ def _definition_snippets(
             if defn.path == path and window_lines[0] <= defn.line <= window_lines[1]:
                 continue  # already visible in the prefix/suffix
             body = render_definition(defn, index, outline, grammar)
-            label = index.display_path(defn.path)
-            result.append(Snippet(label, body, reason, priority, defn.line))
+            result.append(Snippet(defn.path, body, reason, priority, defn.line))
 
     member_owner = member_access_at(text, offset)
     if member_owner is not None:
@@ -663,13 +664,15 @@ def build_context(
     open_files: Sequence[tuple[str, str]] = (),
     sanitize: Callable[[str], str] = identity,
     is_excluded: Callable[[str], bool] = never,
+    display_path: Callable[[str], str] = base_name,
 ) -> BuiltContext:
     """The FIM prompt for a cursor at character ``offset`` of ``text``, within ``budget_chars``.
 
     ``len(prefix) + len(suffix) + len(context) <= budget_chars`` always holds, except that the cursor
     line is kept whole (cut around the cursor only when it alone exceeds the window's share).
     ``sanitize`` runs over the prefix, the suffix and every snippet before they are measured;
-    ``is_excluded`` drops snippets from excluded files (open files, recent edits, definitions).
+    ``is_excluded`` drops snippets from excluded files (open files, recent edits, definitions); it
+    judges real paths, and ``display_path`` turns a path into the label the prompt shows.
     """
     offset = max(0, min(offset, len(text)))
     grammar = syntax.grammar_name(language_id, path)
@@ -694,7 +697,7 @@ def build_context(
     byte_offset = len(text[:offset].encode("utf-8", errors="replace"))
     scopes = enclosing_scopes(tree, byte_offset)
     start_byte = len(text[:start].encode("utf-8", errors="replace"))
-    label = index.display_path(path) if index is not None and path else (path or "untitled")
+    label = path or "untitled"
     headers = [_header(source, node) for node in reversed(scopes) if node.start_byte < start_byte]
     if headers:
         candidates.append(Snippet(label, "\n".join(headers), "scope", Priority.SCOPE))
@@ -728,8 +731,7 @@ def build_context(
     if others:
         query = tokens(text[max(start, text.rfind("\n", 0, max(0, offset - 600)) + 1) : offset])
         for snippet in similar_snippets(query, others):
-            shown = index.display_path(snippet.path) if index is not None else snippet.path
-            candidates.append(attrs.evolve(snippet, path=shown))
+            candidates.append(snippet)
 
     prefix = sanitize(text[start:offset])
     suffix = sanitize(text[offset:end])
@@ -741,7 +743,7 @@ def build_context(
         if is_excluded(snippet.path) or snippet.text in seen_text:
             continue
         clean = attrs.evolve(snippet, text=sanitize(snippet.text))
-        rendered = render_snippet(clean, comment)
+        rendered = render_snippet(clean, comment, display_path(snippet.path))
         if len(rendered) > remaining:
             dropped.append(clean)
             continue
@@ -764,7 +766,10 @@ def build_context(
     context = "".join(rendered for _, rendered in reversed(chosen))
     first_line = text.count("\n", 0, start)
     last_line = first_line + text.count("\n", start, end)
-    prompt = FimPrompt(prefix=prefix, suffix=suffix, path=path, language_id=language_id, context=context)
+    shown_path = display_path(path) if path else None
+    prompt = FimPrompt(
+        prefix=prefix, suffix=suffix, path=shown_path, language_id=language_id, context=context
+    )
     return BuiltContext(prompt, [s for s, _ in chosen], dropped, (first_line, last_line))
 
 

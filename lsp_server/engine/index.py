@@ -984,7 +984,6 @@ class WorkspaceIndex:
         self.is_excluded = is_excluded
         self.max_files = max_files
         self.max_file_bytes = max_file_bytes
-        self.roots: list[str] = []
         self._files: dict[str, FileSymbols] = {}
         self._stamps: dict[str, tuple[int, int]] = {}
         self._by_name: dict[str, list[Definition]] = {}
@@ -1056,32 +1055,32 @@ class WorkspaceIndex:
                         del table[name]
 
     def build(
-        self, roots: Iterable[str | os.PathLike[str]], is_excluded: Callable[[str], bool] | None = None
-    ) -> Iterator[int]:
-        """Index every workspace file under ``roots``, yielding the running count after each file.
+        self, roots: Iterable[str | os.PathLike[str]], skip: Callable[[str], bool] = _never
+    ) -> Iterator[tuple[str, str | None]]:
+        """Index every workspace file under ``roots`` (the one workspace walk), file by file.
 
-        The caller drives the generator: from a thread, or a coroutine that awaits between steps, and
-        reports ``$/progress`` from the counts; closing the generator stops the build. Files unchanged
-        since the last build (same mtime and size) are not re-read.
+        Yields ``(path, text)`` after each file: ``text`` is what was newly indexed, ``None`` when the
+        file was unchanged since the last build (same mtime and size), unreadable, or ``skip``ped (open
+        documents, indexed from the editor's text). The caller drives the generator — a coroutine
+        that yields to the event loop between steps and reports progress — and feeds the texts to the
+        offline engine; closing the generator stops the build.
         """
-        if is_excluded is not None:
-            self.is_excluded = is_excluded
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
-        self.roots = sorted(set(self.roots) | set(roots), key=len, reverse=True)
-        done = 0
         for path in iter_workspace_files(roots, self.is_excluded, self.max_file_bytes, self.max_files):
             key = str(path)
+            text = None
             try:
                 st = path.stat()
             except OSError:
                 continue
             stamp = (st.st_mtime_ns, st.st_size)
-            if self._stamps.get(key) != stamp:
+            if self._stamps.get(key) != stamp and not skip(key):
                 text = read_source(path, self.max_file_bytes)
                 if text is not None and self.add_file(key, text):
                     self._stamps[key] = stamp
-            done += 1
-            yield done
+                else:
+                    text = None
+            yield key, text
 
     # ---- queries
 
@@ -1127,13 +1126,6 @@ class WorkspaceIndex:
             for m in self._members.get(cls.name, ())
             if m.path.rsplit(os.sep, 1)[0] == cls.path.rsplit(os.sep, 1)[0]
         ]
-
-    def display_path(self, path: str) -> str:
-        """``path`` relative to the workspace root holding it (as given when outside every root)."""
-        for root in self.roots:
-            if path.startswith(root + os.sep):
-                return path[len(root) + 1 :].replace(os.sep, "/")
-        return path
 
     # ---- resolution
 

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from math import gcd
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import attrs
 
@@ -33,6 +32,7 @@ from lsp_server.core.documents import Snapshot
 from lsp_server.core.errors import InvalidRequest, ModelNotConfigured, TruncatedAnswer, UnsafeEdit
 from lsp_server.core.settings import Settings
 from lsp_server.core.text import Encoding, TextEdit, index_to_column, minimal_edits, split_lines
+from lsp_server.core.uris import uri_basename, uri_name
 from lsp_server.privacy import gate as privacy
 from lsp_server.providers.base import ModelRequest, Provider
 from lsp_server.providers.prompts import ChatMessage, ChatPrompt
@@ -436,11 +436,6 @@ def instruction(action: str, snapshot: Snapshot, custom: str = "") -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _uri_path(uri: str) -> str:
-    parts = urlsplit(uri)
-    return unquote(parts.path) if parts.scheme in ("file", "") else uri
-
-
 def _clean(text: str, filename: str, redact: bool) -> tuple[str, tuple[str, ...]]:
     """Text fit for a prompt: invisible characters stripped, secrets replaced (originals returned)."""
     text = privacy.strip_invisible(text)
@@ -481,8 +476,7 @@ def rewrite_prompt(
     The code, its context and the diagnostics (written by other tools, possibly quoting code) are data.
     """
     nonce = privacy.new_nonce()
-    path = _uri_path(snapshot.uri)
-    filename = posixpath.basename(path)
+    filename = uri_basename(snapshot.uri)
     language = language_name(snapshot)
     code, secrets = _clean(snapshot.text[scope.start : scope.end], filename, redact)
     before, after = (_clean(part, filename, redact)[0] for part in _context(snapshot, scope))
@@ -513,7 +507,7 @@ def rewrite_prompt(
 def explain_prompt(snapshot: Snapshot, scope: Scope, *, redact: bool = True) -> PreparedPrompt:
     """The chat prompt asking for a Markdown explanation of ``scope`` (prose, not an edit)."""
     nonce = privacy.new_nonce()
-    filename = posixpath.basename(_uri_path(snapshot.uri))
+    filename = uri_basename(snapshot.uri)
     code, _ = _clean(snapshot.text[scope.start : scope.end], filename, redact)
     before, after = (_clean(part, filename, redact)[0] for part in _context(snapshot, scope))
     system = (
@@ -538,7 +532,7 @@ def tests_prompt(
 ) -> PreparedPrompt:
     """The chat prompt asking for tests of ``scope``: a whole new test file, or tests to append."""
     nonce = privacy.new_nonce()
-    filename = posixpath.basename(_uri_path(snapshot.uri))
+    filename = uri_basename(snapshot.uri)
     code, _ = _clean(snapshot.text[scope.start : scope.end], filename, redact)
     language = language_name(snapshot)
     target = (
@@ -852,7 +846,7 @@ _SENSITIVE_NAMES = {
 
 def sensitive_reason(uri: str) -> str | None:
     """Why an edit to ``uri`` needs confirmation (``"CI workflow"``), or None for ordinary files."""
-    path = "/" + _uri_path(uri).replace("\\", "/").lstrip("/")
+    path = "/" + uri_name(uri).replace("\\", "/").lstrip("/")
     lowered = path.lower()
     for directory, reason in _SENSITIVE_DIRS:
         if f"/{directory}" in lowered:

@@ -43,6 +43,10 @@ def context_at(root: Path, index: WorkspaceIndex, rel: str, marked: str, **kwarg
     path.write_text(text, encoding="utf-8")
     index.add_file(path, text)
     language = kwargs.pop("language_id", None)
+    kwargs.setdefault(
+        "display_path",
+        lambda p: Path(p).relative_to(root).as_posix() if Path(p).is_relative_to(root) else Path(p).name,
+    )
     return build_context(
         text=text, offset=offset, path=str(path), language_id=language, index=index, **kwargs
     )
@@ -258,8 +262,8 @@ def test_comment_style_follows_the_language(tmp_path: Path) -> None:
     py = build_context(text="x = 1\n", offset=5, path="/w/a.py", language_id="python", recent_edits=edits)
     go = build_context(text="x := 1\n", offset=6, path="/w/a.go", language_id="go", recent_edits=edits)
     plain = build_context(text="x", offset=1, path=None, language_id="plaintext", recent_edits=edits)
-    assert py.prompt.context == "# path: /w/x.txt\n# hello\n"
-    assert go.prompt.context == "// path: /w/x.txt\n// hello\n"
+    assert py.prompt.context == "# path: x.txt\n# hello\n"  # never an absolute path
+    assert go.prompt.context == "// path: x.txt\n// hello\n"
     assert plain.prompt.context.startswith("# path:")
 
 

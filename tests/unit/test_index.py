@@ -100,10 +100,13 @@ def test_build_yields_progress_and_can_stop_midway(tmp_path: Path) -> None:
     write(tmp_path, {f"m{i}.py": f"def f{i}(): pass\n" for i in range(5)})
     index = WorkspaceIndex()
     steps = index.build([tmp_path])
-    assert next(steps) == 1
+    first, text = next(steps)
+    assert text == "def f0(): pass\n" and first.endswith("m0.py")
     steps.close()
     assert len(index) == 1
-    assert list(index.build([tmp_path])) == [1, 2, 3, 4, 5]
+    again = list(index.build([tmp_path]))
+    assert [path.rsplit("/", 1)[-1] for path, _ in again] == [f"m{i}.py" for i in range(5)]
+    assert [text is not None for _, text in again] == [False, True, True, True, True]  # m0 unchanged
     assert len(index) == 5
 
 

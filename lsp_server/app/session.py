@@ -1,0 +1,513 @@
+"""The Session: one running llm-lsp, whichever door a request came in by (editor or terminal).
+
+Owns the settings and everything built from them — the privacy gate, the document store, the
+workspace index, the offline engine, the provider, the suggestion cache, the debounce, recent-edit
+tracking and the status — and applies a settings change to exactly the parts it affects. Every
+model-calling entry point (``complete``, ``resolve_action``, ``run_command``) passes the privacy
+gate here, below the LSP layer and the CLI, so no door can forget it.
+
+Must not import pygls or know LSP types: the LSP layer and the CLI both construct a Session and call
+it with plain values. Progress and status reach the user through the callbacks they pass in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import posixpath
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+from lsp_server.app import actions, commands, completion
+from lsp_server.core import settings as config
+from lsp_server.core.documents import Change, DocumentStore, Snapshot
+from lsp_server.core.errors import ExcludedFile, ProviderError
+from lsp_server.core.uris import uri_name, uri_to_path
+from lsp_server.engine import context
+from lsp_server.engine.cache import SuggestionCache
+from lsp_server.engine.debounce import AdaptiveDebounce
+from lsp_server.engine.index import WorkspaceIndex, read_source
+from lsp_server.engine.rewrite import ProposedEdit
+from lsp_server.privacy import gate as privacy
+from lsp_server.providers.base import Provider
+from lsp_server.providers.choice import choose_provider, model_signature
+from lsp_server.providers.prompts import FimPrompt
+
+log = logging.getLogger(__name__)
+
+INDEX_SLICE_SECONDS = 0.008  # the workspace walk yields to the event loop this often
+
+
+class Progress(Protocol):
+    """How a long step reports itself (``$/progress`` in an editor, stderr in a terminal)."""
+
+    async def begin(self, title: str) -> Any: ...  # noqa: D102
+
+    def report(self, token: Any, message: str) -> None: ...  # noqa: D102
+
+    def end(self, token: Any, message: str) -> None: ...  # noqa: D102
+
+
+class NoProgress:
+    """Progress nobody sees."""
+
+    async def begin(self, title: str) -> Any:  # noqa: D102
+        return None
+
+    def report(self, token: Any, message: str) -> None:  # noqa: D102
+        pass
+
+    def end(self, token: Any, message: str) -> None:  # noqa: D102
+        pass
+
+
+@attrs.define
+class Status:
+    """What the client's status item shows: state (idle/busy/error/offline), model, last message."""
+
+    state: str = "idle"
+    model: str = ""
+    message: str = ""
+
+
+def _ignore(_status: Status) -> None:
+    pass
+
+
+class Session:
+    """A running llm-lsp: settings, privacy gate, documents, index, engines, and the requests on them."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        on_status: Callable[[Status], None] = _ignore,
+        progress: Progress | None = None,
+    ) -> None:
+        self.sources = config.Sources(environ=dict(os.environ if environ is None else environ))
+        self.settings, self.problems = config.resolve(self.sources)
+        self.store = DocumentStore()
+        self.roots: list[Path] = []
+        self.gate: privacy.PrivacyGate | None = None
+        self.index = self._new_index()
+        self.offline: Provider | None = None
+        self._provider: Provider | None = None
+        self._provider_key: tuple | None = None
+        self.cache = SuggestionCache()
+        self.debounce = self._new_debounce()
+        self.status = Status()
+        self.running = 0
+        self.on_status = on_status
+        self.progress: Progress = progress or NoProgress()
+        self.log_level_override: str | None = None
+        self.background: set[asyncio.Future] = set()
+        # (uri, line) of the latest edits, newest last: other files' recent edits are prompt context.
+        self.recent_edits: deque[tuple[str, int]] = deque(maxlen=16)
+        self.recent_documents: deque[str] = deque(maxlen=8)
+
+    # settings -----------------------------------------------------------------------------------
+
+    def apply_settings(self, sources: config.Sources) -> list[config.Problem]:
+        """Resolve ``sources``, switch to the result and update exactly the parts it affects.
+
+        The provider is rebuilt lazily when its signature changed (``provider``); the debounce takes
+        the new bounds; index limits apply to the next files indexed; a new ``privacy.exclude``
+        rebuilds the gate (``reload_gate``, which the caller awaits) and purges what it now excludes.
+        Returns the problems to show the user.
+        """
+        old = self.settings
+        self.sources = sources
+        self.settings, self.problems = config.resolve(sources)
+        new = self.settings
+        # --log-level on the command line wins over the logLevel setting.
+        level = self.log_level_override or new.log_level
+        logging.getLogger("lsp_server").setLevel(level.upper())
+        self.cache.clear()
+        if (new.completion.debounce_min_ms, new.completion.debounce_max_ms) != (
+            old.completion.debounce_min_ms,
+            old.completion.debounce_max_ms,
+        ):
+            self.debounce = self._new_debounce()
+        self.index.max_files = new.index.max_files
+        self.index.max_file_bytes = new.index.max_file_bytes
+        return self.problems
+
+    def gate_is_stale(self) -> bool:
+        """True when the loaded gate was built from another ``privacy.exclude`` than the current one."""
+        return self.gate is not None and tuple(self.gate.extra_exclude) != self.settings.privacy.exclude
+
+    async def reload_gate(self) -> None:
+        """Rebuild the privacy gate from the current settings (off the loop) and purge the index."""
+        gate = await asyncio.to_thread(
+            privacy.PrivacyGate.load, self.roots, list(self.settings.privacy.exclude)
+        )
+        self.gate = gate
+        self.index.is_excluded = gate.is_excluded
+        self.purge_excluded()
+
+    def purge_excluded(self) -> None:
+        """Forget indexed files the privacy rules now exclude (after a rule change)."""
+        for path in list(self.index.paths()):
+            if self.path_excluded(path):
+                self.index.remove_file(path)
+                model = getattr(self.offline, "model", None)
+                if model is not None:
+                    model.remove(path)
+
+    def _new_debounce(self) -> AdaptiveDebounce:
+        bounds = self.settings.completion
+        return AdaptiveDebounce(
+            min_delay=bounds.debounce_min_ms / 1000, max_delay=bounds.debounce_max_ms / 1000
+        )
+
+    def _new_index(self) -> WorkspaceIndex:
+        return WorkspaceIndex(
+            is_excluded=self.path_excluded,
+            max_files=self.settings.index.max_files,
+            max_file_bytes=self.settings.index.max_file_bytes,
+        )
+
+    # providers ----------------------------------------------------------------------------------
+
+    def provider(self) -> Provider:
+        """The provider for the current settings, rebuilt only when model settings changed."""
+        key = model_signature(self.settings)
+        if self._provider is None or key != self._provider_key:
+            old = self._provider
+            self._provider = choose_provider(self.settings, self.offline_provider())
+            self._provider_key = key
+            if old is not None and old is not self._provider and old is not self.offline:
+                self.keep(asyncio.ensure_future(old.aclose()))
+            warm_up = getattr(self._provider, "warm_up", None)
+            if warm_up is not None:  # import the SDK and connect off the first keystroke's deadline
+                self.keep(asyncio.ensure_future(warm_up()))
+            self.set_status(self.resting_state(), self.model_label(), self._provider.description)
+        return self._provider
+
+    def offline_provider(self) -> Provider:
+        """The embedded offline engine (created on first use)."""
+        if self.offline is None:
+            from lsp_server.providers.offline import OfflineProvider
+
+            self.offline = OfflineProvider()
+        return self.offline
+
+    async def aclose(self) -> None:
+        """Close model connections."""
+        if self._provider is not None:
+            await self._provider.aclose()
+
+    # privacy ------------------------------------------------------------------------------------
+
+    def exclusion_reason(self, path: str) -> str | None:
+        """The rule that excludes ``path`` (denylist, ignore file or setting), or None.
+
+        Before the gate has loaded only the built-in denylist applies. A name the file system cannot
+        judge (NUL byte, not a string) is excluded: fail closed, and never fail the request.
+        """
+        try:
+            if self.gate is not None:
+                return self.gate.exclusion_reason(path)
+            return privacy.denylist_reason(path)
+        except (TypeError, ValueError, OSError) as exc:
+            log.warning("treating %r as excluded: %s", path, exc)
+            return f"unreadable name ({exc})"
+
+    def path_excluded(self, path: str) -> bool:
+        """True when the privacy rules exclude ``path``."""
+        return self.exclusion_reason(path) is not None
+
+    def uri_exclusion_reason(self, uri: str) -> str | None:
+        """``exclusion_reason`` for a document URI; non-file documents are judged by their name."""
+        try:
+            return self.exclusion_reason(uri_name(uri))
+        except (TypeError, ValueError, AttributeError):  # not a uri at all (a number, ...)
+            return "not a document URI"
+
+    def uri_excluded(self, uri: str) -> bool:
+        """True when the privacy rules exclude the document at ``uri``."""
+        return self.uri_exclusion_reason(uri) is not None
+
+    def refuse_excluded(self, uri: str) -> None:
+        """Raise ``ExcludedFile``, naming the rule, for a document the privacy rules exclude."""
+        reason = self.uri_exclusion_reason(uri)
+        if reason is not None:
+            raise ExcludedFile(
+                f"{uri_name(uri)} is excluded by the privacy rules ({reason}): no AI features here"
+            )
+
+    def display_path(self, path: str) -> str:
+        """How ``path`` is named in a prompt: relative to its workspace root, never absolute.
+
+        With several roots the root folder's name comes first; a file outside every root gets its
+        base name only (the user's name and directory layout never leave the machine).
+        """
+        if not path:
+            return "untitled"
+        resolved = Path(path)
+        for root in self.roots:
+            if resolved.is_relative_to(root):
+                relative = resolved.relative_to(root).as_posix()
+                return f"{root.name}/{relative}" if len(self.roots) > 1 else relative
+        return posixpath.basename(path.replace("\\", "/")) or "untitled"
+
+    # documents ----------------------------------------------------------------------------------
+
+    def open_document(self, uri: str, language_id: str, version: int, text: str) -> Snapshot:
+        """Track a newly opened document."""
+        snapshot = self.store.open(uri, language_id, version, text)
+        self.recent_documents.append(uri)
+        return snapshot
+
+    def change_document(self, uri: str, version: int, changes: list[Change]) -> None:
+        """Apply edits (incremental: only the changed lines and the tree are touched)."""
+        self.store.change(uri, version, changes)
+        last = changes[-1].range if changes else None
+        self.recent_edits.append((uri, last[0][0] if last else 0))
+        if not self.recent_documents or self.recent_documents[-1] != uri:
+            self.recent_documents.append(uri)
+
+    def close_document(self, uri: str) -> None:
+        """Forget a closed document, and its index entry when it lies outside the workspace."""
+        self.store.close(uri)
+        path = uri_to_path(uri)
+        if path is not None and not self.in_workspace(path):
+            self.index.remove_file(path)
+
+    def open_files(self, current: str) -> list[tuple[str, str]]:
+        """Recently used open documents other than ``current``, for similar-snippet search."""
+        files = []
+        for uri in reversed(self.recent_documents):
+            if uri != current and uri in self.store and not self.uri_excluded(uri):
+                files.append((uri_name(uri), self.store.get(uri).text))
+        return files[:4]
+
+    def recent_edit_snippets(self, current: str) -> list[context.Snippet]:
+        """Lines around the latest edits in other open documents, newest first."""
+        snippets: list[context.Snippet] = []
+        seen: set[tuple[str, int]] = set()
+        for uri, line in reversed(self.recent_edits):
+            if uri == current or uri not in self.store or (uri, line // 10) in seen:
+                continue
+            if self.uri_excluded(uri):
+                continue
+            seen.add((uri, line // 10))
+            snapshot = self.store.get(uri)
+            first, last = max(0, line - 5), min(snapshot.line_count, line + 6)
+            body = "".join(snapshot.line_text(n) for n in range(first, last))
+            snippets.append(context.Snippet(path=uri_name(uri), text=body, line=first))
+            if len(snippets) >= 3:
+                break
+        return snippets
+
+    # workspace ----------------------------------------------------------------------------------
+
+    async def load_workspace(self) -> int:
+        """Load the privacy gate, then index the workspace: the one walk, feeding index and engine.
+
+        Runs on the event loop in short slices so keystrokes and requests interleave with it (the
+        index is never mutated from another thread). Returns the number of files walked.
+        """
+        if self.gate is None or self.gate_is_stale():
+            await self.reload_gate()
+        for uri in self.store.uris():
+            self.refresh_document(uri)
+        await asyncio.to_thread(privacy.redact, "warm-up")  # loads detect-secrets off the loop
+        if not self.settings.index.enable or not self.roots:
+            return 0
+        token = await self.progress.begin("llm-lsp: indexing workspace")
+        started = time.monotonic()
+        count = 0
+        slice_started = time.monotonic()
+        open_paths = self.open_paths()
+        try:
+            # Open documents are skipped: they are indexed from the editor's text, which may be newer
+            # (and a stale copy in the offline engine would outvote the live text).
+            for path, text in self.index.build(self.roots, skip=open_paths.__contains__):
+                if text is not None:
+                    self.teach_offline(path, text)
+                count += 1
+                if time.monotonic() - slice_started > INDEX_SLICE_SECONDS:
+                    self.progress.report(token, f"{count} files")
+                    await asyncio.sleep(0)  # keystrokes and requests go first
+                    slice_started = time.monotonic()
+        finally:
+            self.progress.end(token, f"{count} files indexed")
+        log.info("indexed %d files in %.2f s", count, time.monotonic() - started)
+        return count
+
+    def teach_offline(self, path: str, text: str) -> None:
+        """Let the offline engine learn a file (it serves without a model, and while the model fails)."""
+        model = getattr(self.offline_provider(), "model", None)
+        if model is not None:
+            model.update(path, text)
+
+    def add_workspace_file(self, path: Path) -> None:
+        """Index one workspace file that changed on disk and teach it to the offline engine."""
+        if str(path) in self.open_paths():
+            return
+        source = read_source(path, self.settings.index.max_file_bytes)
+        if source is not None and self.index.add_file(str(path), source):
+            self.teach_offline(str(path), source)
+
+    def open_paths(self) -> set[str]:
+        """File system paths of the open documents."""
+        return {p for p in (uri_to_path(uri) for uri in self.store.uris()) if p}
+
+    def in_workspace(self, path: str) -> bool:
+        """True when ``path`` lies under one of the workspace roots."""
+        resolved = Path(path)
+        return any(resolved.is_relative_to(root) for root in self.roots)
+
+    def refresh_document(self, uri: str) -> None:
+        """Re-index an open document from the store (on open, save, pauses: never per keystroke)."""
+        path = uri_to_path(uri)
+        if path is None or uri not in self.store or self.uri_excluded(uri):
+            return
+        snapshot = self.store.get(uri)
+        try:
+            self.index.add_file(path, snapshot.text, snapshot.language_id)
+            self.teach_offline(path, snapshot.text)
+        except Exception:
+            # The index only degrades context; a failure here must never fail didOpen/didSave.
+            log.exception("indexing %s failed", uri)
+
+    def file_changed(self, path: str, deleted: bool) -> None:
+        """A workspace file changed on disk (not an open document): update the index and engine."""
+        if deleted:
+            self.index.remove_file(path)
+            model = getattr(self.offline, "model", None)
+            if model is not None:
+                model.remove(path)
+        elif not self.path_excluded(path):
+            self.add_workspace_file(Path(path))
+
+    # completion ---------------------------------------------------------------------------------
+
+    def pipeline(self) -> completion.Pipeline:
+        """The inline pipeline wired to this session's state."""
+        return completion.Pipeline(
+            provider=self.provider(),
+            settings=self.settings,
+            cache=self.cache,
+            debounce=self.debounce,
+            build_prompt=self.build_prompt,
+            is_excluded=self.uri_excluded,
+        )
+
+    def build_prompt(self, snapshot: Snapshot, offset: int) -> FimPrompt:
+        """The privacy-gated prompt for a cursor, with this session's index, recent edits and files."""
+        return completion.gated_prompt(
+            snapshot,
+            offset,
+            uri_to_path(snapshot.uri),
+            completion.PromptSources(
+                settings=self.settings,
+                index=self.index if self.settings.index.enable else None,
+                is_excluded=self.path_excluded,
+                recent_edits=tuple(self.recent_edit_snippets(snapshot.uri)),
+                open_files=tuple(self.open_files(snapshot.uri)),
+                display_path=self.display_path,
+            ),
+        )
+
+    async def complete(self, uri: str, offset: int, *, explicit: bool) -> completion.InlineResult:
+        """Suggestions for a cursor; while the model fails, the offline engine's (``offlineFallback``).
+
+        Refuses excluded documents (``ExcludedFile``). The model's failure still shows in the status,
+        so a user sees that the model is unreachable.
+        """
+        self.refuse_excluded(uri)
+        snapshot = self.store.get(uri)
+        self.begin_work()
+        try:
+            pipeline = self.pipeline()
+            try:
+                result = await completion.suggest(pipeline, snapshot, offset, explicit=explicit)
+            except ProviderError as exc:
+                if pipeline.provider.is_offline or not self.settings.offline_fallback:
+                    self.set_status("error", message=str(exc))
+                    raise
+                log.warning("completion failed, answering from the offline engine: %s", exc)
+                self.set_status("error", message=f"{exc} (offline engine answering)")
+                offline = attrs.evolve(pipeline, provider=self.offline_provider())
+                result = await completion.suggest(offline, snapshot, offset, explicit=True)
+                return attrs.evolve(result, fallback=True)
+        finally:
+            self.end_work()
+        if self.status.state == "error":
+            self.set_status(self.resting_state(), message=self.provider().description)
+        return result
+
+    # actions and commands -----------------------------------------------------------------------
+
+    async def resolve_action(self, data: Any) -> ProposedEdit:
+        """Compute a listed code action's edit (asks the model); excluded documents are refused."""
+        uri = data.get("uri", "") if isinstance(data, dict) else ""
+        self.refuse_excluded(uri)
+        self.begin_work()
+        try:
+            return await actions.resolve(data, self.store, self.provider(), self.settings)
+        finally:
+            self.end_work()
+
+    async def run_command(
+        self, name: str, arguments: list[Any], report: Callable[[str], None] = commands._noop
+    ) -> commands.CommandResult:
+        """Run an ``llm-lsp.*`` command on the store; excluded documents are refused."""
+        request = commands.parse(name, arguments)
+        self.refuse_excluded(request.uri)
+        self.begin_work()
+        try:
+            return await commands.run(request, self.store, self.provider(), self.settings, report=report)
+        finally:
+            self.end_work()
+
+    # status and background work -----------------------------------------------------------------
+
+    def set_status(self, state: str, model: str | None = None, message: str | None = None) -> None:
+        """Update the status and tell whoever shows it (only when it changed)."""
+        new = Status(state, self.status.model if model is None else model, message or "")
+        if new != self.status:
+            self.status = new
+            self.on_status(new)
+
+    def model_label(self) -> str:
+        """A short name for status bars: the model, or ``offline``."""
+        return self.settings.model or "offline"
+
+    def resting_state(self) -> str:
+        """The state shown when nothing is running: ``offline`` for the offline engine, else ``idle``."""
+        provider = self._provider or self.offline
+        return "offline" if provider is None or provider.is_offline else "idle"
+
+    def begin_work(self) -> None:
+        """Mark one model request as running (the status shows ``busy`` while any runs)."""
+        self.running += 1
+        self.set_status("busy", message=self.status.message if self.status.state != "error" else "")
+
+    def end_work(self) -> None:
+        """Mark one model request as done; back to the resting state when none runs (errors stay)."""
+        self.running = max(0, self.running - 1)
+        if self.running == 0 and self.status.state == "busy":
+            description = self._provider.description if self._provider else ""
+            self.set_status(self.resting_state(), message=description)
+
+    def keep(self, task: asyncio.Future) -> asyncio.Future:
+        """Keep a background task referenced until it ends, and log its failure once."""
+        self.background.add(task)
+
+        def done(finished: asyncio.Future) -> None:
+            self.background.discard(finished)
+            if not finished.cancelled() and (exc := finished.exception()) is not None:
+                name = finished.get_name() if isinstance(finished, asyncio.Task) else repr(finished)
+                log.error("background task %s failed", name, exc_info=exc)
+
+        task.add_done_callback(done)
+        return task

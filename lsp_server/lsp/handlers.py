@@ -1,0 +1,294 @@
+"""LSP handlers for the lifecycle, settings, document sync, inline completion and the completion list.
+
+Each handler translates LSP params into plain values, calls the Session, and translates the result
+back; typed errors become JSON-RPC errors here, once. No domain logic: what to suggest and what is
+private are decided by the Session and below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+from lsprotocol import types
+from pygls.exceptions import JsonRpcContentModified
+
+from lsp_server.core import settings as config
+from lsp_server.core.errors import DocumentNotOpen, ExcludedFile, ProviderError
+from lsp_server.core.uris import uri_to_path
+from lsp_server.lsp import convert
+from lsp_server.lsp.server import LlmLanguageServer, server
+from lsp_server.privacy.gate import GITIGNORE, LLMLSPIGNORE
+
+log = logging.getLogger(__name__)
+
+ACCEPT_COMMAND = "llm-lsp.acceptCompletion"
+IGNORE_FILES = (GITIGNORE, LLMLSPIGNORE)
+
+
+@server.feature(types.INITIALIZE)
+def on_initialize(ls: LlmLanguageServer, params: types.InitializeParams) -> None:
+    """Record what the client can do and where settings come from; nothing slow happens here."""
+    capabilities = params.capabilities
+    document = capabilities.text_document
+    ls.client_has_inline = bool(document and document.inline_completion)
+    item = document.completion.completion_item if document and document.completion else None
+    ls.client_markdown = bool(item and types.MarkupKind.Markdown in (item.documentation_format or []))
+    workspace = capabilities.workspace
+    ls.client_has_configuration = bool(workspace and workspace.configuration)
+    edit = workspace.workspace_edit if workspace else None
+    ls.client_has_annotations = bool(edit and edit.change_annotation_support is not None)
+    window = capabilities.window
+    ls.client_has_progress = bool(window and window.work_done_progress)
+    ls.roots = workspace_roots(params)
+    user_file, ls.problems = config.load_user_file(config.user_file_path())
+    ls.sources = attrs.evolve(
+        ls.sources, user_file=user_file, initialization_options=params.initialization_options
+    )
+
+
+@server.feature(types.INITIALIZED)
+async def on_initialized(ls: LlmLanguageServer, params: types.InitializedParams) -> None:
+    """Build the Session, pull workspace settings, report problems and the status, index."""
+    session = ls.session  # before the first await: requests that follow find it built
+    try:
+        if ls.client_has_configuration:
+            await pull_configuration(ls)
+    finally:
+        ls.settings_ready.set()
+    ls.show_problems()
+    session.provider()
+    ls.keep(asyncio.ensure_future(session.load_workspace()))
+
+
+def workspace_roots(params: types.InitializeParams) -> list[Path]:
+    """The folders the client opened (workspace folders, else rootUri, else rootPath)."""
+    uris = [folder.uri for folder in params.workspace_folders or []]
+    if not uris and params.root_uri:
+        uris = [params.root_uri]
+    paths = [uri_to_path(uri) for uri in uris]
+    if not uris and params.root_path:
+        paths = [params.root_path]
+    return [Path(p) for p in paths if p]
+
+
+async def pull_configuration(ls: LlmLanguageServer) -> None:
+    """Ask the client for section ``llmLsp`` and apply it (a failure keeps the current settings)."""
+    try:
+        result = await asyncio.wait_for(
+            ls.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section=config.SECTION)])
+            ),
+            timeout=5,
+        )
+    except Exception as exc:
+        log.warning("workspace/configuration failed: %s", exc)
+        return
+    section = result[0] if result else None
+    await apply_workspace_settings(ls, section)
+
+
+async def apply_workspace_settings(ls: LlmLanguageServer, section: Any) -> None:
+    """Apply a workspace's settings; a changed ``privacy.exclude`` rebuilds the gate before going on."""
+    ls.apply_settings(attrs.evolve(ls.sources, workspace_configuration=section))
+    if ls.session.gate_is_stale():
+        await ls.session.reload_gate()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def on_configuration_changed(ls: LlmLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+    """Hot-reload: re-pull (or take the pushed settings) and apply; problems shown once."""
+    if ls.client_has_configuration:
+        await pull_configuration(ls)
+    else:
+        pushed = params.settings if isinstance(params.settings, dict) else None
+        await apply_workspace_settings(ls, pushed)
+    ls.show_problems()
+    ls.session.provider()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def on_open(ls: LlmLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    """Track a newly opened document.
+
+    Not indexed here: workspace files come from the background walk (same text as on disk), and
+    edited text is picked up once typing pauses (``schedule_refresh``) or on save.
+    """
+    doc = params.text_document
+    ls.session.open_document(doc.uri, doc.language_id, doc.version, doc.text)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def on_change(ls: LlmLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    """Apply edits to the store (incremental: only the changed lines and the tree are touched)."""
+    doc = params.text_document
+    try:
+        ls.session.change_document(doc.uri, doc.version, [convert.change(c) for c in params.content_changes])
+    except DocumentNotOpen:
+        log.warning("didChange for a document that is not open: %s", doc.uri)
+        return
+    ls.schedule_refresh(doc.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def on_save(ls: LlmLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    """Re-index the saved document (the index and the offline engine see the new text)."""
+    ls.session.refresh_document(params.text_document.uri)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def on_watched_files(ls: LlmLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+    """Keep the index and the privacy rules in step with files changed outside the editor."""
+    session = ls.session
+    for event in params.changes:
+        path = uri_to_path(event.uri)
+        if path is None:
+            continue
+        deleted = event.type == types.FileChangeType.Deleted
+        if deleted or event.uri not in session.store:  # open documents: the editor's text counts
+            session.file_changed(path, deleted)
+        if Path(path).name in IGNORE_FILES and session.gate is not None:
+            session.gate.invalidate()
+            session.purge_excluded()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def on_close(ls: LlmLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    """Forget a closed document and cancel its pending suggestion."""
+    uri = params.text_document.uri
+    task = ls.inline_tasks.pop(uri, None)
+    if task is not None:
+        task.cancel()
+    ls.cancel_refresh(uri)
+    ls.session.close_document(uri)
+
+
+async def inline(ls: LlmLanguageServer, uri: str, position: types.Position, explicit: bool) -> Any:
+    """The Session's suggestions for a cursor, latest-wins per document; ``None`` when nothing to show."""
+    current = asyncio.current_task()
+    previous = ls.inline_tasks.get(uri)
+    if previous is not None and previous is not current and not previous.done():
+        previous.cancel()  # latest wins: the older request answers -32800 and closes its stream
+    if current is not None:
+        ls.inline_tasks[uri] = current
+    received = time.perf_counter()
+    session = ls.session
+    try:
+        if not ls.settings_ready.is_set():
+            await asyncio.wait_for(ls.settings_ready.wait(), timeout=6)
+        offset = session.store.get(uri).offset_at(position.line, position.character)
+        result = await session.complete(uri, offset, explicit=explicit)
+    except (DocumentNotOpen, ExcludedFile) as exc:
+        log.info("no completion: %s", exc)
+        return None
+    except ProviderError as exc:
+        # While typing, model failures are logged and shown in the status, never popped up.
+        log.warning("completion failed: %s", exc)
+        return None
+    except Exception:
+        # Crash isolation: a bug in context building or post-processing costs this one
+        # suggestion (logged once, with where), never an error popup or the document sync.
+        log.exception("inline completion failed in %s at %d:%d", uri, position.line, position.character)
+        return None
+    finally:
+        if ls.inline_tasks.get(uri) is current:
+            del ls.inline_tasks[uri]
+    total_ms = (time.perf_counter() - received) * 1000
+    # Read by bench/server.py from the log file: the server's own time, model wait excluded.
+    log.debug(
+        "inline timing: %.3f ms total, %.3f ms waiting for the model", total_ms, result.model_seconds * 1000
+    )
+    if uri not in session.store or session.store.get(uri).version != result.version:
+        raise JsonRpcContentModified(f"{uri} changed while the suggestion was computed")
+    return result
+
+
+def cursor_range(ls: LlmLanguageServer, result: Any) -> types.Range:
+    """The (clamped) cursor of a result as an empty LSP range, in the negotiated encoding."""
+    line, character = ls.session.store.get(result.uri).position_at(result.offset)
+    position = types.Position(line=line, character=character)
+    return types.Range(start=position, end=position)
+
+
+def item_command(uri: str, suggestion: str) -> types.Command:
+    """The command an accepted suggestion runs (local acceptance counts)."""
+    return types.Command(
+        title="Accept suggestion", command=ACCEPT_COMMAND, arguments=[{"uri": uri, "length": len(suggestion)}]
+    )
+
+
+@server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+async def on_inline_completion(
+    ls: LlmLanguageServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList | None:
+    """Ghost text at the cursor."""
+    explicit = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    result = await inline(ls, params.text_document.uri, params.position, explicit)
+    if result is None:
+        return types.InlineCompletionList(items=[])
+    where = cursor_range(ls, result)
+    return types.InlineCompletionList(
+        items=[
+            types.InlineCompletionItem(
+                insert_text=suggestion, range=where, command=item_command(result.uri, suggestion)
+            )
+            for suggestion in result.suggestions
+        ]
+    )
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_COMPLETION,
+    types.CompletionOptions(trigger_characters=None, resolve_provider=False),
+)
+async def on_completion(ls: LlmLanguageServer, params: types.CompletionParams) -> types.CompletionList:
+    """The same suggestion as a completion item, for editors without ghost text."""
+    if ls.client_has_inline:
+        # The client shows ghost text from inlineCompletion; a popup item would duplicate it.
+        return types.CompletionList(is_incomplete=False, items=[])
+    explicit = bool(params.context and params.context.trigger_kind == types.CompletionTriggerKind.Invoked)
+    result = await inline(ls, params.text_document.uri, params.position, explicit)
+    if result is None:
+        return types.CompletionList(is_incomplete=True, items=[])
+    where = cursor_range(ls, result)
+    items = []
+    for rank, suggestion in enumerate(result.suggestions):
+        first_line = suggestion.strip().splitlines()[0] if suggestion.strip() else suggestion
+        items.append(
+            types.CompletionItem(
+                label=first_line[:80],
+                kind=types.CompletionItemKind.Text,
+                detail="llm-lsp suggestion",
+                documentation=ls.documentation(suggestion),
+                sort_text=f"0000{rank}",
+                filter_text=first_line,
+                insert_text_format=types.InsertTextFormat.PlainText,
+                text_edit=types.TextEdit(range=where, new_text=suggestion),
+                command=item_command(result.uri, suggestion),
+            )
+        )
+    # Incomplete: the client asks again as the user types, so the item follows the cursor.
+    return types.CompletionList(is_incomplete=True, items=items)
+
+
+@server.command(ACCEPT_COMMAND)
+def on_accept(ls: LlmLanguageServer, *args: Any) -> None:
+    """Count an accepted suggestion (local statistics only; nothing leaves the machine)."""
+    ls.accepted += 1
+    log.debug("suggestion accepted (%d so far)", ls.accepted)
+
+
+@server.feature(types.SHUTDOWN)
+async def on_shutdown(ls: LlmLanguageServer, *args: Any) -> None:
+    """Cancel in-flight work and close model connections."""
+    for task in list(ls.inline_tasks.values()):
+        task.cancel()
+    if ls._session is not None:
+        try:
+            await asyncio.wait_for(ls.session.aclose(), timeout=2)
+        except Exception:
+            log.debug("provider close failed", exc_info=True)
