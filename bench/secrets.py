@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from lsp_server.privacy import gate as privacy
+from lsp_server.privacy import redaction
 
 ALNUM = string.ascii_letters + string.digits
 UPPER_DIGITS = string.ascii_uppercase + string.digits
@@ -140,14 +140,14 @@ def measure_recall(corpus, pems) -> tuple[dict[str, list[int]], dict[str, list[i
     by_lang: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     missed = []
     for name, lang, filename, line, key in corpus:
-        caught = key not in privacy.redact(line, filename).text
+        caught = key not in redaction.redact(line, filename).text
         for table, k in ((by_format, name), (by_lang, lang)):
             table[k][0] += caught
             table[k][1] += 1
         if not caught:
             missed.append(f"{name:20} {lang:11} {line[:100]}")
     for text, body in pems:
-        result = privacy.redact(text).text
+        result = redaction.redact(text).text
         caught = not any(chunk in result for chunk in body.split("\n"))
         by_format["private-key-pem"][0] += caught
         by_format["private-key-pem"][1] += 1
@@ -181,7 +181,7 @@ def measure_false_positives(lines) -> tuple[int, Counter, list[str]]:
     kinds: Counter = Counter()
     examples = []
     for filename, line in lines:
-        result = privacy.redact(line, filename)
+        result = redaction.redact(line, filename)
         if result.count:
             changed += 1
             kinds[filename.rsplit(".", 1)[-1]] += 1
@@ -205,7 +205,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, detect-secrets {_ds_version()}")
 
-    first_use = timed(privacy._scanner)
+    first_use = timed(redaction._scanner)
     print(f"\n== first use (import detect-secrets, build plugins): {first_use * 1e3:.0f} ms")
 
     corpus = recall_corpus(args.per_format, args.seed)
@@ -226,23 +226,23 @@ def main() -> None:
 
     # The pre-filter skips lines shorter than _MIN_SCANNED_CHARS; re-run with it off to show what
     # (if anything) it costs in recall.
-    saved = privacy._MIN_SCANNED_CHARS
-    privacy._MIN_SCANNED_CHARS = 0
-    privacy.clear_cache()
+    saved = redaction._MIN_SCANNED_CHARS
+    redaction._MIN_SCANNED_CHARS = 0
+    redaction._line_spans.cache_clear()
     by_format_off, _, _ = measure_recall(corpus, pems)
-    privacy._MIN_SCANNED_CHARS = saved
-    privacy.clear_cache()
+    redaction._MIN_SCANNED_CHARS = saved
+    redaction._line_spans.cache_clear()
     caught_off = sum(c for c, _ in by_format_off.values())
     print(f"  pre-filter off: {caught_off}/{total} caught (on: {total_caught}/{total})")
     short = [f"pwd={_r(random.Random(i), ALNUM, 3)}" for i in range(200)]
-    short_hits = sum(privacy.redact(s, "a.yaml").count > 0 for s in short)
+    short_hits = sum(redaction.redact(s, "a.yaml").count > 0 for s in short)
     print(
         f"  {short_hits}/200 seven-character config lines like 'pwd=abc' are reported with the pre-filter on"
     )
 
     lines = real_source_lines(args.fp_lines)
     print(f"\n== false positives on {len(lines)} real source lines (stdlib + site-packages)")
-    privacy.clear_cache()
+    redaction._line_spans.cache_clear()
     start = time.perf_counter()
     changed, kinds, examples = measure_false_positives(lines)
     cold_all = time.perf_counter() - start
@@ -254,18 +254,18 @@ def main() -> None:
     print(
         f"  scan cost, cold, pre-filter on: {cold_all / len(lines) * 1e6:.0f} us/line ({distinct} distinct)"
     )
-    privacy._MIN_SCANNED_CHARS = 0
-    privacy.clear_cache()
+    redaction._MIN_SCANNED_CHARS = 0
+    redaction._line_spans.cache_clear()
     cold_off = timed(lambda: measure_false_positives(lines))
-    privacy._MIN_SCANNED_CHARS = saved
+    redaction._MIN_SCANNED_CHARS = saved
     print(f"  scan cost, cold, pre-filter off: {cold_off / len(lines) * 1e6:.0f} us/line")
     sample = lines[:5000]
-    privacy.clear_cache()
-    cold_sample = timed(lambda: [privacy.redact(line, name) for name, line in sample])
-    warm = timed(lambda: [privacy.redact(line, name) for name, line in sample])
+    redaction._line_spans.cache_clear()
+    cold_sample = timed(lambda: [redaction.redact(line, name) for name, line in sample])
+    warm = timed(lambda: [redaction.redact(line, name) for name, line in sample])
     print(
         f"  first 5000 lines: cold {cold_sample / 5000 * 1e6:.1f} us/line,"
-        f" cached {warm / 5000 * 1e6:.1f} us/line (LRU {privacy.LINE_CACHE_SIZE} lines)"
+        f" cached {warm / 5000 * 1e6:.1f} us/line (LRU {redaction.LINE_CACHE_SIZE} lines)"
     )
 
     print("\n== a 200-line prompt window (argparse.py lines 1000-1200 + 3 canaries)")
@@ -273,26 +273,26 @@ def main() -> None:
     window_lines = (stdlib / "argparse.py").read_text().splitlines()[1000:1197]
     window_lines[50:50] = [corpus[0][3], corpus[100][3], corpus[300][3]]
     window = "\n".join(window_lines)
-    privacy.clear_cache()
-    cold = timed(lambda: privacy.redact(window, "argparse.py"))
-    warm = timed(lambda: privacy.redact(window, "argparse.py"), repeat=50)
+    redaction._line_spans.cache_clear()
+    cold = timed(lambda: redaction.redact(window, "argparse.py"))
+    warm = timed(lambda: redaction.redact(window, "argparse.py"), repeat=50)
     edits = []
     for i in range(30):
         # A keystroke: one line changes (a new character appended), the rest are cached.
         edited = window_lines.copy()
         edited[120] = edited[120] + "x" * (i + 1)
         text = "\n".join(edited)
-        edits.append(timed(lambda text=text: privacy.redact(text, "argparse.py")))
+        edits.append(timed(lambda text=text: redaction.redact(text, "argparse.py")))
     cut = window.index("\n", len(window) // 2)
     fim = []
     for i in range(30):
         prefix, suffix = window[:cut] + "y" * (i + 1), window[cut:]
-        fim.append(timed(lambda p=prefix, s=suffix: privacy.redact_fim(p, s, "argparse.py")))
+        fim.append(timed(lambda p=prefix, s=suffix: redaction.redact_fim(p, s, "argparse.py")))
     print(f"  cold:                        {cold * 1e3:7.2f} ms")
     print(f"  warm (same text):            {warm * 1e3:7.2f} ms")
     print(f"  after a one-line change:     {_median(edits) * 1e3:7.2f} ms (median of 30)")
     print(f"  redact_fim after keystroke:  {_median(fim) * 1e3:7.2f} ms (median of 30)")
-    print(f"  secrets found in window: {privacy.redact(window, 'argparse.py').count}")
+    print(f"  secrets found in window: {redaction.redact(window, 'argparse.py').count}")
 
 
 def _median(values: list[float]) -> float:

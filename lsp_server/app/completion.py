@@ -27,7 +27,7 @@ from lsp_server.core.settings import Settings
 from lsp_server.engine import context, postprocess
 from lsp_server.engine.cache import SuggestionCache
 from lsp_server.engine.debounce import AdaptiveDebounce
-from lsp_server.privacy import gate as privacy
+from lsp_server.privacy import invisible, redaction
 from lsp_server.providers.base import Delta, ModelRequest, Provider
 from lsp_server.providers.prompts import FimPrompt
 
@@ -181,8 +181,8 @@ class PromptSources:
 
 def sanitize(text: str, redact: bool) -> str:
     """Prompt text as it may leave the machine: no invisible characters and (``redact``) no secrets."""
-    text = privacy.strip_invisible(text)
-    return privacy.redact(text).text if redact else text
+    text = invisible.strip_invisible(text)
+    return redaction.redact(text).text if redact else text
 
 
 def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: PromptSources) -> FimPrompt:
@@ -210,9 +210,9 @@ def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: Pro
     )
     prompt = built.prompt
     if redact:
-        prefix, suffix, _ = privacy.redact_fim(prompt.prefix, prompt.suffix, path or "")
+        prefix, suffix, _ = redaction.redact_fim(prompt.prefix, prompt.suffix, path or "")
         prompt = attrs.evolve(prompt, prefix=prefix, suffix=suffix)
     if settings.log_prompts:
-        shown = privacy.scrub_for_log(prompt.context + prompt.prefix + "<CURSOR>" + prompt.suffix, True)
+        shown = redaction.scrub_for_log(prompt.context + prompt.prefix + "<CURSOR>" + prompt.suffix, True)
         log.debug("prompt for %s:\n%s", path, shown)
     return prompt

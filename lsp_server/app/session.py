@@ -34,7 +34,8 @@ from lsp_server.engine.cache import SuggestionCache
 from lsp_server.engine.debounce import AdaptiveDebounce
 from lsp_server.engine.index import WorkspaceIndex, read_source
 from lsp_server.engine.rewrite import ProposedEdit
-from lsp_server.privacy import gate as privacy
+from lsp_server.privacy import redaction
+from lsp_server.privacy.gate import PrivacyGate, denylist_reason
 from lsp_server.providers.base import Provider
 from lsp_server.providers.choice import choose_provider, model_signature
 from lsp_server.providers.prompts import FimPrompt
@@ -94,7 +95,7 @@ class Session:
         self.settings, self.problems = config.resolve(self.sources)
         self.store = DocumentStore()
         self.roots: list[Path] = []
-        self.gate: privacy.PrivacyGate | None = None
+        self.gate: PrivacyGate | None = None
         self.index = self._new_index()
         self.offline: Provider | None = None
         self._provider: Provider | None = None
@@ -144,11 +145,8 @@ class Session:
 
     async def reload_gate(self) -> None:
         """Rebuild the privacy gate from the current settings (off the loop) and purge the index."""
-        gate = await asyncio.to_thread(
-            privacy.PrivacyGate.load, self.roots, list(self.settings.privacy.exclude)
-        )
-        self.gate = gate
-        self.index.is_excluded = gate.is_excluded
+        self.gate = await asyncio.to_thread(PrivacyGate.load, self.roots, list(self.settings.privacy.exclude))
+        self.index.is_excluded = self.path_excluded
         self.purge_excluded()
 
     def purge_excluded(self) -> None:
@@ -214,7 +212,7 @@ class Session:
         try:
             if self.gate is not None:
                 return self.gate.exclusion_reason(path)
-            return privacy.denylist_reason(path)
+            return denylist_reason(path)
         except (TypeError, ValueError, OSError) as exc:
             log.warning("treating %r as excluded: %s", path, exc)
             return f"unreadable name ({exc})"
@@ -318,7 +316,7 @@ class Session:
             await self.reload_gate()
         for uri in self.store.uris():
             self.refresh_document(uri)
-        await asyncio.to_thread(privacy.redact, "warm-up")  # loads detect-secrets off the loop
+        await asyncio.to_thread(redaction.redact, "warm-up")  # loads detect-secrets off the loop
         if not self.settings.index.enable or not self.roots:
             return 0
         token = await self.progress.begin("llm-lsp: indexing workspace")

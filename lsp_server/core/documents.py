@@ -230,10 +230,6 @@ class Snapshot:
             end -= 1
         return len(data[:end].decode("utf-8", "surrogatepass"))
 
-    def point_at(self, offset: int) -> Point:
-        """Tree-sitter point ``(row, byte column)`` of a str offset (rows count LF only)."""
-        return ts_point(self.text, offset)
-
 
 class _Lines:
     """A document's lines in blocks of immutable tuples, with per-block totals for O(block) offsets."""

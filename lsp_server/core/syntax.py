@@ -20,6 +20,61 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Node types across the shipped grammars, the one copy every step reads (index, context, rewrite).
+# Named functions and methods: python, c, cpp (function_definition); js, ts, go (function_declaration);
+# js, ts (method_definition); go, java, c# (method_declaration); rust (function_item); ruby (method).
+FUNCTION_NODES = frozenset(
+    {
+        "function_definition",
+        "function_declaration",
+        "generator_function_declaration",
+        "method_definition",
+        "method_declaration",
+        "constructor_declaration",
+        "function_item",
+        "method",
+        "singleton_method",
+        "local_function_statement",
+    }
+)
+# Anonymous functions: scopes for the names inside them, but no header of their own.
+LAMBDA_NODES = frozenset(
+    {
+        "lambda",
+        "arrow_function",
+        "function_expression",
+        "function",
+        "func_literal",
+        "closure_expression",
+        "lambda_expression",
+        "do_block",
+    }
+)
+# Class-like containers whose members are definitions (classes, interfaces, structs, enums, impls).
+CLASS_NODES = frozenset(
+    {
+        "class_definition",
+        "class_declaration",
+        "abstract_class_declaration",
+        "interface_declaration",
+        "enum_declaration",
+        "record_declaration",
+        "struct_declaration",
+        "struct_item",
+        "enum_item",
+        "trait_item",
+        "impl_item",
+        "class_specifier",
+        "struct_specifier",
+        "union_specifier",
+        "type_spec",
+        "class",
+        "module",
+    }
+)
+# Namespaces and modules that group definitions without being types.
+NAMESPACE_NODES = frozenset({"namespace_definition", "namespace_declaration", "mod_item"})
+
 # grammar name -> (wheel module, attribute returning the language pointer)
 _GRAMMARS: dict[str, tuple[str, str]] = {
     "python": ("tree_sitter_python", "language"),
@@ -102,11 +157,6 @@ def grammar_name(language_id: str | None, path: str | None = None) -> str | None
     return None
 
 
-def supported_grammars() -> tuple[str, ...]:
-    """Every grammar name this build can parse (whether or not it is loaded yet)."""
-    return tuple(_GRAMMARS)
-
-
 @cache
 def language(name: str) -> Language | None:
     """The tree-sitter ``Language`` for a grammar name, loaded on first use; ``None`` if unavailable."""
@@ -121,12 +171,6 @@ def language(name: str) -> Language | None:
     except Exception as exc:  # a broken or missing wheel degrades to plain text, never a crash
         log.warning("grammar %s unavailable: %s", name, exc)
         return None
-
-
-def language_for(language_id: str | None, path: str | None = None) -> Language | None:
-    """The ``Language`` for a document, or ``None`` when it is plain text."""
-    name = grammar_name(language_id, path)
-    return language(name) if name else None
 
 
 @cache

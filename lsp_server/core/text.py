@@ -179,11 +179,6 @@ def offset_of(lines: Sequence[str], line: int, column: int, encoding: Encoding) 
     return sum(map(len, lines[:line])) + column_to_index(lines[line], column, encoding)
 
 
-def position_of(lines: Sequence[str], offset: int, encoding: Encoding) -> tuple[int, int]:
-    """LSP position of str ``offset`` in the text made of ``lines``; offsets inside a line ending clamp."""
-    return _position_in(lines, list(accumulate(map(len, lines), initial=0)), offset, encoding)
-
-
 def _position_in(
     lines: Sequence[str], starts: Sequence[int], offset: int, encoding: Encoding
 ) -> tuple[int, int]:

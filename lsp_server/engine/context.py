@@ -341,48 +341,8 @@ def local_types(
 # ---------------------------------------------------------------------------------------------------
 # Scopes from the tree
 
-_SCOPE_TYPES = frozenset(
-    {
-        "function_definition",
-        "class_definition",
-        "function_declaration",
-        "generator_function_declaration",
-        "class_declaration",
-        "abstract_class_declaration",
-        "method_definition",
-        "method_declaration",
-        "constructor_declaration",
-        "interface_declaration",
-        "function_item",
-        "impl_item",
-        "trait_item",
-        "class_specifier",
-        "struct_specifier",
-        "namespace_definition",
-        "struct_declaration",
-        "record_declaration",
-        "enum_declaration",
-        "class",
-        "module",
-        "method",
-        "singleton_method",
-    }
-)
-_CLASS_TYPES = frozenset(
-    {
-        "class_definition",
-        "class_declaration",
-        "abstract_class_declaration",
-        "impl_item",
-        "trait_item",
-        "class_specifier",
-        "struct_specifier",
-        "struct_declaration",
-        "record_declaration",
-        "class",
-        "interface_declaration",
-    }
-)
+_SCOPE_TYPES = syntax.FUNCTION_NODES | syntax.CLASS_NODES | syntax.NAMESPACE_NODES
+_CLASS_TYPES = syntax.CLASS_NODES
 
 
 def enclosing_scopes(tree: Tree | None, byte_offset: int) -> list[Node]:

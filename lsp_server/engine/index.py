@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from lsp_server.core import syntax
+from lsp_server.core.layout import VENDORED_DIRS
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Query, Tree
@@ -34,30 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Directories that hold dependencies, build output or tool state, never the user's own code.
-SKIPPED_DIRS = frozenset(
-    {
-        "node_modules",
-        "bower_components",
-        "jspm_packages",
-        "venv",
-        "env",
-        "site-packages",
-        "dist-packages",
-        "dist",
-        "build",
-        "out",
-        "target",
-        "vendor",
-        "third_party",
-        "__pycache__",
-        "coverage",
-        "htmlcov",
-        "bin",
-        "obj",
-        "Pods",
-        "DerivedData",
-    }
-)
 # Minified or generated files: long lines, no useful definitions, and they dominate similarity search.
 _GENERATED_SUFFIXES = (".min.js", ".min.mjs", ".bundle.js", ".map", ".d.ts.map", "_pb2.py", ".pb.go")
 
@@ -163,7 +140,7 @@ def iter_workspace_files(
 ) -> Iterator[Path]:
     """Source files under ``roots`` that have a grammar, lazily, at most ``max_files`` of them.
 
-    Skips dot-directories (``.git``, ``.venv``, ``.tox``...), ``SKIPPED_DIRS``, any directory holding a
+    Skips dot-directories (``.git``, ``.venv``, ``.tox``...), ``VENDORED_DIRS``, any directory holding a
     ``pyvenv.cfg`` (a virtualenv under any name), minified/generated files, files over
     ``max_file_bytes``, and anything ``is_excluded`` rejects (asked for directories too, so an excluded
     tree is never entered). Directory symlinks are never followed, which rules out symlink loops; file
@@ -189,7 +166,7 @@ def iter_workspace_files(
                 name = entry.name
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        if name.startswith(".") or name in SKIPPED_DIRS or is_excluded(entry.path):
+                        if name.startswith(".") or name in VENDORED_DIRS or is_excluded(entry.path):
                             continue
                         subdirs.append(entry.path)
                         continue
@@ -403,49 +380,9 @@ IMPORT_QUERIES: dict[str, list[str]] = {
 }
 
 # Node types that open a function body: definitions below them are locals, not workspace symbols.
-_FUNCTION_SCOPES = frozenset(
-    {
-        "function_definition",
-        "lambda",
-        "function_declaration",
-        "generator_function_declaration",
-        "function_expression",
-        "arrow_function",
-        "method_definition",
-        "method_declaration",
-        "func_literal",
-        "function_item",
-        "closure_expression",
-        "constructor_declaration",
-        "lambda_expression",
-        "local_function_statement",
-        "method",
-        "singleton_method",
-        "do_block",
-    }
-)
+_FUNCTION_SCOPES = syntax.FUNCTION_NODES | syntax.LAMBDA_NODES
 # Node types that define a class-like container for the definitions inside them.
-CLASS_SCOPES = frozenset(
-    {
-        "class_definition",
-        "class_declaration",
-        "class",
-        "abstract_class_declaration",
-        "interface_declaration",
-        "type_spec",
-        "impl_item",
-        "trait_item",
-        "struct_item",
-        "enum_item",
-        "record_declaration",
-        "enum_declaration",
-        "struct_declaration",
-        "struct_specifier",
-        "class_specifier",
-        "union_specifier",
-        "module",
-    }
-)
+CLASS_SCOPES = syntax.CLASS_NODES
 _TYPE_KINDS = frozenset({"class", "interface", "struct", "enum", "type", "module"})
 # Short self-describing definitions (types, interfaces) are worth showing whole.
 _WHOLE_KINDS = frozenset({"interface", "struct", "enum", "type"})

@@ -33,7 +33,7 @@ from lsp_server.core.errors import InvalidRequest, ModelNotConfigured, Truncated
 from lsp_server.core.settings import Settings
 from lsp_server.core.text import Encoding, TextEdit, index_to_column, minimal_edits, split_lines
 from lsp_server.core.uris import uri_basename, uri_name
-from lsp_server.privacy import gate as privacy
+from lsp_server.privacy import fences, invisible, redaction
 from lsp_server.providers.base import ModelRequest, Provider
 from lsp_server.providers.prompts import ChatMessage, ChatPrompt
 
@@ -195,49 +195,12 @@ def encode_diagnostic(diagnostic: Diagnostic) -> dict[str, Any]:
 # Scope finding
 # ---------------------------------------------------------------------------------------------------
 
-_FUNCTION_TYPES = frozenset(
-    {
-        "function_definition",  # python, c, cpp
-        "function_declaration",  # js, ts, go
-        "generator_function_declaration",
-        "method_definition",  # js, ts
-        "method_declaration",  # go, java, c#
-        "constructor_declaration",
-        "function_item",  # rust
-        "method",  # ruby
-        "singleton_method",
-        "local_function_statement",
-        "arrow_function",
-        "function_expression",
-        "function",
-        "func_literal",
-    }
-)
-_CLASS_TYPES = frozenset(
-    {
-        "class_definition",
-        "class_declaration",
-        "abstract_class_declaration",
-        "interface_declaration",
-        "enum_declaration",
-        "record_declaration",
-        "struct_item",
-        "enum_item",
-        "trait_item",
-        "impl_item",
-        "mod_item",
-        "class_specifier",
-        "struct_specifier",
-        "type_declaration",
-        "class",
-        "module",
-        "namespace_declaration",
-    }
-)
+_FUNCTION_TYPES = syntax.FUNCTION_NODES | syntax.LAMBDA_NODES
+_CLASS_TYPES = syntax.CLASS_NODES | syntax.NAMESPACE_NODES | {"type_declaration"}
 # Nodes that wrap a definition and belong with it (decorators, `export`, templates).
 _WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration"})
 # Anonymous functions are scopes only when they are a declaration's value; then the statement is.
-_VALUE_FUNCTIONS = frozenset({"arrow_function", "function_expression", "function", "func_literal"})
+_VALUE_FUNCTIONS = syntax.LAMBDA_NODES
 
 
 def find_scope(snapshot: Snapshot, rng: Range, prefer: str = "function") -> Scope:
@@ -438,14 +401,14 @@ def instruction(action: str, snapshot: Snapshot, custom: str = "") -> str:
 
 def _clean(text: str, filename: str, redact: bool) -> tuple[str, tuple[str, ...]]:
     """Text fit for a prompt: invisible characters stripped, secrets replaced (originals returned)."""
-    text = privacy.strip_invisible(text)
+    text = invisible.strip_invisible(text)
     if not redact:
         return text, ()
-    spans = privacy.secret_spans(text, filename)
+    spans = redaction.secret_spans(text, filename)
     if not spans:
         return text, ()
     originals = tuple(text[s:e] for s, e in spans)
-    return privacy.redact(text, filename).text, originals
+    return redaction.redact(text, filename).text, originals
 
 
 def _context(snapshot: Snapshot, scope: Scope) -> tuple[str, str]:
@@ -475,7 +438,7 @@ def rewrite_prompt(
     ``task`` is the instruction (``instruction()``): trusted text, so it goes in the system message.
     The code, its context and the diagnostics (written by other tools, possibly quoting code) are data.
     """
-    nonce = privacy.new_nonce()
+    nonce = fences.new_nonce()
     filename = uri_basename(snapshot.uri)
     language = language_name(snapshot)
     code, secrets = _clean(snapshot.text[scope.start : scope.end], filename, redact)
@@ -488,17 +451,17 @@ def rewrite_prompt(
         "Answer with the complete new version of the code to rewrite - every line of it, including the "
         f"lines you keep - as exactly one fenced code block (```{language}). Keep its indentation. Do "
         "not repeat the surrounding code and do not add a second code block. Keep every "
-        f"{privacy.PLACEHOLDER} exactly as it is.\n" + privacy.DATA_INSTRUCTION(nonce)
+        f"{redaction.PLACEHOLDER} exactly as it is.\n" + fences.DATA_INSTRUCTION(nonce)
     )
     parts = [f"File: {filename}"]
     if before.strip():
-        parts.append(privacy.fence("code before (context, do not repeat)", before, nonce))
-    parts.append(privacy.fence(f"code to rewrite: {scope.describe()}", code, nonce))
+        parts.append(fences.fence("code before (context, do not repeat)", before, nonce))
+    parts.append(fences.fence(f"code to rewrite: {scope.describe()}", code, nonce))
     if after.strip():
-        parts.append(privacy.fence("code after (context, do not repeat)", after, nonce))
+        parts.append(fences.fence("code after (context, do not repeat)", after, nonce))
     if diagnostics:
-        notes = "\n".join(privacy.strip_invisible(d.describe()) for d in diagnostics)
-        parts.append(privacy.fence("diagnostics", notes, nonce))
+        notes = "\n".join(invisible.strip_invisible(d.describe()) for d in diagnostics)
+        parts.append(fences.fence("diagnostics", notes, nonce))
     return PreparedPrompt(
         ChatPrompt((ChatMessage("system", system), ChatMessage("user", "\n\n".join(parts)))), secrets
     )
@@ -506,7 +469,7 @@ def rewrite_prompt(
 
 def explain_prompt(snapshot: Snapshot, scope: Scope, *, redact: bool = True) -> PreparedPrompt:
     """The chat prompt asking for a Markdown explanation of ``scope`` (prose, not an edit)."""
-    nonce = privacy.new_nonce()
+    nonce = fences.new_nonce()
     filename = uri_basename(snapshot.uri)
     code, _ = _clean(snapshot.text[scope.start : scope.end], filename, redact)
     before, after = (_clean(part, filename, redact)[0] for part in _context(snapshot, scope))
@@ -514,14 +477,14 @@ def explain_prompt(snapshot: Snapshot, scope: Scope, *, redact: bool = True) -> 
         f"You are an expert {language_name(snapshot)} programmer. "
         + instruction("explain", snapshot)
         + "\n"
-        + privacy.DATA_INSTRUCTION(nonce)
+        + fences.DATA_INSTRUCTION(nonce)
     )
     parts = [f"File: {filename}"]
     if before.strip():
-        parts.append(privacy.fence("code before (context)", before, nonce))
-    parts.append(privacy.fence(f"code to explain: {scope.describe()}", code, nonce))
+        parts.append(fences.fence("code before (context)", before, nonce))
+    parts.append(fences.fence(f"code to explain: {scope.describe()}", code, nonce))
     if after.strip():
-        parts.append(privacy.fence("code after (context)", after, nonce))
+        parts.append(fences.fence("code after (context)", after, nonce))
     return PreparedPrompt(
         ChatPrompt((ChatMessage("system", system), ChatMessage("user", "\n\n".join(parts))))
     )
@@ -531,7 +494,7 @@ def tests_prompt(
     snapshot: Snapshot, scope: Scope, framework: str, existing: str | None, *, redact: bool = True
 ) -> PreparedPrompt:
     """The chat prompt asking for tests of ``scope``: a whole new test file, or tests to append."""
-    nonce = privacy.new_nonce()
+    nonce = fences.new_nonce()
     filename = uri_basename(snapshot.uri)
     code, _ = _clean(snapshot.text[scope.start : scope.end], filename, redact)
     language = language_name(snapshot)
@@ -544,12 +507,12 @@ def tests_prompt(
     system = (
         f"You are an expert {language} programmer. {instruction('tests', snapshot, framework)}\n"
         f"{target}, as exactly one fenced code block (```{language}). The code under test is in "
-        f"`{filename}`.\n" + privacy.DATA_INSTRUCTION(nonce)
+        f"`{filename}`.\n" + fences.DATA_INSTRUCTION(nonce)
     )
-    parts = [privacy.fence(f"code to test, from {filename}: {scope.describe()}", code, nonce)]
+    parts = [fences.fence(f"code to test, from {filename}: {scope.describe()}", code, nonce)]
     if existing is not None:
         shown = _clean(existing[-CONTEXT_CHARS * 2 :], "", redact)[0]
-        parts.append(privacy.fence("end of the existing test file", shown, nonce))
+        parts.append(fences.fence("end of the existing test file", shown, nonce))
     return PreparedPrompt(
         ChatPrompt((ChatMessage("system", system), ChatMessage("user", "\n\n".join(parts))))
     )
@@ -647,7 +610,7 @@ def extract_code(answer: str) -> str:
 
 def check_invisible(code: str) -> None:
     """Refuse code carrying invisible or bidi-control characters (a Trojan Source vector)."""
-    found = privacy.find_invisible(code)
+    found = invisible.find_invisible(code)
     if found:
         names = ", ".join(sorted({name for _, name in found}))
         raise UnsafeEdit(f"the model's answer contains invisible characters ({names}); nothing applied")
@@ -655,12 +618,12 @@ def check_invisible(code: str) -> None:
 
 def restore_secrets(code: str, secrets: Sequence[str]) -> str:
     """Put redacted secrets back, in order; an answer that moved, dropped or added one is refused."""
-    count = code.count(privacy.PLACEHOLDER)
+    count = code.count(redaction.PLACEHOLDER)
     if not secrets:
         return code
     if count != len(secrets):
         raise UnsafeEdit("the model's answer changed lines holding redacted secrets; nothing applied")
-    pieces = code.split(privacy.PLACEHOLDER)
+    pieces = code.split(redaction.PLACEHOLDER)
     out = [pieces[0]]
     for secret, piece in zip(secrets, pieces[1:], strict=True):
         out.extend((secret, piece))

@@ -187,5 +187,4 @@ def test_snapshot_line_helpers():
     assert snap.byte_at(6) == 9
     assert snap.offset_of_byte(9) == 6
     assert snap.offset_of_byte(7) == 5  # inside the emoji's 4 bytes: rounds down
-    assert snap.point_at(6) == (1, 5)
     assert snap.tree is None

@@ -11,20 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lsp_server.privacy import gate as privacy
-from lsp_server.privacy.gate import (
-    DATA_INSTRUCTION,
-    PLACEHOLDER,
-    PrivacyGate,
-    fence,
-    find_invisible,
-    mask_key,
-    new_nonce,
-    redact,
-    redact_fim,
-    scrub_for_log,
-    strip_invisible,
-)
+from lsp_server.privacy import redaction
+from lsp_server.privacy.fences import DATA_INSTRUCTION, fence, new_nonce
+from lsp_server.privacy.gate import PrivacyGate
+from lsp_server.privacy.invisible import find_invisible, strip_invisible
+from lsp_server.privacy.redaction import PLACEHOLDER, redact, redact_fim, scrub_for_log
 
 # ------------------------------------------------------------------------------------------ exclusion
 
@@ -283,16 +274,17 @@ def test_ordinary_code_is_left_nearly_untouched() -> None:
 
 
 def test_line_verdicts_are_cached() -> None:
-    privacy.clear_cache()
+    redaction._line_spans.cache_clear()
     text = "\n".join(_stdlib_sample(200))
     redact(text)
-    misses = privacy._line_spans.cache_info().misses
+    misses = redaction._line_spans.cache_info().misses
     redact(text.replace("\n", "\nx = 'changed'\n", 1))
-    assert privacy._line_spans.cache_info().misses == misses + 1
+    assert redaction._line_spans.cache_info().misses == misses + 1
 
 
 def test_detect_secrets_is_imported_lazily() -> None:
-    code = "import sys, lsp_server.privacy.gate; print('detect_secrets' in sys.modules)"
+    modules = "lsp_server.privacy.gate, lsp_server.privacy.redaction"
+    code = f"import sys, {modules}; print('detect_secrets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -336,15 +328,6 @@ def test_fence_body_cannot_close_the_fence() -> None:
 
 
 # --------------------------------------------------------------------------------- keys and logs
-
-
-def test_mask_key() -> None:
-    assert mask_key(None) == "(none)"
-    assert mask_key("") == "(none)"
-    assert mask_key("sk-proj-abcdefghijklmnopqrstuvwxyz1234") == "sk-proj-...1234"
-    assert mask_key("ghp_" + "x" * 32 + "wxyz") == "ghp_...wxyz"
-    assert mask_key("ollama") == "..."
-    assert mask_key("0123456789abcdef") == "...cdef"
 
 
 def test_scrub_for_log() -> None:

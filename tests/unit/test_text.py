@@ -16,7 +16,6 @@ from lsp_server.core.text import (
     negotiate,
     offset_of,
     point_after,
-    position_of,
     split_lines,
     ts_point,
     utf8_len,
@@ -130,9 +129,6 @@ def test_offset_and_position_clamp():
     assert offset_of(lines, 0, 9, U16) == 2
     assert offset_of(lines, 1, 1, U16) == 5
     assert offset_of(lines, 7, 0, U16) == 6
-    assert position_of(lines, 3, U16) == (0, 2)  # between CR and LF: end of the line's content
-    assert position_of(lines, 6, U16) == (1, 2)
-    assert position_of(lines, 60, U16) == (1, 2)
 
 
 def test_one_line_change_gives_one_edit_on_that_line():
