@@ -108,6 +108,7 @@ class Session:
         self.progress: Progress = progress or NoProgress()
         self.log_level_override: str | None = None
         self.background: set[asyncio.Future] = set()
+        self._gate_lock = asyncio.Lock()
         # (uri, line) of the latest edits, newest last: other files' recent edits are prompt context.
         self.recent_edits: deque[tuple[str, int]] = deque(maxlen=16)
         self.recent_documents: deque[str] = deque(maxlen=8)
@@ -142,6 +143,17 @@ class Session:
     def gate_is_stale(self) -> bool:
         """True when the loaded gate was built from another ``privacy.exclude`` than the current one."""
         return self.gate is not None and tuple(self.gate.extra_exclude) != self.settings.privacy.exclude
+
+    async def ensure_gate(self) -> None:
+        """Load the privacy gate if it is missing or stale; every model call awaits this first.
+
+        Until the gate has loaded only the built-in denylist is known, and a git-ignored file would
+        pass: so no prompt is built before the ignore files and ``privacy.exclude`` have been read.
+        """
+        if self.gate is None or self.gate_is_stale():
+            async with self._gate_lock:
+                if self.gate is None or self.gate_is_stale():
+                    await self.reload_gate()
 
     async def reload_gate(self) -> None:
         """Rebuild the privacy gate from the current settings (off the loop) and purge the index."""
@@ -312,8 +324,7 @@ class Session:
         Runs on the event loop in short slices so keystrokes and requests interleave with it (the
         index is never mutated from another thread). Returns the number of files walked.
         """
-        if self.gate is None or self.gate_is_stale():
-            await self.reload_gate()
+        await self.ensure_gate()
         for uri in self.store.uris():
             self.refresh_document(uri)
         await asyncio.to_thread(redaction.redact, "warm-up")  # loads detect-secrets off the loop
@@ -421,6 +432,7 @@ class Session:
         Refuses excluded documents (``ExcludedFile``). The model's failure still shows in the status,
         so a user sees that the model is unreachable.
         """
+        await self.ensure_gate()
         self.refuse_excluded(uri)
         snapshot = self.store.get(uri)
         self.begin_work()
@@ -448,6 +460,7 @@ class Session:
     async def resolve_action(self, data: Any) -> ProposedEdit:
         """Compute a listed code action's edit (asks the model); excluded documents are refused."""
         uri = data.get("uri", "") if isinstance(data, dict) else ""
+        await self.ensure_gate()
         self.refuse_excluded(uri)
         self.begin_work()
         try:
@@ -460,6 +473,7 @@ class Session:
     ) -> commands.CommandResult:
         """Run an ``llm-lsp.*`` command on the store; excluded documents are refused."""
         request = commands.parse(name, arguments)
+        await self.ensure_gate()
         self.refuse_excluded(request.uri)
         self.begin_work()
         try:

@@ -56,7 +56,8 @@ async def test_canaries_never_reach_the_model_or_the_log(workspace: Path, capfd)
     main.write_text(text)
     with FakeOpenAI(default=Reply(text='"eu-west-1")')) as fake:
         env = server_env(fake.base_url, "starcoder2")
-        async with running_server(env, root=workspace, configuration={"logPrompts": True}) as client:
+        # logPrompts is the user's to set (a workspace cannot): from the editor's own configuration.
+        async with running_server(env, root=workspace, initialization_options={"logPrompts": True}) as client:
             await asyncio.sleep(1.0)  # let the background index pick up the workspace
             uri = main.as_uri()
             open_document(client, uri, text)

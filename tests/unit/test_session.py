@@ -1,0 +1,176 @@
+"""The Session: one privacy gate below every door, settings applied to exactly the parts they affect."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import attrs
+import pytest
+
+from lsp_server.app.session import Session
+from lsp_server.core import settings as config
+from lsp_server.core.errors import ExcludedFile
+from lsp_server.providers.base import Delta
+
+PACKAGE = Path(__file__).resolve().parents[2] / "lsp_server"
+
+
+@attrs.define
+class RecordingProvider:
+    """A model that records every request it is asked (and answers a fixed code block)."""
+
+    requests: list = attrs.Factory(list)
+    description: str = "recording"
+    is_offline: bool = False
+    prompt_mode: str = "fim"
+
+    async def stream(self, request):
+        self.requests.append(request)
+        yield Delta("```python\nreturn 1\n```", finish_reason="stop")
+
+    async def aclose(self) -> None:
+        pass
+
+
+def session_in(root: Path, **workspace: object) -> Session:
+    session = Session(environ={})
+    session.roots = [root]
+    if workspace:
+        session.apply_settings(attrs.evolve(session.sources, workspace_configuration=workspace))
+    return session
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / ".gitignore").write_text("secret_dir/\n")
+    (tmp_path / "secret_dir").mkdir()
+    (tmp_path / "secret_dir" / "creds.py").write_text("def token():\n    return 'x'\n")
+    (tmp_path / ".env").write_text("KEY=1\n")
+    (tmp_path / "app.py").write_text("def f(x):\n    return x +\n")
+    return tmp_path
+
+
+# Every function in the package that can hand a prompt to a provider. A new call site fails this test
+# until it is added here, after checking that it is reached only through a gated Session method.
+MODEL_CALL_SITES = {
+    ("app/session.py", "complete", "completion.suggest"),
+    ("app/session.py", "resolve_action", "actions.resolve"),
+    ("app/session.py", "run_command", "commands.run"),
+    ("app/completion.py", "read_candidates", "provider.stream"),
+    ("engine/rewrite.py", "ask", "provider.stream"),
+    ("providers/openai.py", "_one_token", "self.stream"),  # doctor's check: a fixed prompt
+    ("cli.py", "run_doctor", "provider.check"),  # a fixed one-token prompt: no file content
+}
+GATED = {"complete", "resolve_action", "run_command"}
+ENTRIES = {"completion.suggest", "actions.resolve", "commands.run", "provider.stream", "self.stream"}
+
+
+def _call_sites() -> set[tuple[str, str, str]]:
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for func in ast.walk(tree):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    target = ast.unparse(node.func)
+                    if target in ENTRIES or target.endswith(".check") and "provider" in target:
+                        found.add((path.relative_to(PACKAGE).as_posix(), func.name, target))
+    return found
+
+
+def test_every_call_site_that_reaches_a_provider_is_known():
+    assert _call_sites() == MODEL_CALL_SITES
+
+
+@pytest.mark.parametrize("name", [".env", "secret_dir/creds.py"])
+async def test_every_gated_entry_refuses_excluded_files_before_asking(project: Path, name: str):
+    session = session_in(project)
+    await session.reload_gate()
+    recorder = RecordingProvider()
+    session._provider, session._provider_key = recorder, config_key(session)
+    uri = (project / name).as_uri()
+    session.open_document(uri, "python", 1, (project / name).read_text())
+    attempts = {
+        "complete": lambda: session.complete(uri, 3, explicit=True),
+        "resolve_action": lambda: session.resolve_action(
+            {"uri": uri, "version": 1, "range": [[0, 0], [0, 1]], "action": "fix"}
+        ),
+        "run_command": lambda: session.run_command("llm-lsp.fix", [{"uri": uri, "range": [[0, 0], [0, 1]]}]),
+    }
+    assert set(attempts) == GATED
+    for attempt in attempts.values():
+        with pytest.raises(ExcludedFile, match=r"excluded by the privacy rules \((denylist|\.gitignore)"):
+            await attempt()
+    assert recorder.requests == []
+
+
+async def test_a_gated_entry_still_serves_an_ordinary_file(project: Path):
+    session = session_in(project)
+    await session.reload_gate()
+    recorder = RecordingProvider()
+    session._provider, session._provider_key = recorder, config_key(session)
+    uri = (project / "app.py").as_uri()
+    session.open_document(uri, "python", 1, (project / "app.py").read_text())
+    await session.complete(uri, 24, explicit=True)
+    assert len(recorder.requests) == 1
+    assert str(project) not in repr(recorder.requests[0].prompt)  # no absolute path in the prompt
+    assert recorder.requests[0].prompt.path == "app.py"
+
+
+def config_key(session: Session) -> tuple:
+    from lsp_server.providers.choice import model_signature
+
+    return model_signature(session.settings)
+
+
+def test_workspace_settings_only_tighten_privacy(tmp_path: Path):
+    user = {"privacy": {"exclude": ["secret_dir/"]}, "logPrompts": False}
+    workspace = {"privacy": {"exclude": [], "redactSecrets": False}, "logPrompts": True}
+    settings, problems = config.resolve(config.Sources(user_file=user, workspace_configuration=workspace))
+    assert settings.privacy.exclude == ("secret_dir/",)  # the user's list survives an empty one
+    assert settings.log_prompts is False
+    assert settings.privacy.redact_secrets is True
+    assert {p.key for p in problems} == {"logPrompts", "privacy.redactSecrets"}
+    more, _ = config.resolve(
+        config.Sources(user_file=user, workspace_configuration={"privacy": {"exclude": ["build/"]}})
+    )
+    assert more.privacy.exclude == ("secret_dir/", "build/")  # a workspace may add to it
+
+
+async def test_a_new_privacy_exclude_rebuilds_the_gate_and_purges_the_index(project: Path):
+    session = session_in(project)
+    await session.load_workspace()
+    app = str(project / "app.py")
+    assert app in session.index.paths()
+    session.apply_settings(
+        attrs.evolve(session.sources, initialization_options={"privacy": {"exclude": ["app.py"]}})
+    )
+    assert session.gate_is_stale()
+    await session.reload_gate()
+    assert session.path_excluded(app)
+    assert app not in session.index.paths()
+
+
+def test_debounce_bounds_come_from_the_settings_and_follow_changes(tmp_path: Path):
+    session = session_in(tmp_path)
+    assert (session.debounce.min_delay, session.debounce.max_delay) == (0.075, 0.6)
+    session.apply_settings(
+        attrs.evolve(
+            session.sources, initialization_options={"completion": {"debounceMinMs": 10, "debounceMaxMs": 90}}
+        )
+    )
+    assert (session.debounce.min_delay, session.debounce.max_delay) == (0.01, 0.09)
+    assert session.debounce.delay(now=100.0) <= 0.09
+
+
+def test_display_paths_are_workspace_relative(tmp_path: Path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    session = Session(environ={})
+    session.roots = [one]
+    assert session.display_path(str(one / "pkg" / "util.py")) == "pkg/util.py"
+    assert session.display_path("/home/someone/elsewhere/notes.py") == "notes.py"
+    session.roots = [one, two]
+    assert session.display_path(str(two / "main.go")) == "two/main.go"
