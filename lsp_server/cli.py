@@ -326,7 +326,7 @@ async def run_doctor() -> int:
         return 0
     progress("checking that the model answers…")
     try:
-        outcome = await provider.check()  # type: ignore[attr-defined]
+        outcome = await provider.check()
     except LlmLspError as exc:
         print(f"model check FAILED: {exc}")
         return 1

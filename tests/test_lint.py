@@ -1,4 +1,4 @@
-"""Lint and architecture: ruff is clean and the layer contracts of DESIGN.md hold."""
+"""Lint and architecture: ruff is clean, the package type-checks, the layer contracts of DESIGN.md hold."""
 
 import shutil
 import subprocess
@@ -26,4 +26,9 @@ def test_ruff_is_clean():
 
 def test_layer_contracts_hold():
     result = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_package_type_checks():
+    result = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -152,7 +152,7 @@ def _custom_entry(entry: Any) -> tuple[str, str, str, str] | None:
     title, prompt = entry.get("title"), entry.get("prompt")
     if not isinstance(title, str) or not title.strip() or not isinstance(prompt, str) or not prompt.strip():
         return None
-    scope = entry.get("scope") if entry.get("scope") in ("selection", "function", "file") else "function"
+    scope = rewrite.scope_choice(entry.get("scope"))
     kind = entry.get("kind")
     if not isinstance(kind, str) or not (
         kind == QUICKFIX or kind == "refactor" or kind.startswith("refactor.")

@@ -110,7 +110,7 @@ def parse(command: str, arguments: Sequence[Any] | None) -> CommandRequest:
         instruction = given.get("instruction") or ""
         if not isinstance(instruction, str):
             raise ValueError("instruction")
-        scope = given.get("scope") if given.get("scope") in ("selection", "function", "file") else "function"
+        scope = rewrite.scope_choice(given.get("scope"))
         diagnostics = rewrite.decode_diagnostics(given.get("diagnostics"))
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRequest(

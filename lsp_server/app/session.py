@@ -202,11 +202,12 @@ class Session:
 
     def offline_provider(self) -> Provider:
         """The embedded offline engine (created on first use)."""
-        if self.offline is None:
+        offline = self.offline
+        if offline is None:
             from lsp_server.providers.offline import OfflineProvider
 
-            self.offline = OfflineProvider()
-        return self.offline
+            offline = self.offline = OfflineProvider()
+        return offline
 
     async def aclose(self) -> None:
         """Close model connections."""

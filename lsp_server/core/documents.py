@@ -165,9 +165,11 @@ class Snapshot:
     @property
     def source(self) -> bytes:
         """``text`` as the utf-8 bytes tree-sitter offsets index into."""
-        if self._source is None:
-            object.__setattr__(self, "_source", to_utf8(self.text))
-        return self._source
+        source = self._source
+        if source is None:
+            source = to_utf8(self.text)
+            object.__setattr__(self, "_source", source)
+        return source
 
     @property
     def lines(self) -> tuple[str, ...]:

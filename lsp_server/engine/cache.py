@@ -149,7 +149,7 @@ class SuggestionCache:
         if found is None:
             self.misses += 1
             return None
-        if hit_key in self._entries:
+        if hit_key is not None and hit_key in self._entries:
             self._entries.move_to_end(hit_key)
         self.hits += 1
         return found

@@ -453,7 +453,7 @@ class _Resolver:
             candidates = self.index.resolve(from_path, typ.rsplit(".", 1)[-1])
         else:
             candidates = self.chain(chain)
-            resolved = []
+            resolved: list[DefinitionLike] = []
             for found in candidates:
                 if found.kind not in _TYPE_KINDS and found.type_name:
                     resolved.extend(self.index.resolve(found.path, found.type_name.rsplit(".", 1)[-1]))

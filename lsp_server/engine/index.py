@@ -1156,7 +1156,7 @@ class WorkspaceIndex:
         """
         key = os.path.abspath(from_path) if from_path else None
         symbols = self._files.get(key) if key else None
-        if symbols is not None:
+        if symbols is not None and key is not None:
             binding = symbols.bindings.get(name)
             if binding is not None:
                 if binding.original is None:
@@ -1193,13 +1193,15 @@ class WorkspaceIndex:
         head, _, rest = owner.partition(".")
         symbols = self._files.get(key) if key else None
         binding = symbols.bindings.get(head) if symbols else None
-        if binding is not None and binding.original is None:
+        if key is None:
+            binding = None
+        if binding is not None and key is not None and binding.original is None:
             return self._member_of_module(key, binding.imp, rest, member)
-        if binding is not None and symbols is not None and symbols.grammar == "python":
+        if binding is not None and key is not None and symbols is not None and symbols.grammar == "python":
             # ``from . import sessions`` then ``sessions.Session``: the imported name is a submodule.
             imp = binding.imp
             submodule = Import(
-                f"{imp.module}.{binding.original}" if imp.module else binding.original, level=imp.level
+                f"{imp.module}.{binding.original}" if imp.module else binding.original or "", level=imp.level
             )
             if self.module_files(key, submodule):
                 return self._member_of_module(key, submodule, rest, member)

@@ -203,6 +203,14 @@ _WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_dec
 _VALUE_FUNCTIONS = syntax.LAMBDA_NODES
 
 
+SCOPE_CHOICES = ("selection", "function", "file")
+
+
+def scope_choice(value: Any) -> str:
+    """A scope a user may ask for by name (``selection``, ``function``, ``file``); else ``function``."""
+    return value if isinstance(value, str) and value in SCOPE_CHOICES else "function"
+
+
 def find_scope(snapshot: Snapshot, rng: Range, prefer: str = "function") -> Scope:
     """The scope an action on ``rng`` rewrites.
 
@@ -257,6 +265,8 @@ def _checked(scope: Scope) -> Scope:
 
 def _syntax_scope(snapshot: Snapshot, start: int, end: int) -> Scope | None:
     tree = snapshot.tree
+    if tree is None:
+        return None
     root = tree.root_node
     node = root.named_descendant_for_byte_range(snapshot.byte_at(start), snapshot.byte_at(end))
     while node is not None and node != root:
@@ -679,12 +689,12 @@ def reindent(code: str, base: str, unit: str | None) -> str:
             out.append("")
             continue
         lead = _leading(line)
-        if convert:
+        if convert and unit is not None and own_unit is not None:
             if own_unit == "\t":
                 levels, rest = lead.count("\t"), lead.replace("\t", "")
             else:
-                levels, rest = divmod(len(lead.expandtabs(len(own_unit))), len(own_unit))
-                rest = " " * rest
+                levels, spaces = divmod(len(lead.expandtabs(len(own_unit))), len(own_unit))
+                rest = " " * spaces
             lead = unit * levels + rest
         out.append(base + lead + line.lstrip(" \t"))
     return "\n".join(out)

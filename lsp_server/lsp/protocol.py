@@ -112,7 +112,7 @@ class LlmLspProtocol(LanguageServerProtocol):
             if method is not None and has_id:
                 self._reply_error(msg_id, exc.code, exc.message)
             elif method is None:  # the client's answer to one of our requests: fail the waiting caller
-                future = self._request_futures.pop(msg_id, None)
+                future = self._request_futures.pop(msg_id, None) if msg_id is not None else None
                 if future is not None and not future.done():
                     future.set_exception(exc)
                 log.warning("malformed response to request %s: %s", msg_id, exc.message)
@@ -137,7 +137,10 @@ class LlmLspProtocol(LanguageServerProtocol):
             if "error" in data:
                 kind: Any = types.ResponseErrorMessage
             else:
-                kind = self._result_types.pop(data.get("id"), None) or JsonRPCResponseMessage
+                answered = data.get("id")
+                kind = (self._result_types.pop(answered, None) if answered is not None else None) or (
+                    JsonRPCResponseMessage
+                )
         else:
             kind = self.get_message_type(method)
             if kind is None:
@@ -171,7 +174,7 @@ class LlmLspProtocol(LanguageServerProtocol):
         ):
             return  # optional protocol notifications ($/setTrace, $/logTrace, ...): ignored silently
         if is_request and (method in self.fm.builtin_features or method in self.fm.features):
-            self._methods[message.id] = method
+            self._methods[message.id] = str(method)
         if is_request and method == types.SHUTDOWN:
             # pygls marks the shutdown only once our async handler is done; an ``exit`` pipelined
             # right behind the request must still count as a clean exit.
@@ -246,7 +249,7 @@ class LlmLspProtocol(LanguageServerProtocol):
         return bool(self._shutdown or self.shutdown_requested)
 
     @lsp_method(types.EXIT)
-    def lsp_exit(self, *args: Any) -> None:
+    def lsp_exit(self, *args: Any) -> None:  # type: ignore[override]  # pygls's is a generator
         """Stop the reader loop; serve() then exits 0 after ``shutdown``, 1 without (LSP spec).
 
         pygls's version calls ``sys.exit`` from inside the handler; its own loop swallows the
@@ -261,7 +264,7 @@ class LlmLspProtocol(LanguageServerProtocol):
         general = params.capabilities.general
         encoding = text.negotiate(general.position_encodings if general else None)
         result.capabilities.position_encoding = encoding.value
-        self._server.encoding = encoding  # the session's store takes it (LlmLanguageServer)
+        self._server.encoding = encoding  # type: ignore[attr-defined]  # read by LlmLanguageServer
         return result
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)

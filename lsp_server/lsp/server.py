@@ -66,6 +66,8 @@ class LspProgress:
 class LlmLanguageServer(LanguageServer):
     """The llm-lsp server: the Session plus what only the LSP connection knows."""
 
+    protocol: LlmLspProtocol
+
     def __init__(self) -> None:
         super().__init__(
             "llm-lsp",

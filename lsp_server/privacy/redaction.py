@@ -77,7 +77,8 @@ def _scanner() -> _Scanner:
     # Plugins consult this global filter to decide whether to verify a secret over the network;
     # make sure it is off (it is by default) so scanning never sends a secret anywhere.
     get_settings().disable_filters("detect_secrets.filters.common.is_ignored_due_to_verification_policies")
-    plugins = tuple(cls() for cls in get_mapping_from_secret_type_to_class().values())
+    kinds: list[Any] = list(get_mapping_from_secret_type_to_class().values())
+    plugins = tuple(kind() for kind in kinds)
     entropy = tuple(p for p in plugins if type(p).__name__ in _ENTROPY_PLUGINS)
     for plugin in entropy:
         plugin.charset_set = frozenset(plugin.charset)
@@ -220,7 +221,8 @@ def _pem_spans(text: str) -> list[tuple[int, int]]:
     pos = 0
     while (begin := _PEM_BEGIN.search(text, pos)) is not None:
         end = _PEM_END.search(text, begin.end(), begin.end() + _PEM_SEARCH_LIMIT)
-        stop = end.end() if end else _PEM_BODY.match(text, begin.end()).end()
+        body = _PEM_BODY.match(text, begin.end())  # matches the empty string at worst
+        stop = end.end() if end else body.end() if body else begin.end()
         # Keep trailing whitespace (the newline after a truncated block) outside the redaction.
         while stop > begin.end() and text[stop - 1].isspace() and not end:
             stop -= 1

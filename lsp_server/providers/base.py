@@ -6,7 +6,7 @@ depend on this protocol only, and never know whether the model is remote, local 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 import attrs
@@ -66,7 +66,7 @@ class Provider(Protocol):
         """``fim`` when the provider fills holes natively, ``chat`` when answers come from a chat model."""
         ...
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[Delta]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[Delta, None]:
         """Stream the answer. Raises ``ProviderError`` subclasses; never hangs past the deadline."""
         ...
 

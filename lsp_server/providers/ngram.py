@@ -155,7 +155,7 @@ def _post(index: dict[int, _Postings], key: int, packed: int) -> None:
     found = index.get(key)
     if found is None:
         index[key] = packed
-    elif type(found) is int:
+    elif isinstance(found, int):
         index[key] = array("q", (found, packed))
     else:
         found.append(packed)
@@ -164,7 +164,7 @@ def _post(index: dict[int, _Postings], key: int, packed: int) -> None:
 def _tail(postings: _Postings | None, limit: int) -> Sequence[int]:
     if postings is None:
         return ()
-    if type(postings) is int:
+    if isinstance(postings, int):
         return (postings,)
     return postings[-limit:]
 
@@ -579,8 +579,8 @@ class OfflineModel:
             if not found:
                 continue
             total = sum(found.values())
-            for token, count in found.items():
-                score = weight * count / total
+            for token, weight_count in found.items():
+                score = weight * weight_count / total
                 if score > best_score and (accept is None or accept(token)):
                     best, best_score = token, score
                     share = count / total

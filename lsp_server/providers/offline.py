@@ -11,7 +11,7 @@ a failure of the model is logged and answered with an empty suggestion.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from lsp_server.providers.base import Delta, ModelRequest
 from lsp_server.providers.ngram import OfflineModel
@@ -50,7 +50,7 @@ class OfflineProvider:
         """Always ``fim``: the model fills the hole between prefix and suffix natively."""
         return "fim"
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[Delta]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[Delta, None]:
         """Yield exactly one complete answer: the suggestion for a FIM prompt, ``""`` otherwise."""
         yield Delta(self._answer(request), "stop")
 

@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -157,7 +157,7 @@ class OpenAIProvider:
         """The FIM wire format in use (``suffix`` may turn into ``tokens`` after a rejection)."""
         return self._fim_api
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[Delta]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[Delta, None]:
         """Stream the answer; see the module docstring for limits, retries and cut streams."""
         sdk = _sdk()
         retries_left = self._max_retries
@@ -280,7 +280,11 @@ class OpenAIProvider:
         # Cut to the budget before any frame is built around the text, so the frame is never cut.
         prompt = prompts.fit_to_budget(prompt, self._max_prompt_chars)
         if api == "suffix":
-            body = {"model": model, "prompt": prompt.context + prompt.prefix, "suffix": prompt.suffix}
+            body: dict[str, Any] = {
+                "model": model,
+                "prompt": prompt.context + prompt.prefix,
+                "suffix": prompt.suffix,
+            }
             body |= {"stream": True, **_sampling(request, request.stop)}
             return await self._post_stream("completions", body, deadline), _completion_deltas
         if api == "tokens":
