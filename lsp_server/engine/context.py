@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from lsp_server.core import syntax
+from lsp_server.engine.symbols import TYPE_KINDS
 from lsp_server.providers.prompts import FimPrompt
 
 if TYPE_CHECKING:
@@ -388,7 +389,6 @@ def _go_receiver_type(source: bytes, scopes: list[Node]) -> str | None:
 # ---------------------------------------------------------------------------------------------------
 # Resolving what is used near the cursor
 
-_TYPE_KINDS = frozenset({"class", "interface", "struct", "enum", "type", "module"})
 _CALLABLE_KINDS = frozenset({"function", "method", "class", "struct"})
 
 
@@ -435,7 +435,7 @@ class _Resolver:
                 typ = f"{typ}.{attr}"  # a module chain: ``pkg.mod.f``
                 continue
             step = found[0]
-            if step.kind in _TYPE_KINDS:
+            if step.kind in TYPE_KINDS:
                 typ, from_path = step.name, step.path
             elif step.type_name:
                 typ, from_path = step.type_name, step.path
@@ -455,12 +455,12 @@ class _Resolver:
             candidates = self.chain(chain)
             resolved: list[DefinitionLike] = []
             for found in candidates:
-                if found.kind not in _TYPE_KINDS and found.type_name:
+                if found.kind not in TYPE_KINDS and found.type_name:
                     resolved.extend(self.index.resolve(found.path, found.type_name.rsplit(".", 1)[-1]))
                 else:
                     resolved.append(found)
             candidates = resolved
-        return next((c for c in candidates if c.kind in _TYPE_KINDS), None)
+        return next((c for c in candidates if c.kind in TYPE_KINDS), None)
 
     def unique_member(self, name: str) -> list[DefinitionLike]:
         """``?.name`` found by name alone, when the workspace defines it in one or two places only."""
@@ -497,7 +497,7 @@ def render_definition(defn: DefinitionLike, index: SymbolIndex, outline: bool, g
         lines.append(indent + line if i == 0 else line)
     if defn.doc and python:
         lines.append(f'{indent}    """{defn.doc}"""')
-    if outline and defn.kind in _TYPE_KINDS and "\n" not in defn.signature.strip():
+    if outline and defn.kind in TYPE_KINDS and "\n" not in defn.signature.strip():
         members = list(index.members_of(defn))[:MAX_OUTLINE_MEMBERS]
         for member in members:
             lines.append("    " + member.signature.splitlines()[0].strip())

@@ -583,7 +583,7 @@ class OfflineModel:
                 score = weight * weight_count / total
                 if score > best_score and (accept is None or accept(token)):
                     best, best_score = token, score
-                    share = count / total
+                    share = weight_count / total
             weight *= _GEN_BACKOFF
         return None if best is None else (best, share)
 

@@ -10,12 +10,11 @@ import pytest
 from lsp_server.engine.index import (
     WorkspaceIndex,
     base_names,
-    extract,
     iter_workspace_files,
     python_module_names,
     read_source,
-    type_name_of,
 )
+from lsp_server.engine.symbols import extract, type_name_of
 
 
 def write(root: Path, files: dict[str, str | bytes]) -> None:
