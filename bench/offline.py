@@ -1,266 +1,375 @@
-"""Benchmark of the offline engine: rest-of-line accuracy on held-out files, speed and memory.
+r"""Benchmark of the offline engine on real repositories: precision, coverage, speed and memory.
 
-Uses the sources of packages installed beside llm-lsp (no download). Prints what it measured; it
-asserts nothing. Run: ``/work/venv/bin/python bench/offline.py`` (``--help`` for options).
+Prints what it measured; asserts nothing. The repositories are not part of this project: pass their
+source folders as ``NAME=PATH`` (the language is read from the files). Two groups keep the engine
+honest: ``--tune`` repositories may be looked at while choosing constants and the threshold,
+``--held`` ones must not be. Any local checkout works; what the figures in the README used (no
+download beyond the package registries)::
 
-Accuracy protocol, per package:
-* Files (``*.py``) are split by ``crc32(relative path) % 5 == 0`` into held-out (~20%) and training.
-  The model is built from the training files only; held-out files are never added.
-* A line is non-trivial when, after its indentation, the lexer (``ngram.lex``) finds at least two
-  tokens on it. For each non-trivial line and each k in 1, 2, 3 with k < its token count, the cursor
-  is put right after its k-th token. The prompt is the held-out file's text before the cursor as
-  prefix and the text from the end of that line on as suffix (the classic single-line infilling
-  set-up: the code below is visible, the rest of the line is not). ``--no-suffix`` hides the suffix.
-* Truth is the rest of the line with trailing whitespace stripped. A suggestion is *exact* when it
-  equals the truth (after stripping its trailing whitespace). *Shown* means non-empty. Reported:
-  shown rate, exact among shown (precision), exact overall (empty suggestions count as misses, the
-  headline figure), a correct-prefix rate (shown and the truth starts with it), and first-token
-  accuracy (the suggestion's first token equals the truth's; empty counts as a miss).
-* Baseline: for the cursor's last token (the k-th token of the line, with its leading spaces) the
-  most frequent rest-of-line that followed that token at the same kind of cut (k in 1..3 of a
-  non-trivial line) in the training files; it answers whenever it has seen the token.
+    SP=$(ls -d /work/venv/lib/python3*/site-packages)      # Python: installed packages
+    npm pack zod rxjs immer && tar xzf ...                 # TypeScript: packages shipping src/
+    apt-get download golang-github-spf13-cobra-dev golang-github-gin-gonic-gin-dev \\
+        golang-github-google-go-cmp-dev librust-regex-dev librust-clap-dev librust-itertools-dev
+    dpkg -x PKG.deb DIR                                    # Go under usr/share/gocode/src/...,
+                                                           # Rust under usr/share/cargo/registry/...
+    python bench/offline.py --tune attr=$SP/attr zod=.../package/src cobra=.../spf13/cobra \\
+        regex=.../regex-1.7.1 --held pathspec=$SP/pathspec rxjs=.../package/src gin=.../gin-gonic/gin \\
+        clap=.../clap-4.0.32 --workspace $SP/hypothesis
+
+Protocol, per repository ("cut on disk"):
+* The source files (``.py``, ``.ts``/``.tsx``/``.js``/``.mjs``, ``.go``, ``.rs``; not ``.d.ts``) are
+  listed as the server's workspace walk lists them. In each file, ``--cuts`` non-blank lines (default
+  1) are chosen at random (seeded by the file's path), and in each line a cursor position at random
+  between the end of its indentation and its last visible character.
+* Every file is copied to a temporary folder WITH THOSE LINES CUT at the cursor (the rest of the
+  line removed), and the workspace index and the offline engine are built from that folder, as the
+  server builds them: neither ever sees an answer.
+* For each cut, the engine gets the editor's view: the prefix (``--prefix-chars`` before the cursor,
+  about what the completion prompt holds) and the suffix (the following lines, ``--suffix-chars``).
+  Truth is the removed rest of the line, trailing whitespace stripped.
+* Reported: *shown* (non-empty suggestions / cuts), *precision* (exact / shown), *EXACT* (exact /
+  cuts: the headline), *prefix-ok* (shown and a prefix of the truth: a partial but right suggestion).
+* The confidence curve: every cut's best candidate with its confidence (threshold 0); the table shows
+  precision and coverage if the threshold were each value. The engine's own threshold is marked.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import math
+import os
 import random
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 import zlib
-from collections import Counter
 from pathlib import Path
 
-from lsp_server.providers.ngram import DEFAULT_MAX_TOKENS, OfflineModel, lex
+from lsp_server.engine.index import WorkspaceIndex, iter_workspace_files, read_source
+from lsp_server.providers import ngram
+from lsp_server.providers.prompts import FimPrompt
 
-PACKAGES = ("attr", "cattrs", "pygls", "lsprotocol", "pathspec", "detect_secrets", "requests", "hypothesis")
+try:
+    from lsp_server.providers import calibration
+except ImportError:  # main's engine (the "before") has no calibration
+    calibration = None  # type: ignore[assignment]
+from lsp_server.providers.offline import OfflineProvider
+
+LANGUAGES = {".py": "python", ".ts": "ts/js", ".tsx": "ts/js", ".js": "ts/js", ".mjs": "ts/js"}
+LANGUAGES |= {".go": "go", ".rs": "rust"}
+CURVE = (0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9)
+NEW_API = hasattr(OfflineProvider, "propose")  # main's engine (the "before") has only suggest()
 
 
-def package_files(name: str) -> list[tuple[str, str]]:
-    """(relative path, text) of every ``.py`` file of an installed package, sorted by path."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    root = Path(next(iter(spec.submodule_search_locations)))
+def language_of(path: str) -> str | None:
+    if path.endswith(".d.ts"):
+        return None
+    return LANGUAGES.get(os.path.splitext(path)[1])
+
+
+def list_files(root: Path) -> list[tuple[str, str]]:
+    """(relative path, text) of the workspace files the server would walk, sorted by path."""
     out = []
-    for path in sorted(root.rglob("*.py")):
-        try:
-            out.append((str(path.relative_to(root.parent)), path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError):
-            continue
-    return out
+    for path in iter_workspace_files([root]):
+        text = read_source(path)
+        if text is not None:
+            out.append((str(path.relative_to(root)), text))
+    return sorted(out)
 
 
-def is_held_out(rel: str) -> bool:
-    return zlib.crc32(rel.encode()) % 5 == 0
-
-
-def cuts(text: str) -> list[tuple[int, str, str, int]]:
-    """(cursor offset, truth, last token, k) for every evaluated cursor of a file."""
-    out = []
-    offset = 0
+def choose_cuts(rel: str, text: str, count: int) -> list[tuple[int, int]]:
+    """(cursor offset, end of line offset) for ``count`` random non-blank lines of a file."""
+    rng = random.Random(zlib.crc32(rel.encode()))
+    starts, offset = [], 0
     for line in text.split("\n"):
-        body = line.lstrip(" \t")
-        start = offset + len(line) - len(body)
-        tokens = lex(body)
-        for k in (1, 2, 3):
-            if k >= len(tokens):
-                break
-            head = "".join(tokens[:k])
-            truth = body[len(head) :].rstrip()
-            if truth:
-                out.append((start + len(head), truth, tokens[k - 1], k))
+        if line.strip():
+            starts.append((offset, line))
         offset += len(line) + 1
+    picked = rng.sample(starts, min(count, len(starts)))
+    out = []
+    for start, line in sorted(picked):
+        body = len(line) - len(line.lstrip(" \t"))
+        last = len(line.rstrip())
+        out.append((start + rng.randint(body, last - 1), start + len(line)))
     return out
 
 
-def first_token(text: str) -> str:
-    tokens = lex(text)
-    return tokens[0] if tokens else ""
+def cut_text(text: str, cuts: list[tuple[int, int]]) -> str:
+    out, at = [], 0
+    for cursor, end in cuts:
+        out.append(text[at:cursor])
+        at = end
+    out.append(text[at:])
+    return "".join(out)
 
 
-def evaluate(name: str, files: list[tuple[str, str]], max_queries: int, with_suffix: bool) -> dict:
-    train = [(p, t) for p, t in files if not is_held_out(p)]
-    held = [(p, t) for p, t in files if is_held_out(p)]
-    model = OfflineModel()
-    for path, text in train:
-        model.add(path, text)
-    baseline: dict[str, Counter[str]] = {}
-    for _path, text in train:
-        for _offset, truth, last, _k in cuts(text):
-            baseline.setdefault(last, Counter())[truth] += 1
-    queries = [(path, text, c) for path, text in held for c in cuts(text)]
-    if len(queries) > max_queries:
-        queries = random.Random(0).sample(queries, max_queries)
-    n = len(queries)
-    shown = exact = prefix_ok = first_ok = base_exact = base_first = 0
-    by_k: Counter[tuple[int, str]] = Counter()
-    for path, text, (offset, truth, last, k) in queries:
-        end = text.find("\n", offset)
-        suffix = (text[end:] if end != -1 else "") if with_suffix else ""
-        got = model.suggest(text[:offset], suffix, path).rstrip()
-        by_k[(k, "n")] += 1
-        if got:
-            shown += 1
-            prefix_ok += truth.startswith(got)
-            by_k[(k, "shown")] += 1
-        if got == truth:
-            exact += 1
-            by_k[(k, "exact")] += 1
-        first_ok += bool(got) and first_token(got) == first_token(truth)
-        seen = baseline.get(last)
-        if seen:
-            guess = seen.most_common(1)[0][0]
-            base_exact += guess == truth
-            base_first += first_token(guess) == first_token(truth)
+def window(text: str, cursor: int, end: int, prefix_chars: int, suffix_chars: int) -> tuple[str, str]:
+    """What the completion prompt shows the engine: the text before the cursor, the lines after."""
+    start = max(0, cursor - prefix_chars)
+    if start:
+        newline = text.find("\n", start)
+        start = newline + 1 if 0 <= newline < cursor else start
+    return text[start:cursor], text[end : end + suffix_chars]
+
+
+class Engine:
+    """The engine under test, fed like the server feeds it; works with main's engine as well."""
+
+    def __init__(self, root: Path) -> None:
+        self.index = WorkspaceIndex()
+        self.model = ngram.OfflineModel()
+        for path in iter_workspace_files([root]):
+            text = read_source(path)
+            if text is None:
+                continue
+            self.index.add_file(str(path), text)
+            self.model.add(str(path), text)
+        self.provider = OfflineProvider(self.model, index=self.index) if NEW_API else None
+
+    def ask(self, prefix: str, suffix: str, path: str, collect: list | None = None) -> tuple[str, float]:
+        """(suggestion at threshold 0, its confidence); main's engine has no confidence (1.0)."""
+        if self.provider is None:
+            return self.model.suggest(prefix, suffix, path), 1.0
+        found = self.provider.propose(FimPrompt(prefix=prefix, suffix=suffix, path=path), collect)
+        return (found.text, found.confidence) if found is not None else ("", 0.0)
+
+
+def evaluate(name: str, root: Path, args: argparse.Namespace) -> dict:
+    files = list_files(root)
+    counts: dict[str, int] = {}
+    for rel, _ in files:
+        lang = language_of(rel)
+        if lang:
+            counts[lang] = counts.get(lang, 0) + 1
+    language = max(counts, key=counts.__getitem__) if counts else "?"
+    tmp = Path(tempfile.mkdtemp(prefix="offline-bench-"))
+    queries = []
+    try:
+        for rel, text in files:
+            cuts = choose_cuts(rel, text, args.cuts) if language_of(rel) else []
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(cut_text(text, cuts), encoding="utf-8")  # the index sees no answer
+            for cursor, end in cuts:
+                live = text[:cursor] + text[end:]  # the editor's buffer: only this line is cut
+                prefix, suffix = window(live, cursor, cursor, args.prefix_chars, args.suffix_chars)
+                queries.append((str(target), prefix, suffix, text[cursor:end].rstrip()))
+        engine = Engine(tmp)
+        results = []
+        times = []
+        candidates: list[tuple[list[float], bool]] = []
+        for path, prefix, suffix, truth in queries:
+            collect: list | None = [] if args.fit else None
+            started = time.perf_counter()
+            got, confidence = engine.ask(prefix, suffix, path, collect)
+            times.append((time.perf_counter() - started) * 1000)
+            got = got.split("\n", 1)[0].rstrip()
+            results.append((got, confidence, truth))
+            for text, features, _ in collect or ():
+                candidates.append((calibration.vector(features), text.split("\n", 1)[0].rstrip() == truth))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    times.sort()
     return {
-        "package": name,
-        "train_files": len(train),
-        "held_files": len(held),
-        "train_lines": sum(t.count("\n") for _, t in train),
-        "queries": n,
-        "shown": shown / n,
-        "precision": exact / shown if shown else 0.0,
-        "exact": exact / n,
-        "prefix_ok": prefix_ok / n,
-        "first": first_ok / n,
-        "base_exact": base_exact / n,
-        "base_first": base_first / n,
-        "by_k": {k: (by_k[(k, "exact")] / by_k[(k, "n")] if by_k[(k, "n")] else 0.0) for k in (1, 2, 3)},
+        "name": name,
+        "language": language,
+        "files": len(files),
+        "results": results,
+        "candidates": candidates,
+        "p99": times[max(0, int(len(times) * 0.99) - 1)] if times else 0.0,
     }
 
 
-def workspace(lines: int, packages: tuple[str, ...] = PACKAGES) -> list[tuple[str, str]]:
-    """About ``lines`` lines of real code, whole files, from ``packages`` in order."""
-    out, total = [], 0
-    for name in packages:
-        for path, text in package_files(name):
+def fit(rows: list[tuple[list[float], bool]], l2: float = 1.0, rounds: int = 25) -> list[float]:
+    """Logistic regression by Newton's method (L2-regularised): the weights of calibration.py."""
+    d = len(rows[0][0])
+    w = [0.0] * d
+    for _ in range(rounds):
+        grad = [-l2 * wi for wi in w]
+        hess = [[(l2 if i == j else 0.0) for j in range(d)] for i in range(d)]
+        for x, y in rows:
+            z = max(-30.0, min(30.0, sum(a * b for a, b in zip(w, x, strict=True))))
+            p = 1.0 / (1.0 + math.exp(-z))
+            g, h = float(y) - p, p * (1 - p)
+            for i in range(d):
+                if x[i]:
+                    grad[i] += g * x[i]
+                    hi, xi = hess[i], h * x[i]
+                    for j in range(d):
+                        if x[j]:
+                            hi[j] += xi * x[j]
+        w = [a + b for a, b in zip(w, solve(hess, grad), strict=True)]
+    return w
+
+
+def solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """x with a x = b (Gaussian elimination with partial pivoting; a is small and well-conditioned)."""
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for c in range(n):
+        pivot = max(range(c, n), key=lambda r: abs(m[r][c]))
+        m[c], m[pivot] = m[pivot], m[c]
+        for r in range(n):
+            if r != c and m[r][c]:
+                f = m[r][c] / m[c][c]
+                m[r] = [x - f * y for x, y in zip(m[r], m[c], strict=True)]
+    return [m[i][n] / m[i][i] for i in range(n)]
+
+
+def summary(results: list[tuple[str, float, str]], threshold: float) -> tuple[int, int, int, int]:
+    """(cuts, shown, exact, prefix-ok) when suggestions below ``threshold`` are hidden."""
+    shown = exact = prefix_ok = 0
+    for got, confidence, truth in results:
+        if got and confidence >= threshold:
+            shown += 1
+            exact += got == truth
+            prefix_ok += truth.startswith(got)
+    return len(results), shown, exact, prefix_ok
+
+
+def report(title: str, rows: list[dict], threshold: float) -> None:
+    print(f"\n## {title} (threshold {threshold:.2f})")
+    print(
+        f"{'repo':<14}{'lang':<7}{'files':>6}{'cuts':>6}{'shown':>8}{'prec':>8}{'EXACT':>8}"
+        f"{'pfx-ok':>8}{'p99 ms':>8}"
+    )
+    by_lang: dict[str, list] = {}
+    for r in rows:
+        n, shown, exact, pok = summary(r["results"], threshold)
+        by_lang.setdefault(r["language"], []).extend(r["results"])
+        print(
+            f"{r['name']:<14}{r['language']:<7}{r['files']:>6}{n:>6}{shown / n:>8.1%}"
+            f"{exact / shown if shown else 0:>8.1%}{exact / n:>8.1%}{pok / n:>8.1%}{r['p99']:>8.2f}"
+        )
+    for lang, results in sorted(by_lang.items()):
+        n, shown, exact, pok = summary(results, threshold)
+        print(
+            f"{'  ' + lang:<21}{'':>6}{n:>6}{shown / n:>8.1%}{exact / shown if shown else 0:>8.1%}"
+            f"{exact / n:>8.1%}{pok / n:>8.1%}"
+        )
+    pooled = [x for r in rows for x in r["results"]]
+    n, shown, exact, pok = summary(pooled, threshold)
+    langs = list(by_lang.values())
+    macro_p = statistics.mean(summary(x, threshold)[2] / max(1, summary(x, threshold)[1]) for x in langs)
+    print(
+        f"{'ALL (pooled)':<21}{'':>6}{n:>6}{shown / n:>8.1%}{exact / shown if shown else 0:>8.1%}"
+        f"{exact / n:>8.1%}{pok / n:>8.1%}   mean of languages: precision {macro_p:.1%}"
+    )
+
+
+def curve(title: str, rows: list[dict], threshold: float) -> None:
+    pooled = [x for r in rows for x in r["results"]]
+    print(f"\n## Precision / coverage by confidence threshold, {title} ({len(pooled)} cuts)")
+    print(f"{'threshold':>10}{'shown':>8}{'prec':>8}{'EXACT':>8}")
+    for t in sorted({*CURVE, threshold}):
+        n, shown, exact, _ = summary(pooled, t)
+        mark = "  <- the engine's threshold" if t == threshold else ""
+        print(f"{t:>10.2f}{shown / n:>8.1%}{exact / shown if shown else 0:>8.1%}{exact / n:>8.1%}{mark}")
+
+
+def performance(roots: list[Path], lines: int, samples: int, args: argparse.Namespace) -> None:
+    """Latency per suggestion and the tables' memory on a workspace of about ``lines`` lines."""
+    files: list[tuple[str, str]] = []
+    total = 0
+    for root in roots:
+        for rel, text in list_files(root):
             if total >= lines:
-                return out
-            out.append((path, text))
+                break
+            files.append((str(root / rel), text))
             total += text.count("\n")
-    return out
-
-
-def performance(lines: int, samples: int) -> None:
-    files = workspace(lines)
-    n_lines = sum(t.count("\n") for _, t in files)
-    start = time.perf_counter()
-    model = OfflineModel()
-    for path, text in files:
-        model.add(path, text)
-    build = time.perf_counter() - start
-    stats = model.stats()
-
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    traced = OfflineModel()
+    traced = ngram.OfflineModel()
     for path, text in files:
         traced.add(path, text)
     after, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del traced
 
+    index = WorkspaceIndex()
+    model = ngram.OfflineModel()
+    started = time.perf_counter()
+    for path, text in files:
+        model.add(path, text)
+    build = time.perf_counter() - started
+    for path, text in files:
+        index.add_file(path, text)
+    provider = OfflineProvider(model, index=index) if NEW_API else None
+    stats = model.stats()
     rng = random.Random(1)
-    latencies = []
-    shown = 0
+    latencies, shown = [], 0
     for _ in range(samples):
         path, text = rng.choice(files)
-        line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
-        start_of_line = rng.choice(line_starts)
-        end = text.find("\n", start_of_line)
-        end = len(text) if end == -1 else end
-        cursor = rng.randint(start_of_line, end)
-        t0 = time.perf_counter()
-        got = model.suggest(text[:cursor], text[end:], path)
-        latencies.append((time.perf_counter() - t0) * 1000)
+        cuts = choose_cuts(path + str(rng.random()), text, 1)
+        if not cuts:
+            continue
+        cursor, end = cuts[0]
+        live = text[:cursor] + text[end:]
+        prefix, suffix = window(live, cursor, cursor, args.prefix_chars, args.suffix_chars)
+        started = time.perf_counter()
+        if provider is not None:
+            got = provider.answer(FimPrompt(prefix=prefix, suffix=suffix, path=path))
+        else:
+            got = model.suggest(prefix, suffix, path)
+        latencies.append((time.perf_counter() - started) * 1000)
         shown += bool(got)
     latencies.sort()
-    p50 = statistics.median(latencies)
     p99 = latencies[int(len(latencies) * 0.99) - 1]
-    print(f"\n## Speed and memory on a {n_lines}-line workspace ({len(files)} files, {stats.tokens} tokens)")
-    print(f"build: {build:.2f} s ({n_lines / build:,.0f} lines/s)")
+    print(f"\n## Speed and memory on a {total}-line workspace ({len(files)} files, {stats.tokens} tokens)")
+    print(f"build: {build:.2f} s ({total / build:,.0f} lines/s)")
     print(
-        f"memory: {(after - before) / 2**20:.1f} MiB retained after build (tracemalloc), "
-        f"{(peak - before) / 2**20:.1f} MiB peak during build; stats() estimate "
-        f"{stats.memory_bytes / 2**20:.1f} MiB; vocabulary {stats.vocabulary}"
+        f"engine tables: {(after - before) / 2**20:.1f} MiB retained after build (tracemalloc), "
+        f"{(peak - before) / 2**20:.1f} MiB peak during build; vocabulary {stats.vocabulary}"
     )
     print(
-        f"suggest latency over {samples} random cursors in indexed files: p50 {p50:.2f} ms, "
-        f"p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms (shown {shown / samples:.0%})"
+        f"latency per suggestion over {len(latencies)} random cuts (provider, index included): "
+        f"p50 {statistics.median(latencies):.2f} ms, p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms "
+        f"(shown {shown / len(latencies):.0%})"
     )
 
 
-def huge(lines: int) -> None:
-    """Offer more code than the token cap allows: the model must refuse the excess, not grow."""
-    files = workspace(lines, (*PACKAGES, "rich", "pydantic", "openai"))
-    model = OfflineModel()
-    start = time.perf_counter()
-    tracemalloc.start()
-    refused = sum(not model.add(p, t) for p, t in files)
-    traced = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    build = time.perf_counter() - start
-    stats = model.stats()
-    print(
-        f"\n## Cap: offered {sum(t.count(chr(10)) for _, t in files)} lines in {len(files)} files: "
-        f"kept {stats.files} files / {stats.tokens} tokens (cap {DEFAULT_MAX_TOKENS}), refused {refused}; "
-        f"build {build:.2f} s under tracemalloc; {traced / 2**20:.1f} MiB traced; "
-        f"stats() estimate {stats.memory_bytes / 2**20:.1f} MiB"
-    )
+def parse_repos(values: list[str]) -> list[tuple[str, Path]]:
+    out = []
+    for value in values:
+        name, _, path = value.partition("=")
+        if not path:
+            name, path = Path(value).name, value
+        out.append((name, Path(path).resolve()))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--packages", nargs="*", default=list(PACKAGES))
-    parser.add_argument("--max-queries", type=int, default=3000, help="sampled cursors per package")
-    parser.add_argument("--no-suffix", action="store_true", help="hide the code below the cursor")
+    parser.add_argument("--tune", nargs="*", default=[], help="NAME=PATH repositories used for tuning")
+    parser.add_argument("--held", nargs="*", default=[], help="NAME=PATH repositories never tuned on")
+    parser.add_argument("--cuts", type=int, default=1, help="cut lines per file")
+    parser.add_argument("--prefix-chars", type=int, default=4000)
+    parser.add_argument("--suffix-chars", type=int, default=1500)
+    parser.add_argument("--workspace", nargs="*", default=[], help="folders for the speed/memory workspace")
     parser.add_argument("--lines", type=int, default=20_000, help="size of the speed workspace")
     parser.add_argument("--samples", type=int, default=2000, help="latency samples")
-    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--fit", action="store_true", help="fit calibration weights on the tuning set")
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}")
-    if not args.skip_accuracy:
-        print(__doc__.split("Accuracy protocol, per package:")[1].rstrip())
-        header = (
-            f"{'package':<15}{'train':>7}{'held':>6}{'queries':>8}{'shown':>7}{'prec':>7}{'EXACT':>7}"
-            f"{'prefix':>8}{'1st tok':>8}{'base ex':>8}{'base 1st':>9}  exact by k=1/2/3"
-        )
-        print("\n" + header)
-        rows = []
-        for name in args.packages:
-            files = package_files(name)
-            if not files:
-                print(f"{name:<15} not installed")
-                continue
-            r = evaluate(name, files, args.max_queries, not args.no_suffix)
-            rows.append(r)
-            print(
-                f"{name:<15}{r['train_lines']:>7}{r['held_files']:>6}{r['queries']:>8}{r['shown']:>7.1%}"
-                f"{r['precision']:>7.1%}{r['exact']:>7.1%}{r['prefix_ok']:>8.1%}{r['first']:>8.1%}"
-                f"{r['base_exact']:>8.1%}{r['base_first']:>9.1%}  "
-                + "/".join(f"{r['by_k'][k]:.0%}" for k in (1, 2, 3))
-            )
-        if rows:
-            total = sum(r["queries"] for r in rows)
-
-            def mean(key: str, rows: list[dict] = rows, total: int = total) -> float:
-                return sum(r[key] * r["queries"] for r in rows) / total
-
-            print(
-                f"{'ALL (pooled)':<15}{'':>7}{'':>6}{total:>8}{mean('shown'):>7.1%}"
-                f"{mean('exact') / mean('shown') if mean('shown') else 0:>7.1%}{mean('exact'):>7.1%}"
-                f"{mean('prefix_ok'):>8.1%}{mean('first'):>8.1%}{mean('base_exact'):>8.1%}"
-                f"{mean('base_first'):>9.1%}"
-            )
-            print("columns: train = training lines; EXACT = exact rest-of-line, empty counts as a miss")
-    performance(args.lines, args.samples)
-    huge(150_000)
+    threshold = getattr(ngram, "THRESHOLD", 0.0)
+    print(f"python {sys.version.split()[0]}; engine {ngram.__file__}; cuts per file {args.cuts}")
+    for title, repos in (("tuning set", args.tune), ("held-out set", args.held)):
+        if not repos:
+            continue
+        rows = [evaluate(name, root, args) for name, root in parse_repos(repos)]
+        if args.fit and title == "tuning set":
+            weights = fit([c for r in rows for c in r["candidates"]])
+            fitted = dict(zip(calibration.FEATURE_NAMES, (round(w, 3) for w in weights), strict=True))
+            print("\nWEIGHTS = " + repr(fitted))
+        report(title, rows, threshold)
+        if NEW_API:
+            curve(title, rows, threshold)
+    if args.workspace:
+        performance([Path(p).resolve() for p in args.workspace], args.lines, args.samples, args)
 
 
 if __name__ == "__main__":

@@ -41,10 +41,14 @@ import re
 import sys
 import threading
 from array import array
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Union
 
 import attrs
+
+from lsp_server.providers import calibration, scope
+from lsp_server.providers.calibration import THRESHOLD
 
 _TOKEN_RE = re.compile(
     r"""
@@ -70,27 +74,19 @@ _MAX_SHORT_HITS = 256
 _LOCAL_BONUS = 2  # the current document's occurrences count as this many extra matched tokens
 _PRIOR = 2.0**3  # phantom competitor: a lone 3-token match is a coin flip
 _BASE = 2.0  # each extra token of shared context doubles an occurrence's vote
-_STEP_MIN = 0.3  # below this, completing an unfinished word is a guess
-_LINE_MIN = 0.25  # below this share of the votes, the line is a guess
+_MAX_NAMES = 2  # completions of an unfinished word that are continued and compete
+_NEAR = 300  # tokens before the cursor whose names count double when completing a word
+_MAX_CANDIDATES = 4  # copied lines that compete on confidence (after the agreement checks)
+_AFTER_SCAN = 64  # tokens of the suffix searched for the end of the cursor's line
+_AFTER_MATCH = 8  # tokens after the line compared with an occurrence's
 _MAX_VOTERS = 64  # the best-matching occurrences that vote: bounds latency
 _MAX_STEPS = 64  # tokens per suggested line
 _MAX_CHARS_PER_LINE = 240
 
-# The generator, used when copying finds nothing sure: an n-gram model with stupid backoff
-# (Brants et al. 2007) over contexts of 1.._GEN_ORDER tokens, plus a cache of the current document.
-# Values measured with bench/offline.py.
-_GEN_ORDER = 5
-_GEN_BACKOFF = 0.4
-_GEN_LOCAL_WEIGHT = 20.0
-_GEN_STEPS = 24  # tokens per generated line
-_GEN_MAX_TOKENS = 8  # longer composed lines are rarely right
-_GEN_MIN_SHARE = 0.1
-_GEN_HITS = 128  # occurrences per index (and in the document) examined per step: bounds latency
-
 # Per-request windows of the current document: enough for the enclosing function and its
 # neighbours while keeping lexing well under a millisecond.
-_PREFIX_WINDOW = 8_000
-_SUFFIX_WINDOW = 3_000
+_PREFIX_WINDOW = 4_000
+_SUFFIX_WINDOW = 2_000
 
 # Caps, so a huge workspace cannot take the editor down: files above these are skipped, and once
 # the model holds DEFAULT_MAX_TOKENS tokens, further files are refused (add() returns False).
@@ -141,6 +137,20 @@ class ModelStats:
     memory_bytes: int
     skipped_files: int
     dead_tokens: int
+
+
+@attrs.frozen
+class Suggestion:
+    """A candidate for the cursor: its text, the estimated chance it is exactly right, and its kind.
+
+    ``source`` is ``copy`` (what followed the same context elsewhere), ``word`` (an unfinished name
+    completed from the document), ``word+copy``, ``compose`` (the n-gram generator) or ``close`` (the
+    brackets an earlier line opened).
+    """
+
+    text: str
+    confidence: float
+    source: str
 
 
 @attrs.frozen
@@ -285,9 +295,9 @@ class OfflineModel:
         self._next_slot = 1
         self._long: dict[int, _Postings] = {}
         self._short: dict[int, _Postings] = {}
-        # Bigram counts (token -> next token -> count): the generator's shortest context, which
-        # the position indexes cannot serve cheaply (a frequent token has thousands of positions).
-        self._bigram: dict[int, dict[int, int]] = {}
+        # Identifier -> number of live files using it: the workspace's common words count as in scope.
+        self._name_files: dict[str, int] = {}
+        self._common: tuple[int, frozenset[str]] | None = None
         self._live = 0
         self._dead = 0
 
@@ -350,7 +360,27 @@ class OfflineModel:
             _post(long_index, hash((a, b, c, d)), base | p)
         for p, (a, b) in enumerate(zip(ids, ids[1:-1], strict=False), start=_SHORT):
             _post(short_index, hash((a, b)), base | p)
-        self._count_bigrams(ids, 1)
+        self._count_names(ids, 1)
+
+    def _count_names(self, ids: array, delta: int) -> None:
+        vocab, counts = self._vocab, self._name_files
+        for name in {vocab[i].lstrip(" \t") for i in set(ids)}:
+            if name[:1].isalpha() or name[:1] == "_":
+                count = counts.get(name, 0) + delta
+                if count > 0:
+                    counts[name] = count
+                else:
+                    counts.pop(name, None)
+
+    def _count_names(self, ids: array, delta: int) -> None:
+        vocab, counts = self._vocab, self._name_files
+        for name in {vocab[i].lstrip(" \t") for i in set(ids)}:
+            if name[:1].isalpha() or name[:1] == "_":
+                count = counts.get(name, 0) + delta
+                if count > 0:
+                    counts[name] = count
+                else:
+                    counts.pop(name, None)
 
     def _count_bigrams(self, ids: array, delta: int) -> None:
         bigram = self._bigram
@@ -368,7 +398,7 @@ class OfflineModel:
         slot = self._slots.pop(path, None)
         if slot is not None:
             ids = self._files.pop(slot).ids
-            self._count_bigrams(ids, -1)  # counts, unlike positions, cannot be skipped when dead
+            self._count_names(ids, -1)  # counts, unlike positions, cannot be skipped when dead
             size = len(ids)
             self._live -= size
             self._dead += size
@@ -392,8 +422,7 @@ class OfflineModel:
             size += sys.getsizeof(self._ids) + sys.getsizeof(self._vocab)
             size += sum(sys.getsizeof(t) for t in self._vocab)
             size += sum(sys.getsizeof(f.ids) + 180 for f in self._files.values())
-            size += sys.getsizeof(self._bigram)
-            size += sum(sys.getsizeof(v) + 28 * len(v) for v in self._bigram.values())
+            size += sys.getsizeof(self._name_files) + 90 * len(self._name_files)
             return ModelStats(
                 files=len(self._files),
                 tokens=self._live,
@@ -403,38 +432,112 @@ class OfflineModel:
                 dead_tokens=self._dead,
             )
 
-    def suggest(self, prefix: str, suffix: str, path: str | None = None, max_lines: int = 1) -> str:
-        """The text to insert at the cursor: the rest of the current line (or ``max_lines`` lines).
+    def suggest(
+        self,
+        prefix: str,
+        suffix: str,
+        path: str | None = None,
+        max_lines: int = 1,
+        scope_names: frozenset[str] = frozenset(),
+    ) -> str:
+        """The text to insert at the cursor (the rest of the line, or ``max_lines`` lines), or ``""``.
 
-        Returns ``""`` when the model is not confident, the cursor is inside a word, the document
-        is excluded or binary-looking, or there is nothing to go on.
+        ``""`` unless the best proposal's confidence reaches ``THRESHOLD`` (see ``propose``).
+        """
+        found = self.propose(prefix, suffix, path, max_lines, scope_names)
+        return found.text if found is not None and found.confidence >= THRESHOLD else ""
+
+    def propose(
+        self,
+        prefix: str,
+        suffix: str,
+        path: str | None = None,
+        max_lines: int = 1,
+        scope_names: frozenset[str] = frozenset(),
+        collect: list | None = None,
+    ) -> Suggestion | None:
+        """The most confident candidate for the cursor, whatever its confidence, or None.
+
+        ``scope_names`` are names reachable from the document that its windows do not show (the
+        workspace index's definitions of the file and of what it imports); the windows' own
+        identifiers and the workspace's common words are added here. None when the cursor is inside
+        a word, the document is excluded or binary-looking, or there is nothing to go on.
+        ``collect`` (benchmarks) receives every candidate as ``(text, features, confidence)``.
         """
         if max_lines < 1 or not prefix.strip() or (path is not None and self._is_excluded(path)):
-            return ""
+            return None
         if _is_word_end(prefix) and _is_word_end(suffix[:1]):
-            return ""  # mid-word: completing would split an existing identifier
+            return None  # mid-word: completing would split an existing identifier
         before = _line_tail(prefix, _PREFIX_WINDOW)
         after = _line_head(suffix, _SUFFIX_WINDOW)
         if "\x00" in before or "\x00" in after:
-            return ""
+            return None
+        line_rest = suffix.split("\n", 1)[0]
+        flags = scope.language_flags(path)
+        line_before = before[before.rfind("\n") + 1 :]
+        known = (scope.window_names(before, after), scope_names, self._common_names(), scope.BASE_NAMES)
         with self._lock:
-            text = self._generate(before, after, path, max_lines)
-        text = _trim_to_suffix(text, suffix.split("\n", 1)[0])
-        return "" if looks_secret(text) else text
+            candidates = self._candidates(before, after, path, max_lines)
+        best: Suggestion | None = None
+        for text, features in candidates:
+            text = _trim_to_suffix(text, line_rest)
+            if not text.strip() or looks_secret(text):
+                continue
+            first = text.split("\n", 1)[0]
+            names = scope.mentioned_names(line_before, first, *flags)
+            if scope.unknown_names(names, known):
+                continue  # it would introduce a name nothing reachable defines: a copy from elsewhere
+            features["names"] = len(names)
+            features["chars"] = len(first)
+            features["pending"] = float(_is_word_end(line_before))
+            features["open_after"], features["over"] = scope.line_balance(line_before, first, *flags)
+            confidence = calibration.confidence(features)
+            if collect is not None:
+                collect.append((text, features, confidence))
+            if best is None or confidence > best.confidence:
+                best = Suggestion(text, confidence, str(features["source"]))
+        finished = scope.finish_line(before, after, *flags) if not line_rest.strip() else None
+        if finished is not None:
+            features = {
+                "source": "end",
+                "agree": finished[1],
+                "end_chars": len(finished[0]),
+                "end_pending": float(_is_word_end(line_before)),
+            }
+            confidence = calibration.confidence(features)
+            if collect is not None:
+                collect.append((finished[0], features, confidence))
+            if best is None or confidence > best.confidence:
+                best = Suggestion(finished[0], confidence, "end")
+        closing = scope.closing_line(before, *flags)
+        if closing and not line_rest.strip():
+            features = {"source": "close", "chars": len(closing)}
+            confidence = calibration.confidence(features)
+            if collect is not None:
+                collect.append((closing, features, confidence))
+            if best is None or confidence > best.confidence:
+                best = Suggestion(closing, confidence, "close")
+        return best
 
-    def _generate(self, before: str, after: str, path: str | None, max_lines: int) -> str:
+    def _common_names(self) -> frozenset[str]:
+        """Identifiers used in many files of the workspace: keywords, builtins, the project's staples."""
+        files = len(self._files)
+        if self._common is None or self._common[0] != files:
+            floor = max(3, files // 10)
+            names = frozenset(n for n, count in self._name_files.items() if count >= floor)
+            self._common = (files, names)
+        return self._common[1]
+
+    def _candidates(
+        self, before: str, after: str, path: str | None, max_lines: int
+    ) -> list[tuple[str, dict]]:
         request = _Request(self._ids, self._vocab)
         tokens = lex(before)
         pending = tokens.pop()
         ctx = request.intern_all(tokens)
         following = request.intern_all(lex(after))
         same_slot = self._slots.get(path) if path is not None else None
-        copied = self._copy(list(ctx), following, pending, same_slot, request, max_lines)
-        if copied:
-            return copied
-        # Nothing earlier reads the same way, or the occurrences disagree: compose the line from
-        # shorter contexts instead (a pending word still has to start the first token).
-        return self._compose(ctx, following, pending, request, max_lines)
+        return self._copy(ctx, following, pending, same_slot, request, max_lines)
 
     def _copy(
         self,
@@ -444,36 +547,85 @@ class OfflineModel:
         same_slot: int | None,
         request: _Request,
         max_lines: int,
-    ) -> str:
-        """The rest of the line copied from the best-agreed earlier occurrences of the context."""
-        head = ""
-        skip = len(pending)
+    ) -> list[tuple[str, dict]]:
+        """Candidate rests of the line copied from earlier occurrences of the context, with their evidence.
+
+        Each candidate carries features for calibration: its share of the votes (against a phantom
+        competitor ``_PRIOR``), the share of the runner-up, its longest shared context, how many
+        occurrences and whether the current document voted for it.
+        """
         matches = self._find(ctx, following, same_slot)
         if pending:
             matches = [m for m in matches if request.text(m[0][m[1]]).startswith(pending)]
+        out = self._vote(matches, len(pending), request, max_lines, "", 1.0, following)
+        # The typed word may also be the start of a longer name in scope: complete it from the names
+        # the document shows (nearest and most used first), then continue the line after it.
+        for token, share in _name_completions(pending, ctx, following, request)[:_MAX_NAMES]:
+            head = request.text(token)[len(pending) :]
+            found = self._find([*ctx, token], following, same_slot)
+            voted = self._vote(found, 0, request, max_lines, head, share, following)
+            out.extend(voted or [(head, {"source": "word", "share": share, "tokens": 1})])
+        return out
+
+    def _vote(
+        self,
+        matches: list[_Match],
+        skip: int,
+        request: _Request,
+        max_lines: int,
+        head: str,
+        head_share: float,
+        following: list[int],
+    ) -> list[tuple[str, dict]]:
+        """The lines the matches continue with, pooled, best first, with the evidence for each."""
         if not matches:
-            choice = _complete_word(pending, ctx, following, request, self._ids)
-            if choice is None or choice[1] < _STEP_MIN:
-                return ""
-            head = request.text(choice[0])[len(pending) :]
-            skip = 0
-            ctx.append(choice[0])
-            matches = self._find(ctx, following, same_slot)
-            if not matches:
-                return head
+            return []
         if len(matches) > _MAX_VOTERS:
             matches = heapq.nlargest(_MAX_VOTERS, matches, key=lambda m: m[2] + m[3])
-        votes: dict[str, float] = {}
+        votes: dict[str, list[float]] = {}  # line -> [votes, voters, longest context, local voters]
+        # The live lines after the cursor's line: an occurrence followed by the same lines sits in the
+        # same kind of place (fill-in-the-middle evidence the context before the cursor cannot give).
+        nl = next((i for i, t in enumerate(following[:_AFTER_SCAN]) if "\n" in request.text(t)), None)
+        live_after = following[nl : nl + _AFTER_MATCH] if nl is not None else []
         for seq, pos, length, bonus in matches:
-            line = _continuation(seq, pos, max_lines, request, skip)
-            if line is not None:
-                votes[line] = votes.get(line, 0.0) + _BASE ** min(length + bonus, _MAX_MATCH)
+            found = _continuation(seq, pos, max_lines, request, skip)
+            if found is None:
+                continue
+            line, end = found
+            entry = votes.get(line)
+            if entry is None:
+                entry = votes[line] = [0.0, 0, 0, 0, 0]
+            entry[0] += _BASE ** min(length + bonus, _MAX_MATCH)
+            entry[1] += 1
+            entry[2] = max(entry[2], length)
+            entry[3] += bonus > 0
+            if live_after:
+                after = 0
+                for a, b in zip(live_after, seq[end : end + _AFTER_MATCH]):  # noqa: B905 - may be short
+                    if a != b:
+                        break
+                    after += 1
+                entry[4] = max(entry[4], after)
         if not votes:
-            return ""
-        best = max(votes, key=votes.__getitem__)
-        if votes[best] / (sum(votes.values()) + _PRIOR) < _LINE_MIN:
-            return ""
-        return head + best
+            return []
+        total = sum(v[0] for v in votes.values()) + _PRIOR
+        ranked = sorted(votes.items(), key=lambda item: -item[1][0])[:_MAX_CANDIDATES]
+        out = []
+        for rank, (line, (vote, voters, longest, local, after)) in enumerate(ranked):
+            rival = ranked[1][1][0] if rank == 0 and len(ranked) > 1 else ranked[0][1][0]
+            features = {
+                "source": "word+copy" if head else "copy",
+                "share": vote / total * head_share,
+                "rival": (rival / total) if len(ranked) > 1 else 0.0,
+                "rank": rank,
+                "longest": longest,
+                "voters": voters,
+                "local": local,
+                "after": after,
+                "tokens": len(lex(line)),
+            }
+            out.append((head + line, features))
+        return out
 
     def _find(self, ctx: list[int], following: list[int], same_slot: int | None) -> list[_Match]:
         """Earlier occurrences of the end of ``ctx``: in the document first, then in the index."""
@@ -513,140 +665,14 @@ class OfflineModel:
                 found |= length >= _LONG
         return found
 
-    def _compose(
-        self, ctx: list[int], following: list[int], pending: str, request: _Request, max_lines: int
-    ) -> str:
-        """Generate the line token by token, greedily, from the n-gram model; stop at its end.
 
-        Composed lines are far less often right than copied ones (bench/offline.py), so one is
-        shown only when short (``_GEN_MAX_TOKENS``), when its first token had at least two tokens of
-        context behind it, and when every step after the typed word won ``_GEN_MIN_SHARE`` of its
-        order's count; otherwise ``""``.
-        """
-        # The typed part of the last token stays out of the counts: it must not vote for itself.
-        local = _LocalCounts([ctx, following])
-        ctx = list(ctx)
-        out: list[str] = []
-        lines = chars = produced = 0
-        for step in range(_GEN_STEPS * max_lines):
-            accept = (lambda t: request.text(t).startswith(pending)) if step == 0 else None
-            found = self._next_token(ctx, local, accept)
-            if found is None:
-                return ""
-            best, share = found
-            piece = request.text(best)[len(pending) if step == 0 else 0 :]
-            if piece:  # finishing the typed word as typed is no claim; anything else is
-                if share < _GEN_MIN_SHARE:
-                    return ""
-                if produced == 0 and not self._has_context(ctx, local):
-                    return ""
-                produced += 1
-            if "\n" in piece:
-                lines += 1
-                if lines >= max_lines:
-                    return "".join(out) if produced <= _GEN_MAX_TOKENS + 1 else ""
-                chars = 0
-            chars += len(piece)
-            if chars > _MAX_CHARS_PER_LINE:
-                return ""
-            out.append(piece)
-            ctx.append(best)
-        return ""  # no line end in sight: the model is looping, not completing
+def _continuation(
+    seq: Sequence[int], pos: int, max_lines: int, request: _Request, skip: int
+) -> tuple[str, int] | None:
+    """The text from ``seq[pos]`` to the end of its line (``max_lines`` lines) and its line break's index.
 
-    def _next_token(
-        self, ctx: list[int], local: _LocalCounts, accept: Callable[[int], bool] | None
-    ) -> tuple[int, float] | None:
-        """The best next token after ``ctx`` under stupid backoff (orders 1.._GEN_ORDER).
-
-        Each order's relative frequencies count the index's occurrences plus the current document's,
-        the latter weighted ``_GEN_LOCAL_WEIGHT`` (a cache model: the file at hand predicts itself
-        best). A token's score is its best over the orders, each order below the longest seen
-        discounted by ``_GEN_BACKOFF``. Only tokens ``accept`` allows compete. Returns the token and
-        its share of its order's count (the step's confidence), or None.
-        """
-        top = min(_GEN_ORDER, len(ctx))
-        counts = self._counts(ctx, top, local)
-        best: int | None = None
-        best_score = share = 0.0
-        weight = 1.0
-        for order in range(top, 0, -1):
-            if best_score >= weight:
-                break  # a lower order, discounted to ``weight`` at most, cannot win any more
-            found = counts[order]
-            if order == 1:
-                for token, count in self._bigram.get(ctx[-1], {}).items():
-                    found[token] = found.get(token, 0.0) + count
-            if not found:
-                continue
-            total = sum(found.values())
-            for token, weight_count in found.items():
-                score = weight * weight_count / total
-                if score > best_score and (accept is None or accept(token)):
-                    best, best_score = token, score
-                    share = weight_count / total
-            weight *= _GEN_BACKOFF
-        return None if best is None else (best, share)
-
-    def _has_context(self, ctx: list[int], local: _LocalCounts) -> bool:
-        """Whether the last two tokens of ``ctx`` occur together anywhere (index or document)."""
-        if len(ctx) < _SHORT:
-            return False
-        counts: list[dict[int, float]] = [{}, {}, {}]
-        local.count(ctx, _SHORT, counts)
-        if counts[_SHORT]:
-            return True
-        self._count(_tail(self._short.get(hash((ctx[-2], ctx[-1]))), _GEN_HITS), ctx, _SHORT, _SHORT, counts)
-        return bool(counts[_SHORT])
-
-    def _counts(self, ctx: list[int], top: int, local: _LocalCounts) -> list[dict[int, float]]:
-        """Next-token counts per context length 2..top (index and document) and 1 (document only)."""
-        counts: list[dict[int, float]] = [{} for _ in range(top + 1)]
-        if top >= _SHORT:
-            postings = _tail(self._short.get(hash((ctx[-2], ctx[-1]))), _GEN_HITS)
-            self._count(postings, ctx, _SHORT, min(top, _LONG - 1), counts)
-        if top >= _LONG:
-            postings = _tail(self._long.get(hash(tuple(ctx[-_LONG:]))), _GEN_HITS)
-            self._count(postings, ctx, _LONG, top, counts)
-        local.count(ctx, top, counts)
-        return counts
-
-    def _count(
-        self, postings: Sequence[int], ctx: list[int], low: int, high: int, counts: list[dict[int, float]]
-    ) -> None:
-        """Add the indexed occurrences that share ``low..high`` tokens of context to those orders."""
-        files = self._files
-        for packed in postings:
-            file = files.get(packed >> 32)
-            if file is None:
-                continue  # a removed file's entry
-            pos = packed & 0xFFFFFFFF
-            token = file.ids[pos]
-            for order in range(low, _match_len(file.ids, pos, ctx, high) + 1):
-                found = counts[order]
-                found[token] = found.get(token, 0.0) + 1.0
-
-
-class _LocalCounts:
-    """The current document's windows as n-gram counts: every position, by the token before it."""
-
-    def __init__(self, seqs: list[list[int]]) -> None:
-        self._after: dict[int, list[tuple[list[int], int]]] = {}
-        for seq in seqs:
-            for pos in range(1, len(seq)):
-                self._after.setdefault(seq[pos - 1], []).append((seq, pos))
-
-    def count(self, ctx: list[int], top: int, counts: list[dict[int, float]]) -> None:
-        if top < 1:
-            return
-        for seq, pos in self._after.get(ctx[-1], ())[-_GEN_HITS:]:
-            token = seq[pos]
-            for order in range(1, _match_len(seq, pos, ctx, top) + 1):
-                found = counts[order]
-                found[token] = found.get(token, 0.0) + _GEN_LOCAL_WEIGHT
-
-
-def _continuation(seq: Sequence[int], pos: int, max_lines: int, request: _Request, skip: int) -> str | None:
-    """The text from ``seq[pos]`` to the end of its line (``max_lines`` lines), minus ``skip`` chars."""
+    The first ``skip`` characters (the typed part of the first token) are left out.
+    """
     out: list[str] = []
     lines = 0
     chars = 0
@@ -658,7 +684,7 @@ def _continuation(seq: Sequence[int], pos: int, max_lines: int, request: _Reques
             lines += 1
             chars = 0
             if lines >= max_lines:
-                return "".join(out)
+                return "".join(out), i
         chars += len(piece)
         if chars > _MAX_CHARS_PER_LINE:
             return None
@@ -680,28 +706,29 @@ def _scan(seq: list[int], limit: int, ctx: list[int], bonus: int, matches: list[
             matches.append((seq, i, _match_len(seq, i, ctx), bonus))
 
 
-def _complete_word(
-    pending: str, ctx: list[int], following: list[int], request: _Request, known: dict[str, int]
-) -> tuple[int, float] | None:
-    """Complete an unfinished identifier from the identifiers in the document's windows.
+def _name_completions(
+    pending: str, ctx: list[int], following: list[int], request: _Request
+) -> list[tuple[int, float]]:
+    """Longer names the document's windows show that start with the unfinished word, with their shares.
 
-    A word the workspace already uses as a whole (``as``, ``set``) is taken as finished, not as the
-    start of a longer one.
+    Each occurrence counts once, and once more when it is among the last ``_NEAR`` tokens before the
+    cursor (proximity: the name in use nearby is the likelier one). Best first.
     """
     word = pending.lstrip(" \t")
-    if len(word) < 2 or not (word[0].isalpha() or word[0] == "_") or not _is_word_end(word):
-        return None
+    if not word or not (word[0].isalpha() or word[0] == "_") or not _is_word_end(word):
+        return []
     spaces = pending[: len(pending) - len(word)]
-    counts: dict[str, int] = {}
-    for token_id in set(ctx) | set(following):
+    # Count per distinct token first (C speed), then look at the text of each distinct token once.
+    occurrences = Counter(ctx)
+    occurrences.update(ctx[-_NEAR:])
+    occurrences.update(following)
+    counts: dict[str, float] = {}
+    for token_id, count in occurrences.items():
         text = request.text(token_id).lstrip(" \t")
-        if text == word:
-            return None
-        if len(text) > len(word) and text.startswith(word):
-            counts[text] = counts.get(text, 0) + 1
-    if word in known or pending in known:
-        return None
+        if len(text) > len(word) and text.startswith(word) and _is_word_end(text):
+            counts[text] = counts.get(text, 0.0) + count
     if not counts:
-        return None
-    best = max(counts, key=counts.__getitem__)
-    return request.intern(spaces + best), counts[best] / (sum(counts.values()) + 1)
+        return []
+    total = sum(counts.values()) + 1.0
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    return [(request.intern(spaces + name), count / total) for name, count in ranked]

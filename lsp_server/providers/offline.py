@@ -6,18 +6,26 @@ serves when no key, server or network is configured. It is not an LLM: chat requ
 refactor, fix) get an empty answer, and code actions tell the user a model is needed
 (``is_offline``). It must not import pygls or openai, read files on its own, or raise while typing:
 a failure of the model is logged and answered with an empty suggestion.
+
+When the server hands it the workspace index (``index``, duck-typed: ``file_symbols`` and
+``module_files``), the names the index makes reachable from the document (its definitions, its
+imports, what those modules define) count as in scope; without it, only the names the document's
+windows and the workspace's common words show do, and suggestions mentioning others are shown less.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Callable
+from typing import Any
 
 from lsp_server.providers.base import Delta, ModelRequest
-from lsp_server.providers.ngram import OfflineModel
+from lsp_server.providers.calibration import THRESHOLD
+from lsp_server.providers.ngram import OfflineModel, Suggestion
 from lsp_server.providers.prompts import FimPrompt
+from lsp_server.providers.scope import IndexNames
 
-__all__ = ["OfflineModel", "OfflineProvider"]
+__all__ = ["OfflineModel", "OfflineProvider", "Suggestion"]
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +39,24 @@ class OfflineProvider:
         *,
         is_excluded: Callable[[str], bool] | None = None,
         max_lines: int = 1,
+        index: Any = None,
+        threshold: float = THRESHOLD,
     ) -> None:
         self.model = model if model is not None else OfflineModel(is_excluded=is_excluded)
         self.max_lines = max_lines
+        self.threshold = threshold
+        self._names = IndexNames(index)
+
+    @property
+    def index(self) -> Any:
+        """The workspace index whose definitions count as in scope (None: the windows only)."""
+        return self._names.index
+
+    @index.setter
+    def index(self, index: Any) -> None:
+        # The server replaces its index when the workspace (re)loads: derived names start afresh.
+        if index is not self._names.index:
+            self._names = IndexNames(index)
 
     @property
     def description(self) -> str:
@@ -59,10 +82,22 @@ class OfflineProvider:
         if not isinstance(prompt, FimPrompt):
             return ""
         try:
-            return self.model.suggest(prompt.prefix, prompt.suffix, prompt.path, max_lines=self.max_lines)
+            return self.answer(prompt)
         except Exception:  # a bug in the model must never break typing
             log.exception("offline model failed; answering with no suggestion")
             return ""
+
+    def answer(self, prompt: FimPrompt) -> str:
+        """The suggestion to show for ``prompt``: ``""`` unless its confidence reaches the threshold."""
+        found = self.propose(prompt)
+        return found.text if found is not None and found.confidence >= self.threshold else ""
+
+    def propose(self, prompt: FimPrompt, collect: list | None = None) -> Suggestion | None:
+        """The engine's best candidate for ``prompt`` with its confidence, shown or not (for benchmarks)."""
+        names = self._names.names(prompt.path)
+        return self.model.propose(
+            prompt.prefix, prompt.suffix, prompt.path, self.max_lines, names, collect=collect
+        )
 
     async def aclose(self) -> None:
         """Nothing to release: the model lives in memory and holds no connections."""

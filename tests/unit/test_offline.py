@@ -7,7 +7,9 @@ import contextlib
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lsp_server.engine.index import WorkspaceIndex
 from lsp_server.providers.base import Delta, ModelRequest
+from lsp_server.providers.calibration import THRESHOLD
 from lsp_server.providers.ngram import OfflineModel, is_indexable, lex, looks_secret
 from lsp_server.providers.offline import OfflineProvider
 from lsp_server.providers.prompts import ChatMessage, ChatPrompt, FimPrompt
@@ -59,11 +61,20 @@ def test_lex_reads_identifiers_of_any_script_and_crlf():
 # -- suggestions ------------------------------------------------------------------------------------
 
 
-def test_completes_a_parallel_function_from_another_file():
+def test_copies_a_parallel_line_from_another_file_only_when_its_names_are_in_scope():
     model = OfflineModel()
-    model.add("server.py", HANDLERS)
-    prefix, suffix = cursor("class Other:\n    def on_close(self, params):\n        document = $0\n")
-    assert model.suggest(prefix, suffix, "other.py") == "self.workspace.get_document(params.uri)"
+    model.add("server.py", HANDLERS * 3)
+    prefix, suffix = cursor(
+        "class Other:\n    def on_close(self, params):\n        document = $0\n"
+        "        self.publish(document.uri, self.check(document.source))\n"
+    )
+    # What the index makes reachable from this file (e.g. it imports the module defining them).
+    reachable = frozenset({"workspace", "get_document", "uri"})
+    got = model.suggest(prefix, suffix, "other.py", scope_names=reachable)
+    assert got == "self.workspace.get_document(params.uri)"
+    # Without them the copied line would introduce names nothing reachable defines: it is dropped.
+    assert model.propose(prefix, suffix, "other.py") is None
+    assert model.suggest(prefix, suffix, "other.py") == ""
 
 
 def test_uses_the_current_document_even_when_it_was_never_added():
@@ -75,35 +86,60 @@ def test_uses_the_current_document_even_when_it_was_never_added():
     assert model.suggest(prefix, suffix, "new.py") == "ams.uri)"
 
 
-def test_completes_an_unfinished_identifier_from_the_document():
+def test_completes_an_unfinished_name_from_the_names_in_scope_nearest_first():
     model = OfflineModel()
-    prefix, suffix = cursor("configuration_loader = make()\nresult = configuration_l$0\n")
-    assert model.suggest(prefix, suffix, None) == "oader"
+    prefix, suffix = cursor(
+        "configuration_path = find()\nconfiguration_loader = make()\n"
+        "print(configuration_loader)\nresult = configuration_l$0\n"
+    )
+    found = model.propose(prefix, suffix, None)
+    assert found is not None and found.text == "oader" and found.source == "word"
+    # A lone completed name is rarely the whole rest of a line (bench/offline.py): not shown.
+    assert found.confidence < THRESHOLD and model.suggest(prefix, suffix, None) == ""
+
+
+def test_never_completes_a_name_to_one_from_an_unrelated_file():
+    # The example: the line needs DecoderDisallowUnknownFields; another file uses
+    # DecoderUseNumber after the same context, but nothing reachable from this file defines it.
+    model = OfflineModel()
+    model.add("other/json.go", "func setup() {\n\tjson.EnableDecoderUseNumber = true\n}\n" * 5)
+    prefix = "package binding\n\nvar EnableDecoderDisallowUnknownFields = false\n\nfunc f() {\n\tjson.Enable"
+    suffix = "\n}\n"
+    assert model.suggest(prefix, suffix, "binding/json.go") != "DecoderUseNumber = true"
+    allowed = model.suggest(prefix, suffix, "binding/json.go", scope_names=frozenset({"DecoderUseNumber"}))
+    assert allowed in ("", "DecoderUseNumber = true")  # shown only if the evidence is strong enough
 
 
 def test_update_changes_only_what_that_file_teaches():
     model = OfflineModel()
-    model.add("a.py", "total = compute_sum(values, start=0)\n" * 3)
-    model.add("b.py", "size = len(items)\n" * 3)
-    assert model.suggest("total = ", "", "c.py") == "compute_sum(values, start=0)"
-    model.update("a.py", "total = other_thing(x)\n" * 3)
-    assert model.suggest("total = ", "", "c.py") == "other_thing(x)"
-    assert model.suggest("size = ", "", "c.py") == "len(items)"
+    names = frozenset({"compute_sum", "values", "start", "other_thing", "items"})
+    model.add("a.py", "def f(values):\n    total = compute_sum(values, start=0)\n    return total\n" * 4)
+    model.add("b.py", "def g(items):\n    size = len(items)\n    return size\n" * 4)
+    a_prefix, b_prefix = "def h(values):\n    total = ", "def k(items):\n    size = "
+    assert (
+        model.suggest(a_prefix, "\n    return total\n", "c.py", scope_names=names)
+        == "compute_sum(values, start=0)"
+    )
+    model.update("a.py", "def f(values):\n    total = other_thing(values)\n    return total\n" * 4)
+    assert model.suggest(a_prefix, "\n    return total\n", "c.py", scope_names=names) == "other_thing(values)"
+    assert model.suggest(b_prefix, "\n    return size\n", "c.py", scope_names=names) == "len(items)"
     model.remove("a.py")
-    assert model.suggest("total = ", "", "c.py") == ""
+    assert model.suggest(a_prefix, "\n    return total\n", "c.py", scope_names=names) == ""
     assert model.stats().files == 1
 
 
 def test_removing_many_files_rebuilds_and_keeps_live_files():
     model = OfflineModel()
-    model.add("keep.py", "answer = compute_answer(question)\n" * 3)
+    model.add("keep.py", "def ask(question):\n    answer = compute_answer(question)\n    return answer\n" * 4)
     for i in range(60):
         model.add(f"tmp{i}.py", "noise = value\n" * 2000)
         model.remove(f"tmp{i}.py")
     stats = model.stats()
     assert stats.dead_tokens < 120_000  # reclaimed by a rebuild along the way
     assert stats.files == 1
-    assert model.suggest("answer = ", "", "x.py") == "compute_answer(question)"
+    prefix = "def ask(question):\n    answer = "
+    got = model.suggest(prefix, "\n    return answer\n", "x.py", scope_names=frozenset({"compute_answer"}))
+    assert got == "compute_answer(question)"
 
 
 def test_stops_at_the_end_of_the_line_unless_more_lines_are_asked_for():
@@ -117,9 +153,11 @@ def test_stops_at_the_end_of_the_line_unless_more_lines_are_asked_for():
 
 def test_fits_the_suggestion_before_text_right_of_the_cursor():
     model = OfflineModel()
-    model.add("a.py", "result = combine(left, right)\n" * 3)
-    assert model.suggest("result = combine(", ")", "b.py") == "left, right"
-    assert model.suggest("result = combine(", " + 1", "b.py") == ""  # would garble the line
+    text = "left = 1\nright = 2\nresult = combine(left, right)\nprint(result)\n"
+    model.add("a.py", text * 3)
+    prefix = text * 2 + "left = 1\nright = 2\nresult = combine("
+    assert model.suggest(prefix, ")\nprint(result)\n", "b.py") == "left, right"
+    assert model.suggest(prefix, " + 1\nprint(result)\n", "b.py") == ""  # would garble the line
 
 
 def test_says_nothing_when_the_workspace_disagrees_with_itself():
@@ -191,13 +229,26 @@ async def collect(provider: OfflineProvider, prompt) -> list[Delta]:
         return [delta async for delta in stream]
 
 
-async def test_provider_answers_a_fim_prompt_with_one_finished_delta():
-    provider = OfflineProvider()
-    provider.model.add("server.py", HANDLERS)
+async def test_provider_answers_a_fim_prompt_with_one_finished_delta(tmp_path):
+    # The index makes the names of the imported module reachable from the document.
+    base, other = str(tmp_path / "base.py"), str(tmp_path / "other.py")
+    index = WorkspaceIndex()
+    index.add_file(
+        base, "class Base:\n    workspace = None\n\n    def get_document(self, uri):\n        pass\n"
+    )
+    other_text = "from base import Base\n\n\nclass Other(Base):\n"
+    other_text += "    def on_close(self, params):\n        document = \n"
+    index.add_file(other, other_text)
+    provider = OfflineProvider(index=index)
+    provider.model.add(str(tmp_path / "server.py"), HANDLERS * 2)
     prompt = FimPrompt(
-        prefix="    def on_close(self, params):\n        document = ", suffix="\n", path="o.py"
+        prefix=other_text[:-1],
+        suffix="\n        self.publish(document.uri, self.check(document.source))\n",
+        path=other,
     )
     assert await collect(provider, prompt) == [Delta("self.workspace.get_document(params.uri)", "stop")]
+    provider.index = None  # without the index, the copied line's names are not reachable
+    assert await collect(provider, prompt) == [Delta("", "stop")]
     await provider.aclose()
 
 
