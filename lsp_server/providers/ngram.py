@@ -204,6 +204,10 @@ def _line_head(text: str, limit: int) -> str:
     return text[:end] if end > 0 else text[:limit]
 
 
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def _digest(text: str) -> tuple[int, int]:
     return len(text), hash(text)
 
@@ -292,6 +296,8 @@ class OfflineModel:
         self._ids: dict[str, int] = {}
         self._files: dict[int, _File] = {}
         self._slots: dict[str, int] = {}
+        # File name -> indexed paths: prompts name files workspace-relative, the model by full path.
+        self._by_file_name: dict[str, set[str]] = {}
         self._next_slot = 1
         self._long: dict[int, _Postings] = {}
         self._short: dict[int, _Postings] = {}
@@ -351,6 +357,7 @@ class OfflineModel:
         self._next_slot += 1
         self._files[slot] = _File(path, ids, digest)
         self._slots[path] = slot
+        self._by_file_name.setdefault(_file_name(path), set()).add(path)
         self._live += len(ids)
         base = slot << 32
         long_index, short_index = self._long, self._short
@@ -397,6 +404,12 @@ class OfflineModel:
     def _drop(self, path: str) -> None:
         slot = self._slots.pop(path, None)
         if slot is not None:
+            same_name = self._by_file_name.get(_file_name(path))
+            if same_name is not None:
+                same_name.discard(path)
+                if not same_name:
+                    del self._by_file_name[_file_name(path)]
+        if slot is not None:
             ids = self._files.pop(slot).ids
             self._count_names(ids, -1)  # counts, unlike positions, cannot be skipped when dead
             size = len(ids)
@@ -411,6 +424,22 @@ class OfflineModel:
             self._insert(path, array("i", map(self._intern, tokens)), digest)
 
     # -- reading -----------------------------------------------------------------------------
+
+    def resolve_path(self, path: str | None) -> str | None:
+        """The indexed file a prompt's path names (prompts name files relative to the workspace).
+
+        ``path`` itself when indexed; else the one indexed path that ends with it; else None.
+        """
+        if path is None:
+            return None
+        with self._lock:
+            if path in self._slots:
+                return path
+            tail = "/" + path.replace("\\", "/").lstrip("./")
+            found = [
+                p for p in self._by_file_name.get(_file_name(path), ()) if p.replace("\\", "/").endswith(tail)
+            ]
+            return found[0] if len(found) == 1 else None
 
     def stats(self) -> ModelStats:
         """Counts and a memory estimate (index, token arrays, vocabulary; excludes interpreter overhead)."""
@@ -464,6 +493,7 @@ class OfflineModel:
         a word, the document is excluded or binary-looking, or there is nothing to go on.
         ``collect`` (benchmarks) receives every candidate as ``(text, features, confidence)``.
         """
+        path = self.resolve_path(path) or path
         if max_lines < 1 or not prefix.strip() or (path is not None and self._is_excluded(path)):
             return None
         if _is_word_end(prefix) and _is_word_end(suffix[:1]):

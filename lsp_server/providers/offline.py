@@ -94,10 +94,11 @@ class OfflineProvider:
 
     def propose(self, prompt: FimPrompt, collect: list | None = None) -> Suggestion | None:
         """The engine's best candidate for ``prompt`` with its confidence, shown or not (for benchmarks)."""
-        names = self._names.names(prompt.path)
-        return self.model.propose(
-            prompt.prefix, prompt.suffix, prompt.path, self.max_lines, names, collect=collect
-        )
+        # The prompt names the file relative to the workspace; the model and the index know it by
+        # its full path (this provider stays on the machine, so the full path never leaves it).
+        path = self.model.resolve_path(prompt.path) or prompt.path
+        names = self._names.names(path)
+        return self.model.propose(prompt.prefix, prompt.suffix, path, self.max_lines, names, collect=collect)
 
     async def aclose(self) -> None:
         """Nothing to release: the model lives in memory and holds no connections."""

@@ -304,3 +304,16 @@ def test_the_stale_indexed_copy_of_the_edited_file_does_not_outvote_its_live_tex
     model = OfflineModel()
     model.add("/project/example.py", source)
     assert model.suggest(source[:cursor], source[cursor:], "/project/example.py") == "values)"
+
+
+def test_a_workspace_relative_prompt_path_finds_the_indexed_file():
+    # Prompts name files relative to the workspace; the model knows them by full path, so the stale
+    # indexed copy of the document must still be recognised (and skipped) through the relative name.
+    source = "values = [1, 2, 3]\ntotal = sum(values)\nprint(total)\n\nvalues = [4, 5, 6]\ntotal = sum(\n"
+    cursor = source.rindex("sum(") + 4
+    model = OfflineModel()
+    model.add("/project/pkg/example.py", source)
+    model.add("/project/other/example.py", "x = 1\n")
+    assert model.resolve_path("pkg/example.py") == "/project/pkg/example.py"
+    assert model.resolve_path("example.py") is None  # two files end so: ambiguous
+    assert model.suggest(source[:cursor], source[cursor:], "pkg/example.py") == "values)"
