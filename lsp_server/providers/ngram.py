@@ -507,7 +507,7 @@ class OfflineModel:
         line_before = before[before.rfind("\n") + 1 :]
         known = (scope.window_names(before, after), scope_names, self._common_names(), scope.BASE_NAMES)
         with self._lock:
-            candidates = self._candidates(before, after, path, max_lines)
+            candidates = self._candidates(before, after, path, max_lines, scope_names)
         best: Suggestion | None = None
         for text, features in candidates:
             text = _trim_to_suffix(text, line_rest)
@@ -559,7 +559,7 @@ class OfflineModel:
         return self._common[1]
 
     def _candidates(
-        self, before: str, after: str, path: str | None, max_lines: int
+        self, before: str, after: str, path: str | None, max_lines: int, scope_names: frozenset[str]
     ) -> list[tuple[str, dict]]:
         request = _Request(self._ids, self._vocab)
         tokens = lex(before)
@@ -567,7 +567,7 @@ class OfflineModel:
         ctx = request.intern_all(tokens)
         following = request.intern_all(lex(after))
         same_slot = self._slots.get(path) if path is not None else None
-        return self._copy(ctx, following, pending, same_slot, request, max_lines)
+        return self._copy(ctx, following, pending, same_slot, request, max_lines, scope_names)
 
     def _copy(
         self,
@@ -577,6 +577,7 @@ class OfflineModel:
         same_slot: int | None,
         request: _Request,
         max_lines: int,
+        scope_names: frozenset[str],
     ) -> list[tuple[str, dict]]:
         """Candidate rests of the line copied from earlier occurrences of the context, with their evidence.
 
@@ -590,7 +591,7 @@ class OfflineModel:
         out = self._vote(matches, len(pending), request, max_lines, "", 1.0, following)
         # The typed word may also be the start of a longer name in scope: complete it from the names
         # the document shows (nearest and most used first), then continue the line after it.
-        for token, share in _name_completions(pending, ctx, following, request)[:_MAX_NAMES]:
+        for token, share in _name_completions(pending, ctx, following, request, scope_names)[:_MAX_NAMES]:
             head = request.text(token)[len(pending) :]
             found = self._find([*ctx, token], following, same_slot)
             voted = self._vote(found, 0, request, max_lines, head, share, following)
@@ -737,12 +738,13 @@ def _scan(seq: list[int], limit: int, ctx: list[int], bonus: int, matches: list[
 
 
 def _name_completions(
-    pending: str, ctx: list[int], following: list[int], request: _Request
+    pending: str, ctx: list[int], following: list[int], request: _Request, reachable: frozenset[str]
 ) -> list[tuple[int, float]]:
-    """Longer names the document's windows show that start with the unfinished word, with their shares.
+    """Longer names in scope that start with the unfinished word, with their shares, best first.
 
-    Each occurrence counts once, and once more when it is among the last ``_NEAR`` tokens before the
-    cursor (proximity: the name in use nearby is the likelier one). Best first.
+    Each occurrence in the document's windows counts once, and once more when it is among the last
+    ``_NEAR`` tokens before the cursor (proximity: the name in use nearby is the likelier one); a
+    name only the index makes reachable (defined in the file or what it imports) counts half.
     """
     word = pending.lstrip(" \t")
     if not word or not (word[0].isalpha() or word[0] == "_") or not _is_word_end(word):
@@ -757,6 +759,10 @@ def _name_completions(
         text = request.text(token_id).lstrip(" \t")
         if len(text) > len(word) and text.startswith(word) and _is_word_end(text):
             counts[text] = counts.get(text, 0.0) + count
+    if len(word) >= 2:
+        for name in reachable:
+            if len(name) > len(word) and name.startswith(word):
+                counts[name] = counts.get(name, 0.0) + 0.5
     if not counts:
         return []
     total = sum(counts.values()) + 1.0
