@@ -18,15 +18,19 @@ How it predicts ("naturalness of software"; an ∞-gram-style longest-match mode
   Each occurrence votes with weight ``2 ** match_length`` (how many tokens of context it shares,
   up to ``_MAX_MATCH``), boosted for the current document.
 * Each voting occurrence proposes what followed it up to the end of its line; identical lines pool
-  their votes. The winner is shown only when it holds ``_LINE_MIN`` of ``all votes + prior``: one
-  short match is not enough, a long or repeated one is; otherwise ``""`` (an empty suggestion beats
-  garbage). When nothing matches, an unfinished identifier is completed from the identifiers of
-  the current document and the line continued from there.
-* When copying gives nothing sure, the line is composed token by token (greedy) by an n-gram model
-  with stupid backoff over contexts of 1..5 tokens: counts come from the same position indexes
-  (orders 2..5), a bigram table (order 1) and the current document's windows weighted as a cache.
-  A composed line is shown only when short, grounded in a context of at least two tokens, and
-  agreed at every step (``_compose``); it adds about two points of exact rest-of-line.
+  their votes. The best few lines become candidates, each with its evidence: its share of the votes
+  (against a phantom competitor ``_PRIOR``), the runner-up's, the longest shared context, whether
+  the current document voted, and whether the occurrence is followed by the same lines as the
+  cursor's line (the suffix: fill-in-the-middle evidence).
+* An unfinished word may also be the start of a longer name in scope: the names the windows show
+  (nearest first) and those the index makes reachable are completed and the line continued after
+  them, as further candidates. The closing line of an open construct (``scope.closing_line``) and
+  the end of the line as its neighbours end (``scope.finish_line``) are candidates too.
+* Agreement: a candidate that would write a name nothing reachable defines (not in the windows, the
+  index's names for the file, the workspace's common words or the languages' keywords) is dropped.
+* Calibration (``calibration.py``): each candidate's features give a confidence (a logistic model
+  fitted on the benchmark's tuning repositories); ``propose`` returns the most confident candidate,
+  ``suggest`` shows it only from ``THRESHOLD`` up. An empty suggestion beats a wrong one.
 
 Tokens keep their leading horizontal whitespace, and a line break token carries the next line's
 indentation, so ``"".join(lex(text)) == text`` for any text and suggestions reproduce spacing exactly.
@@ -144,8 +148,9 @@ class Suggestion:
     """A candidate for the cursor: its text, the estimated chance it is exactly right, and its kind.
 
     ``source`` is ``copy`` (what followed the same context elsewhere), ``word`` (an unfinished name
-    completed from the document), ``word+copy``, ``compose`` (the n-gram generator) or ``close`` (the
-    brackets an earlier line opened).
+    completed from the names in scope), ``word+copy`` (that name, then a copied rest), ``close`` (the
+    brackets an earlier line opened) or ``end`` (the line's own quote and brackets closed, then the
+    terminator its neighbours end with).
     """
 
     text: str
@@ -505,9 +510,9 @@ class OfflineModel:
         line_rest = suffix.split("\n", 1)[0]
         flags = scope.language_flags(path)
         line_before = before[before.rfind("\n") + 1 :]
-        known = (scope.window_names(before, after), scope_names, self._common_names(), scope.BASE_NAMES)
         with self._lock:
-            candidates = self._candidates(before, after, path, max_lines, scope_names)
+            candidates, shown_words = self._candidates(before, after, path, max_lines, scope_names)
+            known = (shown_words, scope_names, self._common_names(), scope.BASE_NAMES)
         best: Suggestion | None = None
         for text, features in candidates:
             text = _trim_to_suffix(text, line_rest)
@@ -560,14 +565,19 @@ class OfflineModel:
 
     def _candidates(
         self, before: str, after: str, path: str | None, max_lines: int, scope_names: frozenset[str]
-    ) -> list[tuple[str, dict]]:
+    ) -> tuple[list[tuple[str, dict]], set[str]]:
+        """The candidates for the cursor, and the words the windows show (their names in scope)."""
         request = _Request(self._ids, self._vocab)
         tokens = lex(before)
+        following_tokens = lex(after)
+        # The windows' tokens already hold every identifier they show: no second pass over the text.
+        shown_words = {t.lstrip(" \t") for t in {*tokens, *following_tokens}}
         pending = tokens.pop()
         ctx = request.intern_all(tokens)
-        following = request.intern_all(lex(after))
+        following = request.intern_all(following_tokens)
         same_slot = self._slots.get(path) if path is not None else None
-        return self._copy(ctx, following, pending, same_slot, request, max_lines, scope_names)
+        found = self._copy(ctx, following, pending, same_slot, request, max_lines, scope_names)
+        return found, shown_words
 
     def _copy(
         self,

@@ -1,10 +1,11 @@
-"""What the offline engine may mention at a cursor: the names in scope and the brackets left open.
+"""What the offline engine may mention at a cursor: names in scope, and the brackets a line leaves open.
 
-Owns ``names_in_scope`` (identifiers the document windows show, the file's own definitions and
-imports, and the definitions of the files it imports or shares a Go package with, as the workspace
-index knows them), ``mentioned_names`` (the identifiers a suggestion would introduce, outside strings
-and comments) and ``closing_line`` (the line that closes what an earlier line opened, at the start of
-a line indented like that opener).
+Owns ``IndexNames`` (the names the workspace index makes reachable from a file: its definitions,
+its imports, the definitions of the files it imports or shares a Go package with), ``BASE_NAMES``
+(keywords and builtins), ``mentioned_names`` (the identifiers a suggestion would write, outside
+strings and comments), ``line_balance``, ``closing_line`` (the line that closes what an earlier line
+opened) and ``finish_line`` (the current line's quote and brackets closed, then the terminator its
+neighbours end with).
 
 It must not import the index module (it sits beside this package in the layers): the index comes in
 duck-typed (``file_symbols``, ``module_files``). It never reads files, imports neither pygls nor
@@ -53,14 +54,6 @@ Option Result Vec Box str usize isize u8 u16 u32 u64 i8 i16 i32 i64 f32 f64 char
 vec assert assert_eq write writeln
 """
 BASE_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | frozenset(_KEYWORDS.split())
-
-
-def window_names(*texts: str) -> set[str]:
-    """Every identifier the given texts show (strings and comments included: they name things too)."""
-    names: set[str] = set()
-    for text in texts:
-        names.update(IDENTIFIER_RE.findall(text))
-    return names
 
 
 class IndexNames:
