@@ -385,28 +385,6 @@ class OfflineModel:
                 else:
                     counts.pop(name, None)
 
-    def _count_names(self, ids: array, delta: int) -> None:
-        vocab, counts = self._vocab, self._name_files
-        for name in {vocab[i].lstrip(" \t") for i in set(ids)}:
-            if name[:1].isalpha() or name[:1] == "_":
-                count = counts.get(name, 0) + delta
-                if count > 0:
-                    counts[name] = count
-                else:
-                    counts.pop(name, None)
-
-    def _count_bigrams(self, ids: array, delta: int) -> None:
-        bigram = self._bigram
-        for a, b in zip(ids, ids[1:], strict=False):
-            following = bigram.get(a)
-            if following is None:
-                following = bigram[a] = {}
-            count = following.get(b, 0) + delta
-            if count > 0:
-                following[b] = count
-            else:
-                following.pop(b, None)
-
     def _drop(self, path: str) -> None:
         slot = self._slots.pop(path, None)
         if slot is not None:
@@ -642,12 +620,12 @@ class OfflineModel:
             entry[2] = max(entry[2], length)
             entry[3] += bonus > 0
             if live_after:
-                after = 0
+                agreed = 0
                 for a, b in zip(live_after, seq[end : end + _AFTER_MATCH]):  # noqa: B905 - may be short
                     if a != b:
                         break
-                    after += 1
-                entry[4] = max(entry[4], after)
+                    agreed += 1
+                entry[4] = max(entry[4], agreed)
         if not votes:
             return []
         total = sum(v[0] for v in votes.values()) + _PRIOR
