@@ -755,5 +755,5 @@ def _name_completions(
     if not counts:
         return []
     total = sum(counts.values()) + 1.0
-    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))  # ties: reproducibly
     return [(request.intern(spaces + name), count / total) for name, count in ranked]
