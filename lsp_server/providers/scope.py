@@ -332,7 +332,7 @@ def finish_line(
     if hash_comments and _PYTHON_BLOCK_RE.match(body):
         terminator, share = ":", 1.0
     elif neighbours:
-        counts = {end: neighbours.count(end) for end in set(neighbours)}
+        counts = {end: neighbours.count(end) for end in neighbours}  # first seen wins a tie
         terminator = max(counts, key=counts.__getitem__)
         share = counts[terminator] / len(neighbours)
     else:
