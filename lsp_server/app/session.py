@@ -206,7 +206,7 @@ class Session:
         if offline is None:
             from lsp_server.providers.offline import OfflineProvider
 
-            offline = self.offline = OfflineProvider()
+            offline = self.offline = OfflineProvider(index=self.index)
         return offline
 
     async def aclose(self) -> None:
