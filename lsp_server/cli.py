@@ -72,6 +72,13 @@ def _rewrite_parser(command: str) -> argparse.ArgumentParser:
     if command == "refactor":
         parser.add_argument("instruction", help='what to do, e.g. "use pathlib" or "make it async"')
     parser.add_argument("--write", action="store_true", help="apply the change to the file")
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="with --write, apply a change that adds powers the task did not ask for (process execution, "
+        "network access, new URLs, sensitive paths, ...) without asking; without a terminal such a "
+        "change is refused unless --yes is given",
+    )
     parser.add_argument("--language", help="languageId (default: from the file extension)")
     _logging_arguments(parser)
     return parser
@@ -280,17 +287,40 @@ async def run_rewrite(command: str, options: argparse.Namespace) -> int:
     if not result.edits:
         progress(result.message)
         return 0
-    new = apply_edits(content, result.edits[0].edits, Encoding.UTF32)
+    proposed = result.edits[0]
+    new = apply_edits(content, proposed.edits, Encoding.UTF32)
     name = session.display_path(str(path))
+    if proposed.needs_confirmation:
+        progress(f"WARNING: the model's edit {proposed.warning}. Review the diff before applying it.")
     sys.stdout.writelines(
         difflib.unified_diff(
             content.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}", f"b/{name}"
         )
     )
+    sys.stdout.flush()
     if options.write:
+        if proposed.needs_confirmation and not options.yes and not confirmed(proposed):
+            return 3
         path.write_text(new, encoding="utf-8")
         progress(f"wrote {path}")
     return 0
+
+
+def confirmed(proposed) -> bool:
+    """Ask on the terminal whether to write a flagged edit; without a terminal the answer is no."""
+    from lsp_server.engine.rewrite import refusal
+
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        progress(refusal(proposed, "nothing written (no terminal to ask on); pass --yes to write it anyway"))
+        return False
+    print(
+        f"llm-lsp: write this change, which {proposed.warning}? [y/N] ", end="", file=sys.stderr, flush=True
+    )
+    answer = sys.stdin.readline().strip().lower()
+    if answer in ("y", "yes"):
+        return True
+    progress("nothing written")
+    return False
 
 
 PROJECT_MARKERS = (".git", ".hg", "pyproject.toml", "package.json", "go.mod", "Cargo.toml", ".llm-lspignore")

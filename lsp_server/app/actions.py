@@ -25,6 +25,7 @@ from lsp_server.core.documents import DocumentStore, Snapshot
 from lsp_server.core.errors import ContentModified, InvalidRequest
 from lsp_server.core.settings import Settings
 from lsp_server.engine import rewrite
+from lsp_server.engine.capabilities import Task
 from lsp_server.engine.rewrite import Diagnostic, ProposedEdit, Range
 from lsp_server.providers.base import Provider
 
@@ -209,11 +210,14 @@ async def resolve(
     scope = rewrite.find_scope(snapshot, request.range, request.scope)
     task = rewrite.instruction(request.action, snapshot, request.prompt)
     limits = rewrite.Budget.from_settings(settings, clock)
-    edits = await rewrite.rewrite(provider, snapshot, scope, task, limits, diagnostics=request.diagnostics)
+    asked = Task(request.action, request.prompt, tuple(d.message for d in request.diagnostics))
+    result = await rewrite.rewrite(
+        provider, snapshot, scope, task, limits, diagnostics=request.diagnostics, asked=asked
+    )
     if request.uri not in store or store.get(request.uri).version != snapshot.version:
         raise ContentModified(f"{request.uri} changed while the model was answering; nothing applied")
     label = request.title or _label(request.action, scope)
-    return rewrite.proposed(snapshot.uri, snapshot.version, edits, label)
+    return rewrite.proposed(snapshot.uri, snapshot.version, result.edits, label, review=result.review)
 
 
 def _label(action: str, scope: rewrite.Scope) -> str:

@@ -31,6 +31,7 @@ from lsp_server.core.settings import Settings
 from lsp_server.core.text import TextEdit
 from lsp_server.core.uris import uri_to_path
 from lsp_server.engine import rewrite
+from lsp_server.engine.capabilities import Task
 from lsp_server.engine.rewrite import Diagnostic, ProposedEdit, Range
 from lsp_server.providers.base import Provider
 
@@ -154,15 +155,19 @@ async def run(
     if request.action == "tests":
         return await _tests(provider, store, snapshot, scope, limits)
     task = _task(request, snapshot)
-    edits = await rewrite.rewrite(provider, snapshot, scope, task, limits, diagnostics=request.diagnostics)
+    asked = Task(request.action, request.instruction, tuple(d.message for d in request.diagnostics))
+    result = await rewrite.rewrite(
+        provider, snapshot, scope, task, limits, diagnostics=request.diagnostics, asked=asked
+    )
     _still_current(store, snapshot)
+    edits = result.edits
     if not edits:
         return CommandResult(f"llm-lsp: the model proposed no change to the {scope.describe()}")
     label = f"llm-lsp {request.action}: {scope.describe()}"
     changed = len({e.start[0] for e in edits} | {e.end[0] for e in edits})
     return CommandResult(
         f"llm-lsp: {request.action} changed {changed} line(s) of the {scope.describe()}",
-        (rewrite.proposed(snapshot.uri, snapshot.version, edits, label),),
+        (rewrite.proposed(snapshot.uri, snapshot.version, edits, label, review=result.review),),
     )
 
 
@@ -219,7 +224,8 @@ async def _tests(
             existing = None
         except OSError as exc:
             raise InvalidRequest(f"cannot read {target.path}: {exc.strerror or exc}") from None
-    code = await rewrite.generate_tests(provider, snapshot, scope, target, existing, limits)
+    generated = await rewrite.generate_tests(provider, snapshot, scope, target, existing, limits)
+    code = generated.code
     _still_current(store, snapshot)
     if open_target is not None and (
         target_uri not in store or store.get(target_uri).version != open_target.version
@@ -227,11 +233,13 @@ async def _tests(
         raise ContentModified(f"{target_uri} changed while the model was answering; nothing applied")
     label = f"llm-lsp tests for the {scope.describe()}"
     if existing is None:
-        edit = rewrite.proposed(target_uri, None, [TextEdit((0, 0), (0, 0), code)], label, create=True)
+        edit = rewrite.proposed(
+            target_uri, None, [TextEdit((0, 0), (0, 0), code)], label, review=generated.review, create=True
+        )
         message = f"llm-lsp: tests written to a new file {target.path}"
     else:
         version = open_target.version if open_target is not None else None
         appended = rewrite.append_edit(existing, code, store.encoding)
-        edit = rewrite.proposed(target_uri, version, [appended], label)
+        edit = rewrite.proposed(target_uri, version, [appended], label, review=generated.review)
         message = f"llm-lsp: tests appended to {target.path}"
     return CommandResult(message, (edit,), show=target_uri)

@@ -24,7 +24,7 @@ import attrs
 from lsp_server.core.documents import Snapshot
 from lsp_server.core.errors import ExcludedFile
 from lsp_server.core.settings import Settings
-from lsp_server.engine import context, postprocess
+from lsp_server.engine import capabilities, context, postprocess
 from lsp_server.engine.cache import SuggestionCache
 from lsp_server.engine.debounce import AdaptiveDebounce
 from lsp_server.privacy import invisible, redaction
@@ -121,6 +121,8 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
     pipeline.debounce.observe_latency(model_seconds)
 
     shown = dedupe(postprocess.process(text, cursor, chat=chat) for text in texts)
+    # Held back (and logged): a multi-line suggestion adding process execution with a URL or secret path.
+    shown = capabilities.without_risky(shown, snapshot.grammar, prefix_key + suffix_key)
     if shown:
         pipeline.cache.put(snapshot.uri, prefix_key, suffix_key, list(shown), pipeline.clock())
     return InlineResult(snapshot.uri, snapshot.version, offset, shown, model_seconds=model_seconds)

@@ -8,11 +8,15 @@ nonce, secrets redacted, invisible characters stripped), reading the model's ans
 checks an answer must pass before it becomes an edit (DESIGN invariants 5 and 6): a complete answer
 (``finish_reason == "stop"``), exactly one fenced code block, not huge, no invisible characters, no
 code echoed from outside the scope, no new syntax errors. Accepted code is re-indented to the scope
-and turned into minimal ``TextEdit``s that lie inside the scope by construction.
+and turned into minimal ``TextEdit``s that lie inside the scope by construction. Every answer's code
+is then reviewed for the powers it adds (``capabilities``: process execution, network access, new
+URLs, sensitive paths, blobs, unexplained imports); a flagged edit needs the user's confirmation.
 
 It also owns the plain result types the features hand to the adapter (``ProposedEdit``) and the list of
-sensitive paths whose edits need the user's confirmation. It must not import pygls, openai or a
-feature module, and never applies an edit: the adapter does, and only on the version computed for.
+sensitive paths whose edits need the user's confirmation; ``proposed`` is the one way to build an edit,
+and it takes the review, so no door can hand on a model edit that skipped the check. It must not
+import pygls, openai or a feature module, and never applies an edit: the adapter does, and only on
+the version computed for.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from lsp_server.core.errors import InvalidRequest, ModelNotConfigured, Truncated
 from lsp_server.core.settings import Settings
 from lsp_server.core.text import Encoding, TextEdit, index_to_column, minimal_edits, split_lines
 from lsp_server.core.uris import uri_basename, uri_name
+from lsp_server.engine import capabilities
+from lsp_server.engine.capabilities import Review, Task
 from lsp_server.privacy import fences, invisible, redaction
 from lsp_server.providers.base import ModelRequest, Provider
 from lsp_server.providers.prompts import ChatMessage, ChatPrompt
@@ -86,8 +92,10 @@ class Diagnostic:
 class ProposedEdit:
     """Edits for one file, computed for ``version`` (None: a file the editor does not have open).
 
-    ``create`` asks for the file to be created first. ``needs_confirmation`` marks sensitive paths
-    (editor settings, CI, hooks, build scripts); ``label`` says why, for the change annotation.
+    ``create`` asks for the file to be created first. ``needs_confirmation`` marks edits the user must
+    confirm: sensitive paths (editor settings, CI, hooks, build scripts) and edits that add powers the
+    task did not ask for; ``warning`` says what, in one phrase ("adds process execution (...)"), and
+    ``label`` names the edit, for the change annotation.
     """
 
     uri: str
@@ -96,6 +104,7 @@ class ProposedEdit:
     create: bool = False
     needs_confirmation: bool = False
     label: str = "llm-lsp"
+    warning: str = ""
 
 
 @attrs.frozen
@@ -732,19 +741,23 @@ def check_inside_scope(new: str, snapshot: Snapshot, scope: Scope) -> None:
         raise UnsafeEdit("the model's answer rewrites code outside the chosen scope; nothing applied")
 
 
-def check_syntax(snapshot: Snapshot, new_text: str) -> None:
-    """Refuse a result with more syntax errors than the document has now (files with a grammar)."""
+def check_syntax(snapshot: Snapshot, new_text: str):
+    """Refuse a result with more syntax errors than the document has now (files with a grammar).
+
+    Returns the new text's tree (None without a grammar), for the capability review.
+    """
     if snapshot.grammar is None or snapshot.tree is None:
-        return
+        return None
     tree = syntax.parse(snapshot.grammar, new_text.encode("utf-8", "surrogatepass"))
     if tree is None:
-        return
+        return None
     before = syntax.error_count(snapshot.tree.root_node)
     after = syntax.error_count(tree.root_node)
     if after > before:
         raise UnsafeEdit(
             f"the model's answer does not parse ({after - before} new syntax errors); nothing applied"
         )
+    return tree
 
 
 def scope_edits(old: str, new: str, first_line: int, encoding: Encoding) -> tuple[TextEdit, ...]:
@@ -763,10 +776,32 @@ def scope_edits(old: str, new: str, first_line: int, encoding: Encoding) -> tupl
     )
 
 
+@attrs.frozen
+class Rewrite:
+    """A checked answer: the minimal edits of the scope, and what they add that the task did not ask for."""
+
+    edits: tuple[TextEdit, ...]
+    review: Review = capabilities.CLEAN
+
+
+def review_rewrite(snapshot: Snapshot, scope: Scope, new: str, new_tree, task: Task) -> Review:
+    """What the scope's new text adds over the whole old file's code (its comments and docstrings aside)."""
+    new_source = (snapshot.text[: scope.start] + new + snapshot.text[scope.end :]).encode(
+        "utf-8", "surrogatepass"
+    )
+    start = snapshot.byte_at(scope.start)
+    end = start + len(new.encode("utf-8", "surrogatepass"))
+    baseline = capabilities.documentation_free(snapshot.grammar, snapshot.tree, snapshot.source)
+    return capabilities.review(snapshot.grammar, new_tree, new_source, start, end, baseline, task)
+
+
 def edits_from_answer(
-    snapshot: Snapshot, scope: Scope, answer: Answer, secrets: Sequence[str] = ()
-) -> tuple[TextEdit, ...]:
-    """Check an answer and turn it into minimal edits of ``scope``; raises when any check fails."""
+    snapshot: Snapshot, scope: Scope, answer: Answer, secrets: Sequence[str] = (), task: Task | None = None
+) -> Rewrite:
+    """Check an answer and turn it into minimal edits of ``scope``, reviewed for the powers they add.
+
+    Raises when any check fails. ``task`` is what the user asked for (it may explain a capability).
+    """
     check_finished(answer)
     code = extract_code(answer.text)
     check_invisible(code)
@@ -778,8 +813,11 @@ def edits_from_answer(
     if not new.strip():
         raise UnsafeEdit("the model's answer is empty; nothing applied")
     check_inside_scope(new, snapshot, scope)
-    check_syntax(snapshot, snapshot.text[: scope.start] + new + snapshot.text[scope.end :])
-    return scope_edits(old, new, scope.first_line, snapshot.encoding)
+    tree = check_syntax(snapshot, snapshot.text[: scope.start] + new + snapshot.text[scope.end :])
+    edits = scope_edits(old, new, scope.first_line, snapshot.encoding)
+    if not edits:
+        return Rewrite(edits)
+    return Rewrite(edits, review_rewrite(snapshot, scope, new, tree, task or Task()))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -828,13 +866,49 @@ def sensitive_reason(uri: str) -> str | None:
 
 
 def proposed(
-    uri: str, version: int | None, edits: Sequence[TextEdit], label: str, create: bool = False
+    uri: str,
+    version: int | None,
+    edits: Sequence[TextEdit],
+    label: str,
+    *,
+    review: Review,
+    create: bool = False,
 ) -> ProposedEdit:
-    """A ``ProposedEdit`` with the confirmation flag set for sensitive paths."""
-    reason = sensitive_reason(uri)
-    if reason is not None:
-        label = f"{label} (changes {reason}: review before applying)"
-    return ProposedEdit(uri, version, tuple(edits), create, reason is not None, label)
+    """A ``ProposedEdit``, to be confirmed when it touches a sensitive path or adds unasked-for powers."""
+    reasons = []
+    path_reason = sensitive_reason(uri)
+    if path_reason is not None:
+        reasons.append(f"changes {path_reason}")
+    if review.flagged:
+        reasons.append(review.summary)
+    warning = " and ".join(reasons)
+    if warning:
+        label = f"{label} ({warning}: review before applying)"
+    return ProposedEdit(uri, version, tuple(edits), create, bool(warning), label, warning)
+
+
+def refusal(edit: ProposedEdit, how_to_review: str) -> str:
+    """The sentence that refuses ``edit`` where nobody can be asked to confirm it."""
+    return f"not applied: the model's edit to {uri_basename(edit.uri)} {edit.warning}; {how_to_review}"
+
+
+def require_confirmable(edits: Sequence[ProposedEdit], client_confirms: bool) -> None:
+    """Raise ``UnsafeEdit`` when an edit needs confirmation and the client cannot ask for it.
+
+    Editors that declare ``workspace.workspaceEdit.changeAnnotationSupport`` show the annotation and
+    ask; any other client would apply the edit silently, so it gets a refusal naming what was added.
+    """
+    if client_confirms:
+        return
+    for edit in edits:
+        if edit.needs_confirmation:
+            raise UnsafeEdit(
+                refusal(
+                    edit,
+                    "this editor cannot ask for confirmation (it does not declare change annotation "
+                    "support); review it with `llm-lsp fix` or `llm-lsp refactor` in a terminal",
+                )
+            )
 
 
 def _nothing(_path: str) -> bool:
@@ -937,12 +1011,19 @@ async def rewrite(
     task: str,
     budget: Budget,
     diagnostics: Sequence[Diagnostic] = (),
-) -> tuple[TextEdit, ...]:
-    """Ask for the new text of ``scope`` and return the checked, minimal edits (possibly none)."""
+    asked: Task | None = None,
+) -> Rewrite:
+    """Ask for the new text of ``scope``; the checked, minimal edits (possibly none) and their review.
+
+    ``asked`` is the user's own request, which may explain a capability the edit adds (the default:
+    the diagnostics' messages, which explain only imports of the modules they name).
+    """
     require_model(provider)
     prepared = rewrite_prompt(snapshot, scope, task, diagnostics=diagnostics, redact=budget.redact)
     answer = await ask(provider, prepared.prompt, deadline=budget.deadline, max_tokens=budget.max_tokens)
-    return edits_from_answer(snapshot, scope, answer, prepared.secrets)
+    if asked is None:
+        asked = Task(hints=tuple(d.message for d in diagnostics))
+    return edits_from_answer(snapshot, scope, answer, prepared.secrets, asked)
 
 
 async def explain(provider: Provider, snapshot: Snapshot, scope: Scope, budget: Budget) -> str:
@@ -965,8 +1046,12 @@ async def generate_tests(
     target: TestTarget,
     existing: str | None,
     budget: Budget,
-) -> str:
-    """The test code for ``scope``: a whole file, or (``existing`` given) what to append to it."""
+) -> GeneratedTests:
+    """The test code for ``scope`` (a whole file, or what to append to ``existing``) and its review.
+
+    The review compares the tests with the source file and the existing test file: a test may import
+    its framework and the project's own modules, nothing else new without a reason.
+    """
     require_model(provider)
     prepared = tests_prompt(snapshot, scope, target.framework, existing, redact=budget.redact)
     answer = await ask(provider, prepared.prompt, deadline=budget.deadline, max_tokens=budget.max_tokens)
@@ -979,7 +1064,24 @@ async def generate_tests(
     tree = syntax.parse(grammar, code.encode("utf-8", "surrogatepass"))
     if tree is not None and syntax.error_count(tree.root_node) > 0:
         raise UnsafeEdit("the generated tests do not parse; nothing applied")
-    return code.strip("\n") + "\n"
+    source = code.encode("utf-8", "surrogatepass")
+    baseline = capabilities.documentation_free(snapshot.grammar, snapshot.tree, snapshot.source)
+    if existing:
+        existing_tree = syntax.parse(grammar, existing.encode("utf-8", "surrogatepass"))
+        baseline += "\n" + capabilities.documentation_free(
+            grammar, existing_tree, existing.encode("utf-8", "surrogatepass")
+        )
+    local = frozenset(part.lower() for part in re.split(r"[/.]", uri_name(snapshot.uri)) if part)
+    verdict = capabilities.review(grammar, tree, source, 0, len(source), baseline, Task("tests", local=local))
+    return GeneratedTests(code.strip("\n") + "\n", verdict)
+
+
+@attrs.frozen
+class GeneratedTests:
+    """Test code to write, and what it adds that the tests did not need."""
+
+    code: str
+    review: Review = capabilities.CLEAN
 
 
 def append_edit(existing: str, addition: str, encoding: Encoding) -> TextEdit:

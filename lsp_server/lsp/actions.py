@@ -17,6 +17,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcContentModified, JsonRpcException
 
 from lsp_server.core.errors import ContentModified, DocumentNotOpen, LlmLspError, ProviderError
+from lsp_server.engine.rewrite import require_confirmable
 from lsp_server.lsp import convert
 from lsp_server.lsp.server import LlmLanguageServer, server
 
@@ -113,6 +114,7 @@ async def on_code_action_resolve(ls: LlmLanguageServer, action: types.CodeAction
     try:
         proposed = await ls.session.resolve_action(action.data)
         check_current(ls, proposed.uri, proposed.version)
+        require_confirmable([proposed], ls.client_has_annotations)
     except Exception as exc:
         raise rpc_error(ls, exc, action.title, show=True) from None
     if not proposed.edits:
@@ -160,6 +162,7 @@ async def run_ai_command(ls: LlmLanguageServer, name: str, args: Any) -> str:
             for edit in result.edits:
                 if edit.version is not None:  # a file the command creates has no version
                     check_current(ls, edit.uri, edit.version)
+            require_confirmable(result.edits, ls.client_has_annotations)
             # An editor that never answers must not leave the command unanswered.
             applied = await asyncio.wait_for(
                 ls.workspace_apply_edit_async(

@@ -57,8 +57,12 @@ def workspace_edit(proposed: Iterable[ProposedEdit]) -> types.WorkspaceEdit:
         annotation = None
         if edit.needs_confirmation:
             annotation = f"llm-lsp-{index}"
+            # The label is what an editor shows first (VS Code groups its preview by it): it names what
+            # the edit adds; the description repeats it with the edit's own name.
             annotations[annotation] = types.ChangeAnnotation(
-                label=edit.label, needs_confirmation=True, description="Proposed by the AI model"
+                label=f"llm-lsp: {edit.warning}" if edit.warning else edit.label,
+                needs_confirmation=True,
+                description=f"{edit.label}. Proposed by the AI model: review before applying.",
             )
         if edit.create:
             changes.append(

@@ -87,6 +87,8 @@ class LlmLanguageServer(LanguageServer):
         self.client_has_inline = False
         self.client_has_configuration = False
         self.client_has_progress = False
+        # Whether the client asks the user about edits annotated needsConfirmation; if not, such edits
+        # are refused rather than applied silently (rewrite.require_confirmable).
         self.client_has_annotations = False
         self.client_markdown = False
         # Set once workspace/configuration has been pulled after `initialized` (or failed): requests

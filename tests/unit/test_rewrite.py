@@ -6,7 +6,7 @@ import pytest
 
 from lsp_server.core.documents import DocumentStore
 from lsp_server.core.errors import InvalidRequest, ModelNotConfigured, TruncatedAnswer, UnsafeEdit
-from lsp_server.engine import rewrite
+from lsp_server.engine import capabilities, rewrite
 from lsp_server.providers.base import Delta
 
 PY = (
@@ -75,7 +75,7 @@ def test_answer_is_reindented_and_turned_into_a_minimal_edit():
     answer = rewrite.Answer(
         "Fixed:\n```python\n@staticmethod\ndef f(x):\n  y = x + 1\n  return y\n```\nBye", "stop"
     )
-    [edit] = rewrite.edits_from_answer(s, scope, answer)
+    [edit] = rewrite.edits_from_answer(s, scope, answer).edits
     assert edit == rewrite.TextEdit((5, 15), (5, 15), " 1")
 
 
@@ -126,7 +126,9 @@ def test_sensitive_paths_need_confirmation():
     assert rewrite.sensitive_reason("file:///w/.github/workflows/ci.yml") == "CI workflow"
     assert rewrite.sensitive_reason("file:///w/package.json") == "package scripts"
     assert rewrite.sensitive_reason("file:///w/src/app.py") is None
-    assert rewrite.proposed("file:///w/.vscode/settings.json", 1, [], "x").needs_confirmation
+    assert rewrite.proposed(
+        "file:///w/.vscode/settings.json", 1, [], "x", review=capabilities.CLEAN
+    ).needs_confirmation
 
 
 def test_test_targets_follow_each_language_convention():
@@ -162,5 +164,7 @@ async def test_rewrite_end_to_end_with_a_scripted_model():
     model = _Model(
         Delta("```python\n@staticmethod\ndef f(x):\n    y = x + 1\n"), Delta("    return y\n```", "stop")
     )
-    edits = await rewrite.rewrite(model, s, scope, "Fix", rewrite.Budget(deadline=1e12, max_tokens=100))
+    result = await rewrite.rewrite(model, s, scope, "Fix", rewrite.Budget(deadline=1e12, max_tokens=100))
+    edits = result.edits
+    assert not result.review.flagged
     assert [e.start for e in edits] == [(5, 15)]
