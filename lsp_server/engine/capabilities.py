@@ -341,39 +341,64 @@ def _present(evidence: str, code: str, ignore_case: bool) -> bool:
 
 
 def _words(text: str) -> set[str]:
-    return {word.lower() for word in re.findall(r"[\w.-]+", text)}
+    """Lower-cased words and dotted names of a text, and each dotted name's first part."""
+    words = {word.lower().strip(".-") for word in re.findall(r"[\w.:/-]+", text)}
+    return words | {re.split(r"[./:]+", word)[0] for word in words}
+
+
+# Roots too generic to explain anything by being named ("run" in "run the tests" is no subprocess).
+_GENERIC_ROOTS = frozenset({"new", "os", "run", "std", "self", "this", "window", "globalthis", "io"})
+
+
+def _named(evidence: str, words: set[str]) -> bool:
+    """Whether a call's callee or an import's module is named in ``words`` (in full, or by its root)."""
+    name = evidence.lower().removeprefix("new ")
+    root = re.split(r"[./:(]+", name)[0]
+    return name in words or (root not in _GENERIC_ROOTS and root in words)
 
 
 def _explained(found: _Found, grammar: str | None, task: Task) -> bool:
+    """Whether the task explains ``found``: the user asked for the capability or named the thing."""
     capability = found.rule.capability
-    request = task.request
     asks = ASKS.get(capability)
-    if asks is not None and asks.search(request):
+    if asks is not None and asks.search(task.request):
         return True
     evidence = found.evidence.lower()
-    if capability in (URL, IP, SENSITIVE) and evidence in request.lower():
+    request = _words(task.request)
+    if capability in (URL, IP, SENSITIVE) and evidence in task.request.lower():
         return True
     if capability == SENSITIVE:
         name = evidence.rstrip("/").rsplit("/", 1)[-1].lstrip("~.")
-        return bool(name) and name in _words(request)
-    if found.rule.on in ("import", "call"):
-        parts = {p for p in re.split(r"[./:@\-]+", evidence) if p}
-        named = _words(request) | {w for hint in task.hints for w in _words(hint)}
-        named |= {w for w in re.split(r"[.\s]+", " ".join(named)) if w}
-        if found.rule.on == "import":
-            if parts & named or evidence in named:
-                return True
-            table = TABLES.get(grammar or "")
-            if table is None:
-                return False
-            if capability == IMPORT and re.fullmatch(table.ordinary, found.evidence):
-                return True
-            if task.action == "tests" and re.fullmatch(table.tests, found.evidence):
-                return True
-            root = re.split(r"[./:]+", found.evidence)[0].lower()
-            return root in task.local
-        return bool(parts & _words(request))
-    return False
+        return bool(name) and name in request
+    if found.rule.on == "call":
+        return _named(found.evidence, request)
+    if found.rule.on != "import":
+        return False
+    # An import is also explained by a diagnostic naming the module ("json" is not defined), by being
+    # ordinary (the standard library), a test framework in generated tests, or the project's own code.
+    hints = {word for hint in task.hints for word in _words(hint)}
+    if _named(found.evidence, request | hints):
+        return True
+    table = TABLES.get(grammar or "")
+    if table is None:
+        return False
+    if capability == IMPORT and re.fullmatch(table.ordinary, found.evidence):
+        return True
+    if task.action == "tests" and re.fullmatch(table.tests, found.evidence):
+        return True
+    return re.split(r"[./:]+", evidence)[0] in task.local
+
+
+def project_names(path: str) -> frozenset[str]:
+    """The folder and file names on a file's path: an import of one of them is the project's own code.
+
+    ``lsp_server/cli.py`` may import ``lsp_server.core``; ``tests/test_stats.py`` may import ``stats``
+    when it sits next to it. A coarse rule, but it needs no I/O and never names a third-party package
+    the project does not already hold on disk.
+    """
+    parts = re.split(r"[/\\]+", path)
+    names = {re.sub(r"\.\w+$", "", part).lower() for part in parts if part}
+    return frozenset(name for name in names if name)
 
 
 def judge(found: Sequence[_Found], grammar: str | None, baseline: str, task: Task) -> Review:

@@ -491,4 +491,10 @@ ASKS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
 }
-ASKS[URL] = ASKS[IP] = ASKS[NETWORK]
+# A request that names a URL, a host or an IP address asks for network access to it.
+ASKS[NETWORK] = ASKS[URL] = ASKS[IP] = re.compile(
+    ASKS[NETWORK].pattern
+    + r"|://|\b(?:[\w-]+\.)+(?:com|net|org|io|dev|app|ai|co|edu|gov|example|test|local|internal)\b"
+    + rf"|(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w.])",
+    re.IGNORECASE,
+)

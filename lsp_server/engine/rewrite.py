@@ -792,6 +792,7 @@ def review_rewrite(snapshot: Snapshot, scope: Scope, new: str, new_tree, task: T
     start = snapshot.byte_at(scope.start)
     end = start + len(new.encode("utf-8", "surrogatepass"))
     baseline = capabilities.documentation_free(snapshot.grammar, snapshot.tree, snapshot.source)
+    task = attrs.evolve(task, local=task.local | capabilities.project_names(uri_name(snapshot.uri)))
     return capabilities.review(snapshot.grammar, new_tree, new_source, start, end, baseline, task)
 
 
@@ -1071,7 +1072,7 @@ async def generate_tests(
         baseline += "\n" + capabilities.documentation_free(
             grammar, existing_tree, existing.encode("utf-8", "surrogatepass")
         )
-    local = frozenset(part.lower() for part in re.split(r"[/.]", uri_name(snapshot.uri)) if part)
+    local = capabilities.project_names(uri_name(snapshot.uri))
     verdict = capabilities.review(grammar, tree, source, 0, len(source), baseline, Task("tests", local=local))
     return GeneratedTests(code.strip("\n") + "\n", verdict)
 

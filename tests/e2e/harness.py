@@ -20,14 +20,25 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 SERVER = [sys.executable, "-m", "lsp_server"]
 
 
-def capabilities(*, inline: bool = True, encodings: list[str] | None = None) -> types.ClientCapabilities:
-    """Client capabilities like a modern editor's (VS Code), optionally without inline completion."""
+def capabilities(
+    *, inline: bool = True, encodings: list[str] | None = None, annotations: bool = False
+) -> types.ClientCapabilities:
+    """Client capabilities like a modern editor's (VS Code), optionally without inline completion.
+
+    ``annotations`` declares ``changeAnnotationSupport`` (the client asks before applying an edit
+    annotated ``needsConfirmation``), as VS Code does.
+    """
     return types.ClientCapabilities(
         general=types.GeneralClientCapabilities(position_encodings=encodings or ["utf-16"]),
         workspace=types.WorkspaceClientCapabilities(
             configuration=True,
             apply_edit=True,
-            workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True),
+            workspace_edit=types.WorkspaceEditClientCapabilities(
+                document_changes=True,
+                change_annotation_support=(
+                    types.ChangeAnnotationsSupportOptions(groups_on_label=True) if annotations else None
+                ),
+            ),
             did_change_configuration=types.DidChangeConfigurationClientCapabilities(
                 dynamic_registration=False
             ),
@@ -75,6 +86,7 @@ async def running_server(
     configuration: Any = None,
     root: Path | None = None,
     server_args: list[str] | None = None,
+    annotations: bool = False,
 ) -> AsyncIterator[LanguageClient]:
     """An initialized client talking to a fresh server process; shut down cleanly on exit."""
     command = SERVER + list(server_args or [])
@@ -95,7 +107,7 @@ async def running_server(
     root_uri = root.as_uri() if root else None
     await client.initialize_session(
         types.InitializeParams(
-            capabilities=capabilities(inline=inline, encodings=encodings),
+            capabilities=capabilities(inline=inline, encodings=encodings, annotations=annotations),
             root_uri=root_uri,
             workspace_folders=[types.WorkspaceFolder(uri=root_uri, name="root")] if root_uri else None,
             initialization_options=initialization_options,

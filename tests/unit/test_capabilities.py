@@ -233,3 +233,9 @@ def test_risky_suggestion_needs_process_and_a_url_or_path_in_several_lines() -> 
 def test_every_table_compiles_for_its_grammar(grammar: str) -> None:
     assert grammar in syntax.supported_grammars()
     assert capabilities._queries(grammar) is not None
+
+
+def test_a_generic_word_in_the_request_explains_nothing() -> None:
+    new = "import subprocess\n" + PY + "subprocess.run(['ls'])\n"
+    assert check("python", PY, new, Task("refactor", "run the tests faster and use the os module")).flagged
+    assert not check("python", PY, new, Task("refactor", "call git through subprocess")).flagged
