@@ -43,6 +43,7 @@ from lsp_server.engine.capability_rules import (
     TABLES,
     URL,
     Rule,
+    is_blob,
 )
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,8 @@ def _string_findings(text: str) -> Iterable[_Found]:
                 if evidence in NAMESPACE_HOSTS:
                     continue
             elif rule.capability == BLOB:
-                yield _Found(rule, evidence, f"{len(evidence)} characters")
+                if is_blob(evidence):
+                    yield _Found(rule, evidence, f"{len(evidence)} characters")
                 continue
             yield _Found(rule, evidence)
 

@@ -466,8 +466,9 @@ STRING_RULES: tuple[Rule, ...] = (
         "string.blob",
         BLOB,
         "string",
-        r"(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[A-Z])(?=[A-Za-z0-9+/_-]*[a-z])[A-Za-z0-9+/_-]{100,}={0,2}"
-        r"|(?:[0-9a-fA-F]{2}){50,}|(?:\\x[0-9a-fA-F]{2}){32,}",
+        # A run of base64 / hex characters, or of \\xNN escapes; ``is_blob`` then wants the mix of a real
+        # encoding (a long identifier-like word is no blob). Plain runs keep the match linear in time.
+        r"[A-Za-z0-9+/_-]{100,}={0,2}|(?:\\x[0-9a-fA-F]{2}){32,}",
     ),
 )
 
@@ -498,3 +499,16 @@ ASKS[NETWORK] = ASKS[URL] = ASKS[IP] = re.compile(
     + rf"|(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w.])",
     re.IGNORECASE,
 )
+
+
+def is_blob(text: str) -> bool:
+    r"""Whether a run the blob rule matched looks encoded: ``\xNN`` escapes, hex, or base64's mix.
+
+    Hex wants digits and letters, base64 digits and both cases: "aaaa…" or a long word is no blob.
+    """
+    if text.startswith("\\x"):
+        return True
+    digits = re.search(r"\d", text) is not None
+    if re.fullmatch(r"[0-9a-fA-F]+", text):
+        return digits and re.search(r"[a-fA-F]", text) is not None
+    return digits and re.search(r"[A-Z]", text) is not None and re.search(r"[a-z]", text) is not None

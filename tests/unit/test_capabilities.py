@@ -239,3 +239,13 @@ def test_a_generic_word_in_the_request_explains_nothing() -> None:
     new = "import subprocess\n" + PY + "subprocess.run(['ls'])\n"
     assert check("python", PY, new, Task("refactor", "run the tests faster and use the os module")).flagged
     assert not check("python", PY, new, Task("refactor", "call git through subprocess")).flagged
+
+
+def test_blobs_want_an_encoding_mix_and_stay_linear() -> None:
+    def blob(literal: str) -> bool:
+        return check("python", PY, PY + f"X = {literal}\n").flagged
+
+    assert blob("'" + "deadbeef12" * 12 + "'")  # hex
+    assert blob("b'" + "\\x4d\\x5a" * 20 + "'")  # escaped bytes
+    assert not blob("'" + "a" * 300 + "'")  # one letter repeated
+    assert not blob("'" + "snake_case_words_" * 10 + "'")  # a long identifier-like word
