@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from functools import cache
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -45,6 +46,9 @@ from lsp_server.engine.capability_rules import (
     Rule,
     is_blob,
 )
+
+if TYPE_CHECKING:
+    from tree_sitter import Query
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +113,8 @@ CLEAN = Review()
 
 @attrs.frozen
 class _Query:
-    things: object  # tree_sitter.Query over calls, strings, documentation, comments and special nodes
-    imports: object | None
+    things: Query  # calls, strings, documentation, comments and special nodes
+    imports: Query | None
 
 
 @cache
@@ -216,7 +220,7 @@ def read_code(
     end = len(source) if end is None else end
     found: list[_Found] = []
     queries = _queries(grammar) if grammar and tree is not None else None
-    if queries is None:
+    if grammar is None or queries is None:
         found.extend(_string_findings(source[start:end].decode("utf-8", "replace")))
         return found
     table = TABLES[grammar]
