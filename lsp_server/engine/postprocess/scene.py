@@ -1,0 +1,314 @@
+"""The scene: what the post-processing steps know about the document around the cursor.
+
+Owns ``Cursor`` (the input) and ``Scene`` (the lines around the cursor, its indentation style and a
+parse of the window), built once per suggestion by ``scene_for``, and the small text helpers every
+step shares (indentation width, string masking, the suggestion's lines as they read in the file). It
+must not decide anything about a suggestion: that is the steps' job.
+
+Only a window of the document around the cursor is ever looked at (the enclosing top-level construct,
+at most ``WINDOW_LINES`` lines each way), so the cost per suggestion does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import attrs
+
+from lsp_server.core import syntax
+
+if TYPE_CHECKING:
+    from tree_sitter import Tree
+
+
+# How many lines above and below the cursor line the analysis may read. Parsing ~80 lines costs
+# about 0.2 ms, which keeps a whole suggestion (a few parses) well under the 2 ms budget.
+WINDOW_LINES = 40
+# How far up the enclosing function / class header is looked for (plain text scanning, no parse).
+HEADER_LINES = 400
+# Characters that close something opened before the cursor; text made only of these after the cursor
+# does not make the cursor "mid-line" (typing inside auto-closed brackets or quotes).
+CLOSERS = ")]}>\"'`;,"
+PAIRS = {")": "(", "]": "[", "}": "{"}
+OPENERS = "([{"
+# Line endings that open a block whose body the user is about to write.
+BLOCK_OPENER = re.compile(r"(:|\{|\(|\[|\bdo|=>|->|\bthen|\bbegin|\bdo\s*\|[^|]*\|)\s*$")
+# Lines that continue the compound statement of the line above rather than leaving its scope.
+CONTINUATION = re.compile(r"^(else\b|elif\b|except\b|finally\b|catch\b|case\b|when\b|rescue\b|ensure\b)")
+END_WORD = re.compile(r"^(end|fi|done|esac)\b")
+# Indentation widths people actually use; other steps are alignment (continuation lines, docstrings).
+INDENT_STEPS = (2, 3, 4, 8)
+
+
+@attrs.frozen
+class Cursor:
+    """A document and a cursor in it: everything ``process`` knows about where the text goes."""
+
+    text: str  # the whole document text
+    offset: int  # cursor as a str (code point) index into text
+    grammar: str | None  # syntax.grammar_name(...) or None for plain text
+    tree: Tree | None = None  # tree of text.encode('utf-8') at this version, if available
+    multiline: str = "auto"  # "auto" | "always" | "never"
+
+
+@attrs.frozen
+class Scene:
+    """The lines around the cursor, with newline (LF) line endings, computed once per suggestion.
+
+    ``window_prefix`` / ``window_suffix`` are the text of the analysis window before / after the
+    cursor; ``above`` / ``below`` are the window's lines above / below the cursor line.
+    """
+
+    before: str  # cursor line, before the cursor
+    after: str  # cursor line, after the cursor
+    above: tuple[str, ...]  # window lines above the cursor line, nearest last
+    below: tuple[str, ...]  # window lines below the cursor line, nearest first
+    eol: str  # the document's line ending
+    indent_unit: str  # "\t" or some spaces
+    grammar: str | None
+    multiline: str = "auto"
+    in_comment: bool = False
+    baseline_errors: int = 0  # syntax errors in the window without any suggestion
+    # The window's tree without the suggestion: candidates are parsed incrementally from a copy.
+    tree: Tree | None = attrs.field(default=None, eq=False, repr=False)
+    # Enclosing header lines (each less indented than the one below it), nearest first, from further
+    # up than the window: finding the enclosing function must not depend on the parse window's size.
+    headers: tuple[str, ...] = ()
+
+    @property
+    def window_prefix(self) -> str:
+        """Window text from its start to the cursor."""
+        return "".join(line + "\n" for line in self.above) + self.before
+
+    @property
+    def window_suffix(self) -> str:
+        """Window text from the cursor to its end."""
+        return self.after + "".join("\n" + line for line in self.below)
+
+    @property
+    def mid_line(self) -> bool:
+        """Whether real text (not just closing punctuation) follows the cursor on its line."""
+        return bool(self.after.strip().strip(CLOSERS).strip())
+
+    @property
+    def inserts_lines(self) -> bool:
+        """Cursor in the leading whitespace of a line with text: a suggestion goes above that text."""
+        return not self.before.strip() and bool(self.after.strip())
+
+
+def _lines_up(text: str, end: int, limit: int) -> list[str]:
+    """Up to ``limit`` lines ending at ``end`` (a line start), nearest first, without reading further."""
+    lines: list[str] = []
+    while end > 0 and len(lines) < limit:
+        start = text.rfind("\n", 0, end - 1) + 1
+        lines.append(text[start : end - 1])
+        end = start
+    return lines
+
+
+def _lines_down(text: str, start: int, limit: int) -> list[str]:
+    """Up to ``limit`` lines starting at ``start`` (just after a newline), nearest first."""
+    lines: list[str] = []
+    while start <= len(text) and len(lines) < limit:
+        end = text.find("\n", start)
+        if end < 0:
+            lines.append(text[start:])
+            break
+        lines.append(text[start:end])
+        start = end + 1
+    return lines
+
+
+def indent_width(line: str, tab: int = 4) -> int:
+    width = 0
+    for ch in line:
+        if ch == " ":
+            width += 1
+        elif ch == "\t":
+            width += tab - width % tab
+        else:
+            break
+    return width
+
+
+def leading(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _is_top_level_start(line: str) -> bool:
+    """A line at column 0 that starts a construct (not a closer, a continuation or a comment tail)."""
+    if not line or line[0] in " \t" or not line.strip():
+        return False
+    return line[0] not in CLOSERS and not CONTINUATION.match(line) and not END_WORD.match(line)
+
+
+def _headers(text: str, end: int, limit: int) -> tuple[str, ...]:
+    """The chain of less and less indented lines above ``end`` (its enclosing headers), nearest first.
+
+    Scans up from ``end`` (a line start) and stops at the first column-0 line or after ``limit`` lines.
+    """
+    out: list[str] = []
+    current: int | None = None
+    for _ in range(limit):
+        if end <= 0:
+            break
+        start = text.rfind("\n", 0, end - 1) + 1
+        line = text[start : end - 1]
+        end = start
+        if not line.strip():
+            continue
+        width = indent_width(line)
+        if current is None or width < current:
+            out.append(line.removesuffix("\r"))
+            current = width
+            if width == 0:
+                break
+    return tuple(out)
+
+
+def _window_above(lines_up: list[str]) -> tuple[str, ...]:
+    """The lines above the cursor back to the start of the enclosing top-level construct."""
+    for i, line in enumerate(lines_up):
+        if _is_top_level_start(line):
+            # Keep decorators / comments directly attached above a top-level start.
+            j = i + 1
+            while j < len(lines_up) and lines_up[j].strip() and not lines_up[j][:1].isspace():
+                j += 1
+            return tuple(reversed(lines_up[:j]))
+    return tuple(reversed(lines_up))
+
+
+def _window_below(lines_down: list[str]) -> tuple[str, ...]:
+    """The lines below the cursor up to (not including) the next top-level construct."""
+    for i, line in enumerate(lines_down):
+        if i > 0 and _is_top_level_start(line):
+            return tuple(lines_down[:i])
+    return tuple(lines_down)
+
+
+# Indentation widths people actually use; other steps are alignment (continuation lines, docstrings).
+
+
+def bracket_depth_change(line: str) -> int:
+    """Open minus closed parentheses/brackets (strings blanked): > 0 continues on the next line."""
+    # Braces are left out: in brace languages they open blocks, whose lines are indented by a unit.
+    masked = strip_strings(line)
+    return masked.count("(") + masked.count("[") - masked.count(")") - masked.count("]")
+
+
+def indent_steps(lines: tuple[str, ...] | list[str]) -> dict[int, int]:
+    """How often each indentation step (deeper than the previous statement line) occurs in ``lines``.
+
+    Lines inside open brackets are skipped: they are aligned to the bracket, not indented by a unit.
+    """
+    steps: dict[int, int] = {}
+    previous: int | None = None
+    depth = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        inside = depth > 0
+        depth = max(0, depth + bracket_depth_change(line))
+        if inside:
+            continue
+        width = indent_width(line)
+        if previous is not None and width - previous in INDENT_STEPS:
+            steps[width - previous] = steps.get(width - previous, 0) + 1
+        previous = width
+    return steps
+
+
+def detect_indent_unit(lines: tuple[str, ...]) -> str:
+    """The file's indentation style from the window: a tab, the most common space step, or "" (unknown)."""
+    tabs = spaces = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        lead = leading(line)
+        if lead.startswith("\t"):
+            tabs += 1
+        elif lead:
+            spaces += 1
+    if tabs > spaces:
+        return "\t"
+    steps = indent_steps(lines)
+    if not steps:
+        return ""
+    return " " * max(steps, key=lambda s: (steps[s], -s))
+
+
+def scene_for(cursor: Cursor) -> Scene:
+    """Everything the steps need about the document around ``cursor`` (a bounded window)."""
+    text = cursor.text
+    offset = max(0, min(cursor.offset, len(text)))
+    line_start = text.rfind("\n", 0, offset) + 1
+    line_end = text.find("\n", offset)
+    if line_end < 0:
+        line_end = len(text)
+    before = text[line_start:offset]
+    after = text[offset:line_end]
+    eol = "\r\n" if after.endswith("\r") or text[max(0, line_start - 2) : line_start] == "\r\n" else "\n"
+    above = _window_above(_lines_up(text, line_start, WINDOW_LINES))
+    headers = _headers(text, line_start, HEADER_LINES)
+    below = _window_below(_lines_down(text, line_end + 1, WINDOW_LINES)) if line_end < len(text) else ()
+    if eol == "\r\n" or "\r" in after:
+        above = tuple(line.removesuffix("\r") for line in above)
+        below = tuple(line.removesuffix("\r") for line in below)
+        before = before.removesuffix("\r")
+        after = after.removesuffix("\r")
+    scene = Scene(
+        before=before,
+        after=after,
+        above=above,
+        below=below,
+        eol=eol,
+        indent_unit=detect_indent_unit(above[-40:] + below[:40]),
+        grammar=cursor.grammar,
+        multiline=cursor.multiline,
+        headers=headers,
+    )
+    if cursor.grammar is None or syntax.language(cursor.grammar) is None:
+        return attrs.evolve(scene, grammar=None)
+    prefix = scene.window_prefix.encode("utf-8")
+    tree = syntax.parse(cursor.grammar, prefix + scene.window_suffix.encode("utf-8"))
+    if tree is None:
+        return attrs.evolve(scene, grammar=None)
+    return attrs.evolve(
+        scene,
+        in_comment=_in_comment(tree, len(prefix)),
+        baseline_errors=syntax.error_count(tree.root_node),
+        tree=tree,
+    )
+
+
+def _in_comment(tree: Tree, byte: int) -> bool:
+    node = tree.root_node.descendant_for_byte_range(max(0, byte - 1), byte)
+    while node is not None:
+        if "comment" in node.type:
+            return node.start_byte < byte
+        if node.parent is None or node.type in ("block", "compound_statement"):
+            break
+        node = node.parent
+    return False
+
+
+def strip_strings(line: str) -> str:
+    """The line with string literals blanked out (crude, per line), so brackets inside don't count."""
+    return re.sub(
+        r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|`[^`\n]*`", lambda m: " " * len(m.group()), line
+    )
+
+
+def next_suffix_text(scene: Scene) -> str:
+    """The first non-blank text after the cursor (rest of the line, else the next non-blank line)."""
+    if scene.after.strip():
+        return scene.after.strip()
+    return next((line.strip() for line in scene.below if line.strip()), "")
+
+
+def effective_lines(text: str, scene: Scene) -> list[str]:
+    """The suggestion's lines as they will read in the file (the first joined to ``before``)."""
+    lines = text.split("\n")
+    lines[0] = scene.before + lines[0]
+    return lines

@@ -1,0 +1,144 @@
+"""Where a suggestion ends: the current line, a closing bracket, or the end of the scope being written.
+
+Owns the line cut of single-line mode, the cut at a bracket closed before the cursor and the cut at
+the first line that leaves the block (by indentation). Must not compare with the text after the
+cursor beyond the next closer: overlap is ``overlap``'s job.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lsp_server.engine.postprocess.scene import (
+    BLOCK_OPENER,
+    CLOSERS,
+    CONTINUATION,
+    END_WORD,
+    OPENERS,
+    PAIRS,
+    Scene,
+    effective_lines,
+    indent_width,
+    next_suffix_text,
+    strip_strings,
+)
+
+_DEFINITION = re.compile(
+    r"^\s*(?:(?:export|default|async|static|public|private|protected|pub(?:\([^)]*\))?)\s+)*"
+    r"(?:def|class|function|fn|func|fun|sub|interface|impl|trait|struct|enum|module)\b"
+)
+_FUNCTION = re.compile(
+    r"^\s*(?:(?:export|default|async|static|public|private|protected|pub(?:\([^)]*\))?)\s+)*"
+    r"(?:def|function|fn|func|fun|sub)\b"
+)
+
+
+def keep_first_line(text: str, scene: Scene) -> str:
+    """Single-line mode: the rest of the current line (or, at a line end, the one next line)."""
+    if text.startswith("\n") and scene.before.strip() and not scene.after.strip():
+        rest = text.lstrip("\n").split("\n", 1)[0]
+        return "\n" + rest if rest.strip() else ""
+    return text.split("\n", 1)[0]
+
+
+def cut_at_closing(text: str, scene: Scene, *, single: bool = False) -> str:
+    """Stop where the suggestion closes a bracket opened before the cursor.
+
+    If the text after the cursor already has that closer, cut right before it (no double closing).
+    Otherwise, on a single line, keep the closer and the rest of its line, then stop.
+    """
+    stack: list[str] = []
+    pos = 0
+    for line in text.split("\n"):
+        masked = strip_strings(line)
+        for i, ch in enumerate(masked):
+            if ch in OPENERS:
+                stack.append(ch)
+            elif ch in PAIRS:
+                if stack and stack[-1] == PAIRS[ch]:
+                    stack.pop()
+                    continue
+                if next_suffix_text(scene).startswith(ch):
+                    return (
+                        text[: pos + i].rstrip(" \t") if i == 0 or not line[:i].strip() else text[: pos + i]
+                    )
+                if single:
+                    return text[: pos + len(line)]
+                # Multi-line: the statement (a dict, a call) may go on; cut_at_scope_end decides.
+                stack.clear()
+        pos += len(line) + 1
+    return text
+
+
+def _scope_limit(scene: Scene, ref: int) -> int:
+    """Lines indented at or below the returned width leave the scope a blank-line cursor is in.
+
+    The scope is the outermost enclosing function (nested helpers and blocks included: a hole may
+    finish them and carry on in the outer body), found by walking up the indentation of the lines
+    above; inside a class but no function, the class; outside any definition, the cursor's own block.
+    """
+    current = ref
+    limit = ref - 1
+    for line in scene.headers:
+        if not line.strip():
+            continue
+        width = indent_width(line)
+        if width >= current:
+            continue
+        current = width
+        if _FUNCTION.match(line) or _DEFINITION.match(line) and limit == ref - 1:
+            limit = width
+        if width == 0:
+            break
+    return limit
+
+
+def cut_at_scope_end(text: str, scene: Scene) -> str:
+    """Multi-line: stop at the first line that leaves the scope being written (by indentation).
+
+    At the end of a block opener the scope is that block (lines deeper than the opener line, plus
+    ``else``-like continuations). On a blank line it is the enclosing definition, or at top level the
+    current paragraph. A dedented ``end``-like line is kept unless the file already has it next;
+    closing brackets are left to ``cut_at_closing``.
+    """
+    lines = effective_lines(text, scene)
+    first_text = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first_text is None:
+        return text
+    opener = bool(scene.before.strip()) and BLOCK_OPENER.search(lines[0].rstrip()) is not None
+    if scene.before.strip():
+        ref = indent_width(scene.before)
+        limit = ref if opener else _scope_limit(scene, ref)
+    else:
+        ref = indent_width(lines[first_text])
+        limit = _scope_limit(scene, ref)
+    cut = len(lines)
+    previous_width = ref
+    after_blank = False
+    for i in range(first_text + 1, len(lines)):
+        line = lines[i]
+        if not line.strip():
+            after_blank = True
+            continue
+        width = indent_width(line)
+        stripped = line.strip()
+        # At top level (limit < 0) a new paragraph or a statement after an indented body leaves.
+        leaves = width == 0 and (after_blank or previous_width > 0) if limit < 0 else width <= limit
+        previous_width, after_blank = width, False
+        if not leaves:
+            continue
+        if stripped[0] in CLOSERS:
+            if BLOCK_OPENER.search(stripped):
+                continue  # `} else {`: the compound statement goes on
+            cut = i + 1  # the closer of the scope: keep it (a closer already there was cut before)
+            break
+        if CONTINUATION.match(stripped) and width >= max(limit, 0):
+            continue
+        if END_WORD.match(stripped):
+            cut = i if next_suffix_text(scene).startswith(stripped.split()[0]) else i + 1
+            break
+        cut = i
+        break
+    kept = lines[:cut]
+    kept[0] = kept[0][len(scene.before) :]
+    return "\n".join(kept)

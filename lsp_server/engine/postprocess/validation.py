@@ -1,0 +1,101 @@
+"""The last checks: trailing shape, no new syntax errors, nothing trivial.
+
+Owns the incremental reparse of the window with a suggestion and the cut back to the longest prefix
+that adds no syntax error. Without a grammar a suggestion passes unchanged.
+"""
+
+from __future__ import annotations
+
+from lsp_server.core import syntax
+from lsp_server.engine.postprocess.overlap import TOKEN
+from lsp_server.engine.postprocess.scene import Scene
+
+
+def shape_end(text: str, scene: Scene) -> str:
+    """Trailing whitespace by situation: text after the cursor keeps its own line and indentation."""
+    if not text.strip():
+        return ""
+    if scene.inserts_lines:
+        return text.rstrip() + "\n" + scene.before
+    if not scene.after.strip():
+        return text.rstrip()
+    return text.rstrip("\n")
+
+
+def drop_trivial(text: str, scene: Scene) -> str:
+    """Nothing at all rather than a suggestion that only repeats the line above the cursor."""
+    content = [line for line in text.split("\n") if line.strip()]
+    if not content:
+        return ""
+    previous = next((line for line in reversed(scene.above) if line.strip()), "")
+    if len(content) == 1 and not scene.before.strip() and content[0].strip() == previous.strip():
+        return ""
+    return text
+
+
+def _errors_with(text: str, scene: Scene) -> int:
+    """Syntax errors in the window with ``text`` inserted at the cursor (incremental reparse)."""
+    prefix = scene.window_prefix.encode("utf-8")
+    inserted = text.encode("utf-8")
+    source = prefix + inserted + scene.window_suffix.encode("utf-8")
+    if scene.tree is None:
+        tree = syntax.parse(scene.grammar, source)
+    else:
+        old = scene.tree.copy()
+        row = prefix.count(b"\n")
+        column = len(prefix) - (prefix.rfind(b"\n") + 1)
+        lines = inserted.count(b"\n")
+        end_column = len(inserted) - (inserted.rfind(b"\n") + 1) if lines else column + len(inserted)
+        old.edit(
+            start_byte=len(prefix),
+            old_end_byte=len(prefix),
+            new_end_byte=len(prefix) + len(inserted),
+            start_point=(row, column),
+            old_end_point=(row, column),
+            new_end_point=(row + lines, end_column),
+        )
+        tree = syntax.parse(scene.grammar, source, old)
+    return 0 if tree is None else syntax.error_count(tree.root_node)
+
+
+def _token_cuts(line: str) -> list[int]:
+    """Character positions in ``line`` at token ends, longest first (for cutting back a line)."""
+    return sorted({m.end() for m in TOKEN.finditer(line)}, reverse=True)
+
+
+def validate_syntax(text: str, scene: Scene, *, max_parses: int = 12) -> str:
+    """Cut a suggestion that adds syntax errors back to its longest prefix that does not.
+
+    Compares the window's error count with and without the suggestion: a file that is already
+    broken keeps its errors as the baseline, so only new errors count. Line prefixes first, then
+    token boundaries of the first line; nothing valid -> "". Without a grammar: unchanged.
+    """
+    if scene.grammar is None or not text.strip():
+        return text
+    baseline = scene.baseline_errors
+    if _errors_with(text, scene) <= baseline:
+        return text
+    lines = text.rstrip().split("\n")
+    parses = 1
+    # Binary search for the longest valid line prefix: errors usually start at one line and stay.
+    low, high = 0, len(lines) - 1  # line counts: `low` known valid (0 = nothing), `high` to try
+    best = ""
+    while low < high and parses < max_parses:
+        mid = (low + high + 1) // 2
+        candidate = shape_end("\n".join(lines[:mid]), scene)
+        parses += 1
+        if candidate.strip() and _errors_with(candidate, scene) <= baseline:
+            low, best = mid, candidate
+        else:
+            high = mid - 1
+    if best:
+        return best
+    first = lines[0]
+    for end in _token_cuts(first)[1:]:
+        if parses >= max_parses:
+            break
+        parses += 1
+        candidate = shape_end(first[:end], scene)
+        if _errors_with(candidate, scene) <= baseline:
+            return candidate
+    return ""
