@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -40,15 +40,24 @@ PromptBuilder = Callable[[Snapshot, int], FimPrompt]
 
 @attrs.frozen
 class InlineResult:
-    """What to show at the cursor: suggestions to insert at ``offset`` of ``version``."""
+    """What to show at the cursor: suggestions for ``offset`` of ``version``.
+
+    Each item's text replaces the range from ``offset`` to ``offset + item.replaces`` (the auto-closed
+    closers it writes itself; empty for a plain insertion).
+    """
 
     uri: str
     version: int
     offset: int
-    suggestions: tuple[str, ...]
+    items: tuple[postprocess.Suggestion, ...]
     from_cache: bool = False
     fallback: bool = False  # served by the offline engine because the model failed
     model_seconds: float = 0.0  # time spent waiting for the provider's stream (for the overhead figure)
+
+    @property
+    def suggestions(self) -> tuple[str, ...]:
+        """The items' texts."""
+        return tuple(item.text for item in self.items)
 
 
 @attrs.frozen
@@ -96,7 +105,10 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
     prefix_key, suffix_key = _cache_keys(snapshot, offset)
     cached = pipeline.cache.get(snapshot.uri, prefix_key, suffix_key, now)
     if cached:
-        return InlineResult(snapshot.uri, snapshot.version, offset, tuple(cached), from_cache=True)
+        # A suggestion served again replaces the same closers, when the user typed into its start.
+        cursor = cursor_for(snapshot, offset, settings.completion.multiline)
+        items = tuple(postprocess.Suggestion(t, postprocess.replaced_length(t, cursor)) for t in cached)
+        return InlineResult(snapshot.uri, snapshot.version, offset, items, from_cache=True)
 
     if not explicit:
         pipeline.debounce.observe_keystroke(now)
@@ -120,11 +132,15 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
     model_seconds = pipeline.clock() - started
     pipeline.debounce.observe_latency(model_seconds)
 
-    shown = dedupe(postprocess.process(text, cursor, chat=chat) for text in texts)
+    shown = dedupe(postprocess.suggest(text, cursor, chat=chat) for text in texts)
     # Held back (and logged): a multi-line suggestion adding process execution with a URL or secret path.
-    shown = capabilities.without_risky(shown, snapshot.grammar, prefix_key + suffix_key)
+    safe = set(
+        capabilities.without_risky([item.text for item in shown], snapshot.grammar, prefix_key + suffix_key)
+    )
+    shown = tuple(item for item in shown if item.text in safe)
     if shown:
-        pipeline.cache.put(snapshot.uri, prefix_key, suffix_key, list(shown), pipeline.clock())
+        texts_shown = [item.text for item in shown]
+        pipeline.cache.put(snapshot.uri, prefix_key, suffix_key, texts_shown, pipeline.clock())
     return InlineResult(snapshot.uri, snapshot.version, offset, shown, model_seconds=model_seconds)
 
 
@@ -157,15 +173,15 @@ def _collect(texts: dict[int, list[str]], delta: Delta) -> None:
     texts.setdefault(delta.index, []).append(delta.text)
 
 
-def dedupe(suggestions: Sequence[str] | object) -> tuple[str, ...]:
+def dedupe(suggestions: Iterable[postprocess.Suggestion]) -> tuple[postprocess.Suggestion, ...]:
     """Non-empty suggestions in order, each once (ignoring trailing whitespace)."""
-    seen: set[str] = set()
-    kept: list[str] = []
-    for text in suggestions:  # type: ignore[union-attr]
-        key = text.rstrip()
-        if key and key not in seen:
+    seen: set[tuple[str, int]] = set()
+    kept: list[postprocess.Suggestion] = []
+    for item in suggestions:
+        key = (item.text.rstrip(), item.replaces)
+        if key[0] and key not in seen:
             seen.add(key)
-            kept.append(text)
+            kept.append(item)
     return tuple(kept)
 
 

@@ -207,11 +207,16 @@ async def inline(ls: LlmLanguageServer, uri: str, position: types.Position, expl
     return result
 
 
-def cursor_range(ls: LlmLanguageServer, result: Any) -> types.Range:
-    """The (clamped) cursor of a result as an empty LSP range, in the negotiated encoding."""
-    line, character = ls.session.store.get(result.uri).position_at(result.offset)
-    position = types.Position(line=line, character=character)
-    return types.Range(start=position, end=position)
+def cursor_range(ls: LlmLanguageServer, result: Any, replaces: int = 0) -> types.Range:
+    """The range a suggestion replaces, in the negotiated encoding.
+
+    From the (clamped) cursor up to ``replaces`` characters after it: the auto-closed closers the
+    suggestion writes itself; empty for an insertion.
+    """
+    document = ls.session.store.get(result.uri)
+    start = types.Position(*document.position_at(result.offset))
+    end = types.Position(*document.position_at(result.offset + replaces)) if replaces else start
+    return types.Range(start=start, end=end)
 
 
 def item_command(uri: str, suggestion: str) -> types.Command:
@@ -230,13 +235,14 @@ async def on_inline_completion(
     result = await inline(ls, params.text_document.uri, params.position, explicit)
     if result is None:
         return types.InlineCompletionList(items=[])
-    where = cursor_range(ls, result)
     return types.InlineCompletionList(
         items=[
             types.InlineCompletionItem(
-                insert_text=suggestion, range=where, command=item_command(result.uri, suggestion)
+                insert_text=item.text,
+                range=cursor_range(ls, result, item.replaces),
+                command=item_command(result.uri, item.text),
             )
-            for suggestion in result.suggestions
+            for item in result.items
         ]
     )
 
@@ -254,9 +260,9 @@ async def on_completion(ls: LlmLanguageServer, params: types.CompletionParams) -
     result = await inline(ls, params.text_document.uri, params.position, explicit)
     if result is None:
         return types.CompletionList(is_incomplete=True, items=[])
-    where = cursor_range(ls, result)
     items = []
-    for rank, suggestion in enumerate(result.suggestions):
+    for rank, item in enumerate(result.items):
+        suggestion, where = item.text, cursor_range(ls, result, item.replaces)
         first_line = suggestion.strip().splitlines()[0] if suggestion.strip() else suggestion
         items.append(
             types.CompletionItem(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from lsp_server.engine.postprocess.scene import Scene, indent_width, leading
+from lsp_server.engine.postprocess.scene import BLOCK_OPENER, Scene, indent_width, leading
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 _HOLE_MARKERS = ("<|CURSOR|>", "<CURSOR>", "<FILL_ME>", "<FILL>")
@@ -43,19 +43,76 @@ def strip_echoed_prefix(text: str, scene: Scene) -> str:
     return text
 
 
+def _expected_indent(scene: Scene) -> int:
+    """The indentation a statement on the cursor's (blank, column-0) line needs inside its block.
+
+    The line above says it (one unit deeper after a header); a less indented line below means the
+    block above ended and the cursor is at that line's level. 0 outside any indented block.
+    """
+    above = next((line for line in reversed(scene.above) if line.strip()), None)
+    below = next((line for line in scene.below if line.strip()), None)
+    unit = len(scene.indent_unit.replace("\t", "    ")) or 4
+    if above is None:
+        return indent_width(below) if below is not None else 0
+    expected = indent_width(above) + (unit if BLOCK_OPENER.search(above.rstrip()) else 0)
+    if below is not None and indent_width(below) < expected:
+        return indent_width(below)
+    return expected
+
+
+def _shift(lines: list[str], common: int, base: str) -> list[str]:
+    """Body lines with ``common`` leading columns replaced by ``base``; blank lines emptied."""
+    return [base + line[common:] if line.strip() else "" for line in lines]
+
+
 def reindent_chat(text: str, scene: Scene) -> str:
-    """Place chat code (usually written at column 0) at the cursor line's indentation."""
+    """Place chat code at the file's indentation, re-indenting only an answer that ignores it.
+
+    Chat models often answer already indented as in the file: then the code is kept as a FIM model
+    would have written it (absolute columns; on a blank line, the first line without the indentation
+    the cursor already stands after). Only when the answer clearly ignores the nesting (on a blank
+    column-0 line inside an indented block, an answer starting at column 0; a body less indented than
+    the cursor's line) is it moved to the block's or the cursor line's indentation, keeping its own
+    relative structure. When the answer runs on into the code below, the reading that lines up with
+    that code wins.
+    """
     lines = text.split("\n")
-    body = [line for line in lines[1:] if line.strip()]
+    first, rest = lines[0], lines[1:]
+    body = [line for line in rest if line.strip()]
+    blank = not scene.before.strip()
+    base = leading(scene.before)
+    depth = indent_width(base)
+    first_width = indent_width(first) if first.strip() else None
+    if blank and depth == 0:
+        widths = [indent_width(line) for line in lines if line.strip()]
+        expected = _expected_indent(scene)
+        if not widths or min(widths) > 0 or expected == 0:
+            return text  # already absolute, or nothing says it should be deeper
+        pad = " " * expected if scene.indent_unit != "\t" else "\t" * (expected // 4)
+        return "\n".join(pad + line if line.strip() else "" for line in lines)
     if not body:
-        return text.lstrip() if not scene.before.strip() else text
-    common = min(indent_width(line) for line in body)
-    first_indent = indent_width(lines[0]) if lines[0].strip() else common
-    common = min(common, first_indent)
-    base = leading(scene.before) if not scene.before.strip() else leading(scene.before)
-    out = [lines[0][common:] if lines[0][:common].isspace() else lines[0].lstrip()]
-    for line in lines[1:]:
-        out.append(base + line[common:] if line.strip() else "")
-    if not scene.before.strip():
-        out[0] = out[0].lstrip()
-    return "\n".join(out)
+        return first.lstrip() if blank else text
+    body_min = min(indent_width(line) for line in body)
+    absolute = (
+        blank
+        and first_width is not None
+        and first_width >= depth
+        or body_min >= depth
+        or (body_min > 0 and indent_width(body[0]) >= depth)
+    )
+    common = body_min if first_width is None or not blank else min(body_min, first_width)
+    shifted = _shift(rest, common, base)
+    # An answer that runs on into the code below the cursor shows its own columns: the reading whose
+    # lines coincide with the file's lines (text and indentation) is the right one.
+    kept_score, shifted_score = _agreement(rest, scene), _agreement(shifted, scene)
+    if kept_score != shifted_score:
+        absolute = kept_score > shifted_score
+    if blank:
+        first = first[len(base) :] if first.startswith(base) and absolute else first.lstrip()
+    return "\n".join([first, *(rest if absolute else shifted)])
+
+
+def _agreement(lines: list[str], scene: Scene) -> int:
+    """How many of ``lines`` equal, indentation included, one of the lines after the cursor."""
+    below = {line.rstrip() for line in scene.below[:20] if line.strip()}
+    return sum(1 for line in lines if line.strip() and line.rstrip() in below)

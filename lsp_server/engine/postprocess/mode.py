@@ -1,15 +1,58 @@
 """The single/multi-line decision: finish the current line, or write a block.
 
-Owns ``decide_mode`` (from the scene alone). Must not cut text: the cutting steps use its answer.
+A suggestion gets several lines on an empty line, after a block opener the user typed, and when the
+suggestion itself turns the cursor's line into a block header (``def f(x`` + ``):``, ``if x > 0`` +
+`` {``, ``func (r Rect) Area`` + ``() float64 {``): then the body is what the user wants to see, as
+Copilot, Tabby and Continue show it. Everywhere else (mid-line, inside auto-closed brackets, at the
+end of an ordinary line) only the line is finished. Must not cut text: the cutting steps use the
+answer.
 """
 
 from __future__ import annotations
 
-from lsp_server.engine.postprocess.scene import BLOCK_OPENER, Scene
+import re
+
+from lsp_server.engine.postprocess.scene import BLOCK_OPENER, Scene, bracket_depth_change, indent_width
+
+# Headers that need no opener at the line end (Ruby, Lua, shell, Elixir, Crystal, Julia...).
+_KEYWORD_HEADER = re.compile(
+    r"^\s*(?:(?:export|async|static|public|private|protected|local)\s+)*"
+    r"(?:def|class|module|function|fn|func|if|unless|elif|elsif|else|while|until|for|case|begin|do|struct)\b"
+)
 
 
-def decide_mode(scene: Scene) -> str:
-    """``"single"`` (finish the current line) or ``"multi"`` (write a block) for the cursor."""
+def opens_block(text: str, scene: Scene) -> bool:
+    """Whether the cursor's line, completed by the suggestion's first line, heads a block it writes.
+
+    Either the line ends with a block opener (``:``, ``{``, ``do``, ``then``, ``=>``...), or the next
+    line of the suggestion is indented deeper than the cursor's line while no bracket is left open
+    (Ruby's ``def f(x)``, a shell ``function f()``): a wrapped argument list is not a header.
+    """
+    if not scene.before.strip() or scene.after.strip():
+        return False
+    first, _, rest = text.partition("\n")
+    if not first.strip() or not rest.strip():
+        return False
+    line = (scene.before + first).rstrip()
+    if BLOCK_OPENER.search(line):
+        return True
+    if not may_head_block(line):
+        return False
+    following = next((row for row in rest.split("\n") if row.strip()), "")
+    return indent_width(following) > indent_width(scene.before) and bracket_depth_change(line) <= 0
+
+
+def may_head_block(line: str) -> bool:
+    """Whether a line without an opener at its end can still head a block (by its first keyword)."""
+    return BLOCK_OPENER.search(line.rstrip()) is not None or _KEYWORD_HEADER.match(line) is not None
+
+
+def decide_mode(scene: Scene, text: str | None = None) -> str:
+    """``"single"`` (finish the current line) or ``"multi"`` (write a block) for the cursor.
+
+    Without ``text`` the decision is the scene's alone; with it, a suggestion that completes a block
+    header at the end of the line gets its body too.
+    """
     if scene.multiline == "always":
         return "multi"
     if scene.multiline == "never" or scene.in_comment:
@@ -21,4 +64,6 @@ def decide_mode(scene: Scene) -> str:
     # Inside auto-closed brackets (`print($0)`) the user is finishing an argument, not a block.
     if scene.after.strip():
         return "single"
-    return "multi" if BLOCK_OPENER.search(scene.before.rstrip()) else "single"
+    if BLOCK_OPENER.search(scene.before.rstrip()):
+        return "multi"
+    return "multi" if text is not None and opens_block(text, scene) else "single"

@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
-from lsp_server.engine.postprocess.scene import Scene, effective_lines, indent_width
+from lsp_server.engine.postprocess.closers import consumed_positions
+from lsp_server.engine.postprocess.scene import (
+    CLOSERS,
+    Scene,
+    bracket_depth_change,
+    effective_lines,
+    indent_width,
+)
 
 # Tokens for structural (identifier-insensitive) comparison of lines.
 TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\"(?:[^\"\\]|\\.)*\"?|'(?:[^'\\]|\\.)*'?|\S")
@@ -139,13 +146,35 @@ def trim_suffix_overlap(text: str, scene: Scene) -> str:
     after = scene.after.strip()
     if after and len(lines) == 1:
         first = lines[0].rstrip()
-        if first.endswith(after):
-            return (
-                first[: len(first) - len(after)].rstrip()
-                if scene.after[:1].isspace()
-                else first[: len(first) - len(after)]
-            )
+        cut = rest_of_line_starts(first, after, scene)
+        if cut is not None:
+            return first[:cut].rstrip() if scene.after[:1].isspace() else first[:cut]
     return text
+
+
+def rest_of_line_starts(first: str, after: str, scene: Scene) -> int | None:
+    """Where the suggestion's line starts reproducing the rest of the cursor's line, if it does.
+
+    A tail equal to the rest of the line counts unless the line reads balanced only with it (then the
+    suggestion wrote its own closers); an earlier occurrence
+    counts for real text (a terminator: ``"Hello", this);`` before ``;``), as long as the suggestion
+    has not already closed the construct the cursor is in.
+    """
+    run = after[: next((i for i, ch in enumerate(after) if ch not in CLOSERS), len(after))]
+    if first.endswith(after):
+        start = len(first) - len(after)
+        # Whose closer is the tail's? The reading that leaves the cursor's line balanced wins
+        # (`et(string.lower())` before `)` writes its own; `ring.swapcase()` before `)` repeats it).
+        kept = abs(bracket_depth_change(scene.before + first + scene.after))
+        cut = abs(bracket_depth_change(scene.before + first[:start] + scene.after))
+        return start if cut <= kept else None
+    if len(after) < 3 or after == run:
+        return None
+    brackets = "".join(ch for ch in run if ch in ")]}\"'`")
+    inherited = consumed_positions(first, brackets, scene.grammar) if brackets else []
+    limit = inherited[0] if inherited else len(first)
+    found = first.find(after, 1, limit + len(after))
+    return found if 0 < found <= limit else None
 
 
 def drop_repetition(text: str, scene: Scene) -> str:

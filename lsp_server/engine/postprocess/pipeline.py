@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 
+import attrs
+
 from lsp_server.engine.postprocess.chat import extract_chat_code, reindent_chat, strip_echoed_prefix
+from lsp_server.engine.postprocess.closers import consume_closers, replacement
 from lsp_server.engine.postprocess.indentation import normalize_indentation
-from lsp_server.engine.postprocess.mode import decide_mode
+from lsp_server.engine.postprocess.mode import decide_mode, may_head_block
 from lsp_server.engine.postprocess.overlap import drop_repetition, trim_suffix_overlap
 from lsp_server.engine.postprocess.scene import Cursor, Scene, scene_for
 from lsp_server.engine.postprocess.scope import cut_at_closing, cut_at_scope_end, keep_first_line
@@ -28,31 +31,58 @@ def mode(cursor: Cursor) -> str:
         return "single"
 
 
-def process(raw: str, cursor: Cursor, *, chat: bool = False) -> str:
-    """The suggestion to show for a model's raw answer at ``cursor``; ``""`` means show nothing.
+@attrs.frozen
+class Suggestion:
+    """A suggestion to show: ``text`` replaces the ``replaces`` characters right after the cursor.
 
-    Order: line endings -> chat extraction (fences, echoed prefix, indentation) -> single-line cut ->
-    closing brackets -> block scope -> overlap with the text after the cursor -> repetition ->
-    indentation style -> trailing shape -> syntax validation -> nothing trivial; in the document's
-    line endings.
+    ``replaces`` is 0 for a plain insertion; it covers the auto-closed closers the suggestion writes
+    itself (``fn fib($0)`` + ``n: u32) -> u32 {...}`` replaces the ``)``). Both are in the document's
+    line endings and code points.
+    """
+
+    text: str
+    replaces: int = 0
+
+
+def suggest(raw: str, cursor: Cursor, *, chat: bool = False) -> Suggestion:
+    """The suggestion to show for a model's raw answer at ``cursor``, with the range it replaces.
+
+    Order: line endings -> chat extraction (fences, echoed prefix, indentation) -> closers the answer
+    writes itself (the replace range) -> single/multi-line decision (block headers included) ->
+    single-line cut -> closing brackets -> block scope -> overlap with the text after the cursor ->
+    repetition -> indentation style -> trailing shape -> syntax validation -> nothing trivial; in the
+    document's line endings. ``Suggestion("")`` means show nothing.
     """
     if not raw or not raw.strip():
-        return ""
+        return Suggestion("")
     try:
         scene = scene_for(cursor)
         return _run(raw, scene, chat=chat)
     except Exception:  # model output must never crash the server; fall back to a safe single line
         log.exception("post-processing failed")
-        return raw.replace("\r\n", "\n").split("\n", 1)[0].rstrip()
+        return Suggestion(raw.replace("\r\n", "\n").split("\n", 1)[0].rstrip())
 
 
-def _run(raw: str, scene: Scene, *, chat: bool) -> str:
+def replaced_length(text: str, cursor: Cursor) -> int:
+    """How many characters after the cursor an already processed ``text`` replaces (a cache hit)."""
+    # Only the closers right after the cursor matter: a bounded look, never the whole line.
+    head = cursor.text[cursor.offset : cursor.offset + 200]
+    return replacement(text, head.split("\n", 1)[0].removesuffix("\r"), cursor.grammar)[1]
+
+
+def process(raw: str, cursor: Cursor, *, chat: bool = False) -> str:
+    """The text of ``suggest``: what to insert when its ``replaces`` is 0 (most suggestions)."""
+    return suggest(raw, cursor, chat=chat).text
+
+
+def _run(raw: str, scene: Scene, *, chat: bool) -> Suggestion:
     text = raw.replace("\r\n", "\n").replace("\r", "\n")
     if chat:
         text = extract_chat_code(text, scene)
         text = strip_echoed_prefix(text, scene)
         text = reindent_chat(text, scene)
-    single = decide_mode(scene) == "single"
+    text, scene = consume_closers(text, scene)
+    single = decide_mode(scene, text) == "single"
     if single:
         text = keep_first_line(text, scene)
     text = cut_at_closing(text, scene, single=single)
@@ -64,7 +94,14 @@ def _run(raw: str, scene: Scene, *, chat: bool) -> str:
     text = shape_end(text, scene)
     text = validate_syntax(text, scene)
     text = drop_trivial(text, scene)
-    return text.replace("\n", scene.eol) if scene.eol != "\n" else text
+    if not text:
+        return Suggestion("")
+    replaces = len(scene.replaced)
+    if replaces and scene.replaced.strip() and text.rstrip().endswith(scene.replaced.strip()):
+        # Cut back to end with exactly the consumed closers: an insertion before them says the same.
+        text, replaces = text.rstrip()[: -len(scene.replaced.strip())], 0
+    text = text.replace("\n", scene.eol) if scene.eol != "\n" else text
+    return Suggestion(text, replaces)
 
 
 def should_stop_streaming(partial: str, cursor: Cursor) -> bool:
@@ -78,21 +115,35 @@ def should_stop_streaming(partial: str, cursor: Cursor) -> bool:
     try:
         scene = scene_for(cursor)
         text = partial.replace("\r\n", "\n")
+        text, scene = consume_closers(text, scene)
         if decide_mode(scene) == "single":
+            first, newline, rest = text.partition("\n")
+            line = scene.before + first
+            if first.strip() and newline and may_head_block(line) and not scene.after.strip():
+                # Whether the line heads a block shows on the next line's indentation: wait for it.
+                if not rest.strip():
+                    return False
+                if decide_mode(scene, text) == "multi":
+                    return _beyond_scope(text, scene)
             kept = keep_first_line(text, scene)
             return (
                 len(text) > len(kept)
                 and "\n" in text[len(kept) :]
                 or ("\n" in text and text.split("\n", 1)[0].strip() != "" and not text.startswith("\n"))
             )
-        if "\n" not in text:
-            return False
-        complete = text[: text.rfind("\n")]
-        cut = cut_at_closing(complete, scene)
-        cut = cut_at_scope_end(cut, scene)
-        cut = trim_suffix_overlap(cut, scene)
-        cut = drop_repetition(cut, scene)
-        return len(cut.rstrip()) < len(complete.rstrip())
+        return _beyond_scope(text, scene)
     except Exception:
         log.exception("stream stop check failed")
         return False
+
+
+def _beyond_scope(text: str, scene: Scene) -> bool:
+    """Multi-line: whether a complete line of ``text`` lies beyond what the pipeline would keep."""
+    if "\n" not in text:
+        return False
+    complete = text[: text.rfind("\n")]
+    cut = cut_at_closing(complete, scene)
+    cut = cut_at_scope_end(cut, scene)
+    cut = trim_suffix_overlap(cut, scene)
+    cut = drop_repetition(cut, scene)
+    return len(cut.rstrip()) < len(complete.rstrip())

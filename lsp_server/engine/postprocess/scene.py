@@ -75,6 +75,9 @@ class Scene:
     # Enclosing header lines (each less indented than the one below it), nearest first, from further
     # up than the window: finding the enclosing function must not depend on the parse window's size.
     headers: tuple[str, ...] = ()
+    # Text right after the cursor that the suggestion replaces (auto-closed closers it writes itself);
+    # ``after`` then starts behind it.
+    replaced: str = ""
 
     @property
     def window_prefix(self) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from lsp_server.engine.postprocess.mode import opens_block
+from lsp_server.engine.postprocess.overlap import rest_of_line_starts
 from lsp_server.engine.postprocess.scene import (
     BLOCK_OPENER,
     CLOSERS,
@@ -45,8 +47,13 @@ def cut_at_closing(text: str, scene: Scene, *, single: bool = False) -> str:
     """Stop where the suggestion closes a bracket opened before the cursor.
 
     If the text after the cursor already has that closer, cut right before it (no double closing).
-    Otherwise, on a single line, keep the closer and the rest of its line, then stop.
+    Otherwise, on a single line, keep the closer and the rest of its line, then stop. First of all,
+    a single line that reproduces the rest of the cursor's line ends where that starts.
     """
+    if single and scene.after.strip() and "\n" not in text:
+        start = rest_of_line_starts(text.rstrip(), scene.after.strip(), scene)
+        if start is not None:
+            return text[:start].rstrip() if scene.after[:1].isspace() else text[:start]
     stack: list[str] = []
     pos = 0
     for line in text.split("\n"):
@@ -105,7 +112,9 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
     first_text = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first_text is None:
         return text
-    opener = bool(scene.before.strip()) and BLOCK_OPENER.search(lines[0].rstrip()) is not None
+    opener = bool(scene.before.strip()) and (
+        BLOCK_OPENER.search(lines[0].rstrip()) is not None or opens_block(text, scene)
+    )
     if scene.before.strip():
         ref = indent_width(scene.before)
         limit = ref if opener else _scope_limit(scene, ref)

@@ -37,6 +37,7 @@ def _errors_with(text: str, scene: Scene) -> int:
     """Syntax errors in the window with ``text`` inserted at the cursor (incremental reparse)."""
     prefix = scene.window_prefix.encode("utf-8")
     inserted = text.encode("utf-8")
+    replaced = len(scene.replaced.encode("utf-8"))  # closers the suggestion writes itself, in the old tree
     source = prefix + inserted + scene.window_suffix.encode("utf-8")
     if scene.tree is None:
         tree = syntax.parse(scene.grammar, source)
@@ -48,10 +49,10 @@ def _errors_with(text: str, scene: Scene) -> int:
         end_column = len(inserted) - (inserted.rfind(b"\n") + 1) if lines else column + len(inserted)
         old.edit(
             start_byte=len(prefix),
-            old_end_byte=len(prefix),
+            old_end_byte=len(prefix) + replaced,
             new_end_byte=len(prefix) + len(inserted),
             start_point=(row, column),
-            old_end_point=(row, column),
+            old_end_point=(row, column + replaced),
             new_end_point=(row + lines, end_column),
         )
         tree = syntax.parse(scene.grammar, source, old)
