@@ -171,7 +171,7 @@ def run_hard(show: int) -> None:
             exact, _ = judge(text, replaces, cursor, case.expected, None)
             tally.add((mode, "A"), case.name, raw, f"{text!r} replacing {replaces}", exact, False)
     print(
-        f"hard cases (tests/unit/postprocess_cases.py): {len(cases)} cases, over-generation = rest of the file"
+        f"hard cases (tests/unit/postprocess_cases.py): {len(cases)}, the model repeats the rest of the file"
     )
     report(tally, ("A",), len(cases), show, strict=False)
 
@@ -199,7 +199,8 @@ def main() -> None:
     parser.add_argument("--sets", nargs="*", default=["hard", "single", "multi", "span"])
     args = parser.parse_args()
     print(
-        f"over-generation: middle + first {args.lines} suffix lines (A), renamed (B); modes {', '.join(MODES)}"
+        f"over-generation: middle + first {args.lines} suffix lines (A), renamed (B); modes: "
+        + ", ".join(MODES)
     )
     for name in args.sets:
         if name == "hard":

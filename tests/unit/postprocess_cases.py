@@ -184,6 +184,18 @@ CASES = [
         "for (int i = 0; i < n; i++) {\n        total += xs[i];\n    }",
     ),
     _case(
+        "ts-body-repeats-suffix",
+        "typescript",
+        "function sum(xs: number[]): number {\n  let total = 0;\n  $0\n  return total;\n}\n",
+        "for (const x of xs) {\n    total += x;\n  }",
+    ),
+    _case(
+        "rust-body-repeats-suffix",
+        "rust",
+        "fn sum(xs: &[i32]) -> i32 {\n    let mut total = 0;\n    $0\n    total\n}\n",
+        "for x in xs {\n        total += x;\n    }",
+    ),
+    _case(
         "java-body",
         "java",
         "class A {\n    int sum(int[] xs) {\n        int t = 0;\n        $0\n        return t;\n    }\n}\n",

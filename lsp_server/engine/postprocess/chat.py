@@ -113,6 +113,17 @@ def reindent_chat(text: str, scene: Scene) -> str:
 
 
 def _agreement(lines: list[str], scene: Scene) -> int:
-    """How many of ``lines`` equal, indentation included, one of the lines after the cursor."""
-    below = {line.rstrip() for line in scene.below[:20] if line.strip()}
-    return sum(1 for line in lines if line.strip() and line.rstrip() in below)
+    """How many lines of ``lines`` repeat, indentation included, the lines that follow the cursor.
+
+    The longest run of the answer's lines equal to the file's next non-blank lines from the first
+    one on: an answer that runs on into the code below shows there which columns it writes in.
+    """
+    below = [line.rstrip() for line in scene.below[:20] if line.strip()]
+    ours = [line.rstrip() for line in lines if line.strip()]
+    best = 0
+    for start in range(len(ours)):
+        k = 0
+        while start + k < len(ours) and k < len(below) and ours[start + k] == below[k]:
+            k += 1
+        best = max(best, k)
+    return best
