@@ -19,9 +19,10 @@ typed at the end of a line, auto-closed brackets and quotes after the cursor, a 
 cursor, the cursor before a name, a body whose model repeats the suffix.
 
 A result is an exact match when the document after accepting the suggestion (its text replacing the
-range it covers) equals the true document; when nothing is replaced, trailing whitespace of the
-suggestion and the middle is ignored (whether the suggestion carries the hole's last newline is
-presentation). The strict rate (suggestion text == middle, nothing replaced) is printed beside it.
+range it covers) equals the true document (for the hard cases, through the expected range too); when
+nothing is replaced, trailing whitespace of the suggestion and the middle is ignored (whether the
+suggestion carries the hole's last newline is presentation). The strict rate (suggestion text ==
+middle, nothing replaced) is printed beside it.
 
 Run: ``python bench/overgeneration.py [--lines 4] [--limit N] [--show K] [--sets single multi span hard]``.
 Works on older trees too (without ``postprocess.suggest`` every suggestion is an insertion).
@@ -169,6 +170,7 @@ def run_hard(show: int) -> None:
             )
             text, replaces = run_one(raw, cursor, mode != "fim")
             exact, _ = judge(text, replaces, cursor, case.expected, None)
+            exact = exact and replaces == case.replaces  # the same document through the expected range
             tally.add((mode, "A"), case.name, raw, f"{text!r} replacing {replaces}", exact, False)
     print(
         f"hard cases (tests/unit/postprocess_cases.py): {len(cases)}, the model repeats the rest of the file"

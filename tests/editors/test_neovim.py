@@ -94,6 +94,35 @@ def test_ghost_text_shown_and_accepted_with_tab(nvim, llm_lsp_cmd, fake_openai):
     assert "textDocument/inlineCompletion" in result["requests"]
 
 
+def test_suggestion_replacing_an_auto_closed_paren_is_accepted_without_doubling_it(
+    nvim, llm_lsp_cmd, fake_openai
+):
+    # The model writes past the `)` the editor auto-closed: the item's range covers that `)`.
+    model = fake_openai(": int) -> int:\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n")
+    result = run_nvim(
+        nvim,
+        llm_lsp_cmd,
+        "def fib()\n\n\nprint(fib(10))\n",
+        model_env(model.base_url, "starcoder2"),
+        scenario="ghost",
+        row="1",
+        col=str(len("def fib(")),
+        type="n",
+    )
+    assert result["ok"], (result.get("error"), result["_lsp_log"])
+    assert result["lines_before_accept"][0] == "def fib(n)"
+    assert result["suggestion"].startswith(": int) -> int:"), result["suggestion"]
+    assert result["lines"][:2] == [
+        "def fib(n: int) -> int:",
+        "    return n if n < 2 else fib(n - 1) + fib(n - 2)",
+    ]
+    assert result["lines"][2:] == ["", "", "print(fib(10))"], result["lines"]
+    assert result["cursor"] == [2, len(result["lines"][1])], (
+        result["mode_after_accept"],
+        result["suggestion"],
+    )
+
+
 def test_quick_fix_applied_through_code_action(nvim, llm_lsp_cmd, fake_openai):
     model = fake_openai("```python\ndef add(a, b):\n    return a + b\n```")
     result = run_nvim(

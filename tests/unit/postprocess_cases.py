@@ -18,6 +18,7 @@ class Case(NamedTuple):
     document: str  # with "$0" at the cursor
     answer: str  # the raw FIM answer: middle + over-generation
     expected: str  # the document after accepting the suggestion
+    replaces: int  # characters after the cursor the suggestion replaces (its range), 0 for an insertion
 
 
 def _case(name: str, grammar: str, document: str, middle: str, replaces: str = "", more: str | None = None):
@@ -29,7 +30,7 @@ def _case(name: str, grammar: str, document: str, middle: str, replaces: str = "
     following = after[len(replaces) :]
     expected = text[:cursor] + middle + following
     answer = middle + (following if more is None else more)
-    return Case(name, grammar, document, answer, expected)
+    return Case(name, grammar, document, answer, expected, len(replaces))
 
 
 CASES = [
@@ -109,7 +110,15 @@ CASES = [
     ),
     _case("py-print-quote", "python", 'def hi():\n    print("$0")\n', "Hello, world!"),
     _case("ts-object-arg", "typescript", "foo({$0});\nbar();\n", "a: 1, b: 2"),
-    _case("ts-object-arg-more", "typescript", "foo({$0})\nbar();\n", "a: 1}, extra)", replaces="})"),
+    # The `}` is replaced; the `)` stays the file's (the suggestion's own `)` at its end is cut).
+    _case(
+        "ts-object-arg-more",
+        "typescript",
+        "foo({$0})\nbar();\n",
+        "a: 1}, extra",
+        replaces="}",
+        more=")\nbar();\n",
+    ),
     _case("py-list", "python", "xs = [$0]\nprint(xs)\n", "1, 2, 3"),
     _case("ts-template", "typescript", "const s = `${$0}`;\nconsole.log(s);\n", "name}!`", replaces="}`"),
     _case("go-call-paren", "go", "package main\n\nfunc main() {\n\tfmt.Println($0)\n}\n", '"hi"'),

@@ -34,7 +34,9 @@ def fenced(cursor: Cursor, code: str, lang: str) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_hard_case_through_fim(case):
-    assert accepted(case.answer, at(case.document, case.grammar)) == case.expected
+    cursor = at(case.document, case.grammar)
+    assert accepted(case.answer, cursor) == case.expected
+    assert suggest(case.answer, cursor).replaces == case.replaces
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -105,6 +107,7 @@ def test_stream_waits_for_the_body_of_a_header_then_stops_after_it():
 @pytest.mark.parametrize(
     ("source", "grammar", "raw", "text", "replaces"),
     [
+        ("def fib($0)\n", "python", "n):\n    return fib(n - 1)\n", "n):\n    return fib(n - 1)", 1),
         ("fn fib($0)\n", "rust", "n: u32) -> u32 {\n    n\n}\n", "n: u32) -> u32 {\n    n\n}", 1),
         # Ending with the rest of the line: cut before it (the same document, as an insertion).
         ('print("$0")\n', "python", 'hi", end="")\n', 'hi", end="', 0),

@@ -97,9 +97,6 @@ def _run(raw: str, scene: Scene, *, chat: bool) -> Suggestion:
     if not text:
         return Suggestion("")
     replaces = len(scene.replaced)
-    if replaces and scene.replaced.strip() and text.rstrip().endswith(scene.replaced.strip()):
-        # Cut back to end with exactly the consumed closers: an insertion before them says the same.
-        text, replaces = text.rstrip()[: -len(scene.replaced.strip())], 0
     text = text.replace("\n", scene.eol) if scene.eol != "\n" else text
     return Suggestion(text, replaces)
 

@@ -70,11 +70,13 @@ require('llm_lsp').setup({
 
 local scenarios = {}
 
--- Type at the end of line 2 in insert mode, wait for ghost text, accept it with <Tab>.
+-- Type at the end of line 2 (or before column LLM_LSP_TEST_COL) in insert mode, wait for ghost text,
+-- accept it with <Tab>.
 function scenarios.ghost(client)
   local row = tonumber(os.getenv('LLM_LSP_TEST_ROW') or '2')
-  vim.api.nvim_win_set_cursor(0, { row, 0 })
-  feed('A' .. (os.getenv('LLM_LSP_TEST_TYPE') or ''))
+  local col = os.getenv('LLM_LSP_TEST_COL') -- insert before this 0-based byte column, else at the end
+  vim.api.nvim_win_set_cursor(0, { row, tonumber(col or '0') })
+  feed((col and 'i' or 'A') .. (os.getenv('LLM_LSP_TEST_TYPE') or ''))
   poll('ghost text', 15000, function()
     return require('llm_lsp').suggestion()
   end, function(text)
