@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from lsp_server.core import syntax
+from lsp_server.engine import members
 from lsp_server.engine.symbols import TYPE_KINDS
 from lsp_server.providers.prompts import FimPrompt
 
@@ -55,6 +56,10 @@ TYPES_BEFORE_CHARS = 4000
 MAX_SYMBOLS = 24
 MAX_OUTLINE_MEMBERS = 16
 MAX_SNIPPET_CHARS = 1500
+# Member signatures of the receiver at ``obj.$0`` (own, then inherited): their own budget, taken before
+# any other snippet and, when the budget is short, from the window down to MIN_WINDOW_SHARE of it.
+MEMBERS_CHARS = 2500
+MIN_WINDOW_SHARE = 0.4
 SIMILAR_WINDOW_LINES = 12
 SIMILAR_STRIDE = 6
 SIMILAR_MIN_SCORE = 0.15
@@ -67,11 +72,12 @@ class Priority(IntEnum):
     """What a snippet is for; lower numbers are kept first when the budget is short."""
 
     WINDOW = 1
-    SCOPE = 2
-    CALLEE = 3
-    DEFINITION = 4
-    RECENT_EDIT = 5
-    SIMILAR = 6
+    MEMBERS = 2  # the receiver's member signatures at ``obj.$0``: before anything else
+    SCOPE = 3
+    CALLEE = 4
+    DEFINITION = 5
+    RECENT_EDIT = 6
+    SIMILAR = 7
 
 
 @attrs.frozen
@@ -350,12 +356,17 @@ def enclosing_scopes(tree: Tree | None, byte_offset: int) -> list[Node]:
     """Scope nodes (functions, classes...) holding the cursor, innermost first."""
     if tree is None:
         return []
-    node = tree.root_node.descendant_for_byte_range(byte_offset, byte_offset)
-    scopes = []
-    while node is not None:
-        if node.type in _SCOPE_TYPES and node.parent is not None:
-            scopes.append(node)
-        node = node.parent
+    scopes: list[Node] = []
+    # At the end of a line the node at the cursor can be the file itself (``self.gen.$0`` parses as an
+    # error that ends before the newline): the character before the cursor is then inside the scope.
+    for start in (byte_offset, byte_offset - 1) if byte_offset > 0 else (byte_offset,):
+        node = tree.root_node.descendant_for_byte_range(start, start)
+        while node is not None:
+            if node.type in _SCOPE_TYPES and node.parent is not None:
+                scopes.append(node)
+            node = node.parent
+        if scopes:
+            break
     return scopes
 
 
@@ -591,7 +602,7 @@ def _definition_snippets(
     if member_owner is not None:
         cls = resolver.owner_class(member_owner)
         if cls is not None:
-            add([cls], Priority.CALLEE, "members", outline=True)
+            seen.add((cls.path, cls.line))  # its members are the MEMBERS snippet (receiver_members)
     callee = callee_at(text, offset)
     if callee is not None:
         defs = resolver.chain(callee)
@@ -609,6 +620,20 @@ def _definition_snippets(
         outline = len(use.chain) == 1 and not use.called
         add(defs, Priority.DEFINITION, "definition", outline=outline)
     return result
+
+
+def receiver_members(
+    text: str, offset: int, index: SymbolIndex, resolver: _Resolver, comment: str
+) -> Snippet | None:
+    """At ``receiver.$0`` / ``receiver.partial$0``: the signatures of all the receiver class's members."""
+    owner = member_access_at(text, offset)
+    if owner is None:
+        return None
+    cls = resolver.owner_class(owner)
+    if cls is None:
+        return None
+    body = members.member_signatures(cls, index, MEMBERS_CHARS - 200, comment)
+    return Snippet(cls.path, body, "members", Priority.MEMBERS, cls.line) if body else None
 
 
 def build_context(
@@ -637,7 +662,31 @@ def build_context(
     offset = max(0, min(offset, len(text)))
     grammar = syntax.grammar_name(language_id, path)
     comment = comment_prefix(grammar, language_id)
+    source = text.encode("utf-8", errors="replace")
+    # Without a tree from the caller, parse only files of ordinary size: the document store gives no
+    # tree for files over its limit on purpose (a 50 MB file took seconds to parse per request).
+    if tree is None and grammar is not None and len(source) <= MAX_PARSE_BYTES:
+        tree = syntax.parse(grammar, source)
+    byte_offset = len(text[:offset].encode("utf-8", errors="replace"))
+    scopes = enclosing_scopes(tree, byte_offset)
+    resolver = None
+    receiver = None
+    if index is not None:
+        self_class = next(
+            (_class_name(source, node) for node in scopes if node.type in _CLASS_TYPES), None
+        ) or _go_receiver_type(source, scopes)
+        function_start = next((n.start_byte for n in scopes if n.type not in _CLASS_TYPES), None)
+        if function_start is not None and len(source) != len(text):
+            function_start = len(source[:function_start].decode("utf-8", errors="replace"))
+        types = local_types(text, offset, grammar, function_start)
+        resolver = _Resolver(index, path, types, self_class)
+        receiver = receiver_members(text, offset, index, resolver, comment)
+
     window_chars = int(budget_chars * WINDOW_SHARE)
+    if receiver is not None and not is_excluded(receiver.path):
+        # The receiver's members come first: the window gives up the room they need (down to a floor).
+        need = len(render_snippet(receiver, comment, display_path(receiver.path))) + 1
+        window_chars = max(min(window_chars, budget_chars - need), int(budget_chars * MIN_WINDOW_SHARE))
     prefix_room = int(window_chars * PREFIX_SHARE)
     suffix_room = window_chars - prefix_room
     # Unused room on one side flows to the other.
@@ -648,30 +697,15 @@ def build_context(
         suffix_room += prefix_room - available_before
     start, end = window_bounds(text, offset, prefix_room, suffix_room)
 
-    candidates: list[Snippet] = []
-    source = text.encode("utf-8", errors="replace")
-    # Without a tree from the caller, parse only files of ordinary size: the document store gives no
-    # tree for files over its limit on purpose (a 50 MB file took seconds to parse per request).
-    if tree is None and grammar is not None and len(source) <= MAX_PARSE_BYTES:
-        tree = syntax.parse(grammar, source)
-    byte_offset = len(text[:offset].encode("utf-8", errors="replace"))
-    scopes = enclosing_scopes(tree, byte_offset)
+    candidates: list[Snippet] = [receiver] if receiver is not None else []
     start_byte = len(text[:start].encode("utf-8", errors="replace"))
     label = path or "untitled"
     headers = [_header(source, node) for node in reversed(scopes) if node.start_byte < start_byte]
     if headers:
         candidates.append(Snippet(label, "\n".join(headers), "scope", Priority.SCOPE))
 
-    if index is not None:
-        self_class = next(
-            (_class_name(source, node) for node in scopes if node.type in _CLASS_TYPES), None
-        ) or _go_receiver_type(source, scopes)
-        function_start = next((n.start_byte for n in scopes if n.type not in _CLASS_TYPES), None)
-        if function_start is not None and len(source) != len(text):
-            function_start = len(source[:function_start].decode("utf-8", errors="replace"))
-        types = local_types(text, offset, grammar, function_start)
-        resolver = _Resolver(index, path, types, self_class)
-        local_names = set(types) | _assigned_names(text[start:offset])
+    if index is not None and resolver is not None:
+        local_names = set(resolver.types) | _assigned_names(text[start:offset])
         candidates.extend(
             _definition_snippets(
                 text=text,
