@@ -3,9 +3,15 @@
 On real packages (sources installed in this interpreter's environment: requests, rich, attrs, cattrs,
 pygls, lsprotocol, pathspec, detect_secrets by default), picks call sites ``name(`` and ``obj.name(``
 whose callee is defined exactly once in the package, in another file (ground truth from Python's own
-``ast``, independent of tree-sitter and of the index). The cursor goes right after the ``(``, the
-context is built with the package's index, and a hit means the prompt holds the callee's ``def`` /
-``class`` line. The baseline sends only the current file (prefix/suffix window, same budget).
+``ast``, independent of tree-sitter and of the index). A hit means the prompt holds the callee's
+``def`` / ``class`` line. The baseline sends only the current file (prefix/suffix window, same budget).
+
+Two cursor variants, reported side by side:
+
+- ``paren``: the cursor right after the ``(``, the callee's name already typed;
+- ``dot``: for ``obj.name(`` sites, the cursor right after ``obj.`` with the name not typed yet (the
+  rest of that line removed, so that the name cannot leak in through the suffix): the model must be
+  shown the receiver's members to know what to call.
 
 Prints what it measured; asserts nothing. Usage:
 
@@ -104,6 +110,22 @@ def call_sites(path: str, text: str, defs) -> list[tuple[int, str, str, str]]:
     return sites
 
 
+def dot_site(text: str, site: tuple[int, str, str, str]) -> tuple[int, str, str, str] | None:
+    """The ``obj.|`` twin of an ``obj.name(`` site: the cursor where the callee's name starts."""
+    paren, kind, name, truth = site
+    name_end = text.rfind(name, 0, paren)
+    dot = text.rfind(".", 0, name_end)
+    if kind != "obj.name(" or name_end < 0 or dot < 0 or text[dot + 1 : name_end].strip():
+        return None
+    return (name_end, "obj.|", name, truth)
+
+
+def dot_document(text: str, offset: int) -> str:
+    """``text`` with the rest of the cursor's line removed: the name after the dot is not typed yet."""
+    line_end = text.find("\n", offset)
+    return text[:offset] + (text[line_end:] if line_end >= 0 else "")
+
+
 _FILE_CACHE: dict[str, list[str]] = {}
 
 
@@ -158,20 +180,28 @@ def main() -> None:
         sites = [(path, *site) for path, text in files.items() for site in call_sites(path, text, defs)]
         rng.shuffle(sites)
         sites = sites[: args.per_package]
+        # The same call sites with the cursor right after the dot (the paren sample stays as it was).
+        twins = [(path, *dot_site(files[path], site)) for path, *site in sites if dot_site(files[path], site)]
+        sites = sites + twins
         hits = base_hits = 0
         trees = {}
         for path, offset, kind, callee, truth in sites:
             text = files[path]
             # The server holds each open document's tree (documents.py): parsing is not retrieval.
-            if path not in trees:
-                trees[path] = syntax.parse("python", text.encode("utf-8"))
+            if kind == "obj.|":
+                text = dot_document(text, offset)
+                tree = syntax.parse("python", text.encode("utf-8"))
+            else:
+                if path not in trees:
+                    trees[path] = syntax.parse("python", text.encode("utf-8"))
+                tree = trees[path]
             started = time.perf_counter()
             built = build_context(
                 text=text,
                 offset=offset,
                 path=path,
                 language_id="python",
-                tree=trees[path],
+                tree=tree,
                 index=index,
                 budget_chars=args.budget,
             )
@@ -183,7 +213,7 @@ def main() -> None:
                 offset=offset,
                 path=path,
                 language_id="python",
-                tree=trees[path],
+                tree=tree,
                 budget_chars=args.budget,
             ).prompt
             base_hit = truth in baseline.prefix or truth in baseline.suffix or truth in baseline.context
@@ -205,9 +235,16 @@ def main() -> None:
         return
     for kind, (count, hit, base) in sorted(totals.items()):
         print(f"  {kind:10} sites {count:4}  recall {hit / count:.2f}  baseline {base / count:.2f}")
-    hits = sum(t[1] for t in totals.values())
-    base = sum(t[2] for t in totals.values())
-    print(f"TOTAL sites {n}  recall {hits / n:.3f}  baseline (current file only) {base / n:.3f}")
+    for variant, kinds in (("paren", ("name(", "obj.name(")), ("dot", ("obj.|",))):
+        count = sum(totals[k][0] for k in kinds if k in totals)
+        if not count:
+            continue
+        hits = sum(totals[k][1] for k in kinds if k in totals)
+        base = sum(totals[k][2] for k in kinds if k in totals)
+        print(
+            f"TOTAL {variant:5} sites {count}  recall {hits / count:.3f}"
+            f"  baseline (current file only) {base / count:.3f}"
+        )
     timings.sort()
     print(
         f"build_context time per request: p50 {statistics.median(timings) * 1000:.2f} ms, "

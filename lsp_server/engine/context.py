@@ -471,7 +471,20 @@ class _Resolver:
                 else:
                     resolved.append(found)
             candidates = resolved
-        return next((c for c in candidates if c.kind in TYPE_KINDS), None)
+        found = next((c for c in candidates if c.kind in TYPE_KINDS), None)
+        if found is None and chain[-1] not in _SELF_NAMES:
+            found = self.class_named_like(chain[-1])
+        return found
+
+    def class_named_like(self, name: str) -> DefinitionLike | None:
+        """The class a variable's name spells (``console`` -> ``Console``, ``http_client`` -> ``HttpClient``).
+
+        For receivers whose type is written nowhere near (``self.x = x or default()``).
+        """
+        spelled = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+        if not spelled or spelled == name:
+            return None
+        return next((d for d in self.index.resolve(self.path, spelled) if d.kind in TYPE_KINDS), None)
 
     def unique_member(self, name: str) -> list[DefinitionLike]:
         """``?.name`` found by name alone, when the workspace defines it in one or two places only."""
@@ -622,6 +635,9 @@ def _definition_snippets(
     return result
 
 
+_TYPED_NAME = re.compile(r"\w*$")
+
+
 def receiver_members(
     text: str, offset: int, index: SymbolIndex, resolver: _Resolver, comment: str
 ) -> Snippet | None:
@@ -632,7 +648,11 @@ def receiver_members(
     cls = resolver.owner_class(owner)
     if cls is None:
         return None
-    body = members.member_signatures(cls, index, MEMBERS_CHARS - 200, comment)
+    typed = _TYPED_NAME.search(text, max(0, offset - 100), offset)
+    typed = typed.group() if typed else ""  # ``obj.gen$0``: members starting with ``gen`` first
+    # Members the code around the cursor already uses come early (a bounded look, not the file).
+    nearby = tokens(text[max(0, offset - 3000) : offset + 1000])
+    body = members.member_signatures(cls, index, MEMBERS_CHARS - 200, comment, typed, nearby)
     return Snippet(cls.path, body, "members", Priority.MEMBERS, cls.line) if body else None
 
 

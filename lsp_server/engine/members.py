@@ -17,9 +17,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+import attrs
+
 from lsp_server.engine.index import base_names
 from lsp_server.engine.symbols import TYPE_KINDS
 
+_CALLABLE = frozenset({"method", "function"})
+# Share of the member budget for whole signature lines; the rest lists further members by name.
+FULL_SHARE = 0.7
 # How many base-class levels are followed for inherited members.
 MAX_BASE_DEPTH = 3
 
@@ -60,13 +65,34 @@ def _bases(cls: Member, index: MemberIndex) -> list[Member]:
     return found
 
 
-def member_lines(cls: Member, index: MemberIndex, comment: str = "#") -> list[str]:
-    """The class header, then one line per member: own members first, inherited ones after.
+@attrs.frozen
+class MemberLine:
+    """One member as shown: its name, its signature's first line, and the base it comes from."""
+
+    name: str
+    line: str
+    inherited_from: str | None = None
+    attribute: bool = False  # a field or property rather than a method
+
+    @property
+    def private(self) -> bool:
+        """``_x`` and ``__x__``: rarely what ``obj.`` is followed by."""
+        return self.name.startswith("_")
+
+    def short(self) -> str:
+        """The line cut after its opening parenthesis (``def get_style(...)``), for a tight budget."""
+        # After the member's own name: Go's receiver ``func (g *G) Name(`` has a parenthesis before it.
+        at = self.line.find(self.name + "(")
+        return self.line[: at + len(self.name)] + "(...)" if at >= 0 else self.line
+
+
+def member_lines(cls: Member, index: MemberIndex) -> list[MemberLine]:
+    """Every member of ``cls``: its own in source order, then those of its bases, breadth first.
 
     A member redefined by the class hides the inherited one; identical lines (Go's ``W, H int``
     declares two fields) appear once.
     """
-    lines = [_first_line(cls.signature) or cls.name]
+    out: list[MemberLine] = []
     seen_names: set[str] = set()
     seen_lines: set[str] = set()
     visited: set[tuple[str, int]] = set()
@@ -77,29 +103,73 @@ def member_lines(cls: Member, index: MemberIndex, comment: str = "#") -> list[st
         if key in visited:
             continue
         visited.add(key)
-        rows = []
+        base = None if current is cls else current.name
         for member in index.members_of(current):
             line = _first_line(member.signature)
-            if not line or member.name in seen_names and current is not cls or line in seen_lines:
+            if not line or (member.name in seen_names and base is not None) or line in seen_lines:
                 continue
             seen_names.add(member.name)
             seen_lines.add(line)
-            rows.append("    " + line)
-        if rows and current is not cls:
-            lines.append(f"    {comment} inherited from {current.name}:")
-        lines.extend(rows)
+            out.append(MemberLine(member.name, line, base, member.kind not in _CALLABLE))
         if depth < MAX_BASE_DEPTH:
-            queue.extend((base, depth + 1) for base in _bases(current, index))
-    return lines
+            queue.extend((found, depth + 1) for found in _bases(current, index))
+    return out
 
 
-def member_signatures(cls: Member, index: MemberIndex, max_chars: int, comment: str = "#") -> str:
-    """``member_lines`` joined, cut at a line boundary to at most ``max_chars`` characters."""
-    out: list[str] = []
-    used = 0
-    for line in member_lines(cls, index, comment):
-        if used + len(line) + 1 > max_chars:
+def member_signatures(
+    cls: Member,
+    index: MemberIndex,
+    max_chars: int,
+    comment: str = "#",
+    typed: str = "",
+    nearby: frozenset[str] = frozenset(),
+) -> str:
+    """The class header and its members' signatures, within ``max_chars`` characters.
+
+    Order: members starting with the ``typed`` part of the name first, then those the code near the
+    cursor already mentions, then public own members (methods, then attributes), public inherited
+    ones, and private (``_x``, ``__x__``) last. Whole lines for all when they fit; else whole lines
+    up to ``FULL_SHARE`` of the budget and a short line (``def name(...)``) for the next members
+    while room lasts, so that a class of a hundred members still shows its public names. A
+    property's getter and setter show once.
+    """
+    members = member_lines(cls, index)
+    members.sort(
+        key=lambda m: (
+            not (typed and m.name.startswith(typed)),
+            m.name not in nearby,
+            m.private,
+            m.inherited_from is not None,
+            m.attribute,
+        )
+    )
+    header = _first_line(cls.signature) or cls.name
+    lines = [header]
+    used = len(header) + 1
+    whole = used + sum(len(m.line) + 5 for m in members) + 40 * len({m.inherited_from for m in members})
+    full_limit = max_chars if whole <= max_chars else int(max_chars * FULL_SHARE)
+    current_base: str | None = None
+    shown: set[str] = set()
+    for member in members:
+        if member.short() in shown:
+            continue  # a property's setter after its getter, an overload
+        shown.add(member.short())
+        if member.inherited_from != current_base:
+            source = member.inherited_from
+            marker = f"    {comment} inherited from {source}:" if source else f"    {comment} {cls.name}:"
+            if used + len(marker) + 1 > max_chars:
+                break
+            lines.append(marker)
+            used += len(marker) + 1
+        current_base = member.inherited_from
+        full = "    " + member.line
+        short = "    " + member.short()
+        if used + len(full) + 1 <= full_limit:
+            chosen = full
+        elif used + len(short) + 1 <= max_chars:
+            chosen = short
+        else:
             break
-        out.append(line)
-        used += len(line) + 1
-    return "\n".join(out)
+        lines.append(chosen)
+        used += len(chosen) + 1
+    return "\n".join(lines)
