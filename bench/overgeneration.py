@@ -178,6 +178,163 @@ def run_hard(show: int) -> None:
     report(tally, ("A",), len(cases), show, strict=False)
 
 
+_EXTENSIONS = {
+    ".py": "python",
+    ".ts": "typescript",
+    ".js": "javascript",
+    ".go": "go",
+    ".rs": "rust",
+    ".c": "c",
+    ".h": "c",
+    ".cpp": "cpp",
+    ".cc": "cpp",
+    ".java": "java",
+    ".cs": "c_sharp",
+}
+_HEADER = re.compile(
+    r"^(\s*)(?:(?:pub(?:\([^)]*\))?|export|async|static|public|private|protected|def|fn|func|function|class"
+    r"|if|for|while|impl|struct|int|void|char|bool|const|unsigned|size_t)\b[^;=]*?)(\(|\s)[^;]*(:|\{)\s*$"
+)
+_CALL_STATEMENT = re.compile(r"^(\s*)[^\s/#*].*?\b\w+\((?=.*\);\s*$)")
+_MEMBER = re.compile(r"\b[a-z_]\w*\.(?=[a-z_]\w*\()")
+
+
+def _block_end(lines: list[str], i: int) -> int | None:
+    """Index of the last line of the block headed by ``lines[i]`` (the closer line for braces)."""
+    indent = len(lines[i]) - len(lines[i].lstrip())
+    brace = lines[i].rstrip().endswith("{")
+    for j in range(i + 1, min(len(lines), i + 40)):
+        line = lines[j]
+        if not line.strip():
+            continue
+        width = len(line) - len(line.lstrip())
+        if width <= indent:
+            if brace and line.strip().startswith("}") and width == indent:
+                return j if j > i + 1 else None
+            if brace:
+                return None
+            last = j - 1
+            while last > i and not lines[last].strip():
+                last -= 1  # blank lines after a block are the file's, not the block's
+            return last if last > i else None
+    return None
+
+
+MARK = "\ue000"  # the cursor in real-code documents (a private-use character no source file holds)
+
+
+def real_holes(path: Path, grammar: str, rng) -> list[tuple[str, str, str, str, int]]:
+    """(kind, document with MARK at the cursor, FIM answer, expected document, replaced characters).
+
+    Holes where users meet the rules: a header typed at the end of a line (its rest and body
+    missing), the same inside auto-closed parentheses, a call statement before its ``;``, a member
+    after ``obj.``, a statement line in a body. The answer is the true middle followed by the next
+    four lines of the file (a model that over-generates by repeating the suffix).
+    """
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if "\t" in text and grammar != "go" or len(text) > 200_000:
+        return []
+    lines = text.split("\n")
+    holes = []
+
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    for i, line in enumerate(lines):
+        match = _HEADER.match(line)
+        end = _block_end(lines, i) if match else None
+        if match and end is not None:
+            paren = line.find("(")
+            cut = paren + 1 if paren > 0 else len(line.rstrip()) - 1
+            block = "\n".join(lines[i : end + 1])
+            before = text[: starts[i]] + line[:cut]
+            after = text[starts[end + 1] - 1 :] if end + 1 < len(lines) else ""
+            middle = block[cut:]
+            holes.append(("header", before + MARK + after, middle + after[:400], before + middle + after, 0))
+            if paren > 0 and ")" in line[paren:]:
+                holes.append(
+                    ("closer", before + MARK + ")" + after, middle + after[:400], before + middle + after, 1)
+                )
+        call = _CALL_STATEMENT.match(line)
+        if call and line.rstrip().endswith(");"):
+            cut = call.end()
+            before = text[: starts[i]] + line[:cut]
+            rest = text[starts[i + 1] - 1 :] if i + 1 < len(lines) else ""
+            middle = line.rstrip()[cut:-1]
+            if middle and "(" not in middle[:1]:
+                doc = before + MARK + ";" + rest
+                holes.append(("terminator", doc, middle + ";" + rest[:400], before + middle + ";" + rest, 0))
+        member = _MEMBER.search(line)
+        if member and i + 1 < len(lines) and not line.lstrip().startswith(("#", "//", "*")):
+            before = text[: starts[i]] + line[: member.end()]
+            rest = text[starts[i + 1] - 1 :]
+            middle = line[member.end() :]
+            holes.append(("member", before + MARK + rest, middle + rest[:400], before + middle + rest, 0))
+        body = (
+            i > 0
+            and lines[i - 1].strip()
+            and line.strip()
+            and not line.strip().startswith(("}", ")", "#", "//"))
+        )
+        if body and line.startswith((" ", "\t")) and not _HEADER.match(line):
+            indent = line[: len(line) - len(line.lstrip())]
+            before = text[: starts[i]] + indent
+            rest = text[starts[i + 1] - 1 :] if i + 1 < len(lines) else ""
+            middle = line.strip()
+            holes.append(("statement", before + MARK + rest, middle + rest[:400], before + middle + rest, 0))
+    rng.shuffle(holes)
+    return holes
+
+
+def run_real(paths: list[str], per_kind: int, show: int) -> None:
+    import random
+
+    rng = random.Random(0)
+    files = []
+    for item in paths:
+        root = Path(item)
+        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        files.extend(p for p in candidates if p.suffix in _EXTENSIONS and not p.name.endswith(".d.ts"))
+    by_key: dict[tuple[str, str], list] = {}
+    for path in files:
+        grammar = _EXTENSIONS[path.suffix]
+        for hole in real_holes(path, grammar, rng):
+            bucket = by_key.setdefault((grammar, hole[0]), [])
+            if len(bucket) < per_kind:
+                bucket.append((path, *hole))
+    print(
+        f"real code: {len(files)} files, up to {per_kind} holes per language and kind (repeating the suffix)"
+    )
+    print(f"  {'language':11} {'kind':10} {'n':>4} " + " ".join(f"{m:>9}" for m in MODES))
+    totals = {m: [0, 0] for m in MODES}
+    for (grammar, kind), holes in sorted(by_key.items()):
+        row = []
+        for mode in MODES:
+            good = 0
+            for path, _, document, answer, expected, _replaced in holes:
+                offset = document.index(MARK)
+                cursor = Cursor(text=document.replace(MARK, "", 1), offset=offset, grammar=grammar)
+                before = cursor.text[cursor.text.rfind("\n", 0, offset) + 1 : offset]
+                raw = answer if mode == "fim" else as_chat(before, answer, grammar, col0=mode == "chat-col0")
+                text, replaces = run_one(raw, cursor, mode != "fim")
+                got = cursor.text[:offset] + text + cursor.text[offset + replaces :]
+                ok = got == expected or (replaces == 0 and got.rstrip() == expected.rstrip())
+                good += ok
+                if not ok and show and mode != "chat-col0":
+                    show -= 1
+                    print(
+                        f"  -- {mode} {grammar}/{kind} {path.name}\n     raw {raw[:200]!r}"
+                        f"\n     got {text[-200:]!r} / {replaces}"
+                    )
+            totals[mode][0] += good
+            totals[mode][1] += len(holes)
+            row.append(f"{good / len(holes):9.3f}")
+        print(f"  {grammar:11} {kind:10} {len(holes):4} " + " ".join(row))
+    print(
+        f"  {'ALL':11} {'':10} {totals['fim'][1]:4} " + " ".join(f"{g / n:9.3f}" for g, n in totals.values())
+    )
+
+
 def report(tally: Tally, variants: tuple[str, ...], n: int, show: int, strict: bool = True) -> None:
     for mode in MODES:
         cells = []
@@ -199,11 +356,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N tasks of each file")
     parser.add_argument("--show", type=int, default=0, help="print the first K misses per mode and variant")
     parser.add_argument("--sets", nargs="*", default=["hard", "single", "multi", "span"])
+    parser.add_argument(
+        "--real", nargs="*", default=[], help="source files or folders: holes cut from real code"
+    )
+    parser.add_argument("--per-kind", type=int, default=60, help="real-code holes per language and kind")
     args = parser.parse_args()
     print(
         f"over-generation: middle + first {args.lines} suffix lines (A), renamed (B); modes: "
         + ", ".join(MODES)
     )
+    if args.real:
+        run_real(args.real, args.per_kind, args.show)
     for name in args.sets:
         if name == "hard":
             run_hard(args.show)

@@ -179,7 +179,24 @@ def _window_above(lines_up: list[str]) -> tuple[str, ...]:
             while j < len(lines_up) and lines_up[j].strip() and not lines_up[j][:1].isspace():
                 j += 1
             return tuple(reversed(lines_up[:j]))
-    return tuple(reversed(lines_up))
+    return _balanced_start(tuple(reversed(lines_up)))
+
+
+def _balanced_start(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """The window from just after its last line that closes a bracket opened above the window.
+
+    A window cut by its line limit inside a long class or call would start with stray closers
+    (``}),`` ``);``) whose errors change with whatever the suggestion opens below, and the syntax
+    check would blame the suggestion for them.
+    """
+    depth = lowest = 0
+    cut = 0
+    for i, line in enumerate(lines):
+        masked = strip_strings(line)
+        depth += sum(masked.count(c) for c in "([{") - sum(masked.count(c) for c in ")]}")
+        if depth < lowest:
+            lowest, cut = depth, i + 1
+    return lines[cut:]
 
 
 def _window_below(lines_down: list[str]) -> tuple[str, ...]:

@@ -6,9 +6,14 @@ that adds no syntax error. Without a grammar a suggestion passes unchanged.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lsp_server.core import syntax
 from lsp_server.engine.postprocess.overlap import TOKEN
 from lsp_server.engine.postprocess.scene import Scene
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 
 def shape_end(text: str, scene: Scene) -> str:
@@ -33,8 +38,11 @@ def drop_trivial(text: str, scene: Scene) -> str:
     return text
 
 
-def _errors_with(text: str, scene: Scene) -> int:
-    """Syntax errors in the window with ``text`` inserted at the cursor (incremental reparse)."""
+def _errors_with(text: str, scene: Scene) -> tuple[int, int]:
+    """Syntax errors in the window with ``text`` inserted at the cursor (incremental reparse).
+
+    Two counts: in the whole window, and from the cursor on (``errors_from``).
+    """
     prefix = scene.window_prefix.encode("utf-8")
     inserted = text.encode("utf-8")
     replaced = len(scene.replaced.encode("utf-8"))  # closers the suggestion writes itself, in the old tree
@@ -56,7 +64,31 @@ def _errors_with(text: str, scene: Scene) -> int:
             new_end_point=(row + lines, end_column),
         )
         tree = syntax.parse(scene.grammar, source, old)
-    return 0 if tree is None else syntax.error_count(tree.root_node)
+    if tree is None:
+        return 0, 0
+    return syntax.error_count(tree.root_node), errors_from(tree.root_node, len(prefix))
+
+
+def errors_from(node: Node, start: int) -> int:
+    """ERROR and MISSING nodes under ``node`` that do not end before byte ``start`` (the cursor).
+
+    Errors wholly before the cursor are the file's own business: an unknown macro or a stray brace
+    above changes how many of them the parser reports when code is added below (a C header's
+    ``static INLINE uint64_t f(`` reads as one error, and as two once its body is there).
+    """
+    if not node.has_error:
+        return 0
+    count = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.end_byte < start or current.end_byte == start and not current.is_missing:
+            continue
+        if current.is_error or current.is_missing:
+            count += 1
+            continue
+        stack.extend(child for child in current.children if child.has_error or child.is_missing)
+    return count
 
 
 def _token_cuts(line: str) -> list[int]:
@@ -67,14 +99,25 @@ def _token_cuts(line: str) -> list[int]:
 def validate_syntax(text: str, scene: Scene, *, max_parses: int = 12) -> str:
     """Cut a suggestion that adds syntax errors back to its longest prefix that does not.
 
-    Compares the window's error count with and without the suggestion: a file that is already
-    broken keeps its errors as the baseline, so only new errors count. Line prefixes first, then
-    token boundaries of the first line; nothing valid -> "". Without a grammar: unchanged.
+    Compares the window's error counts with and without the suggestion (in the whole window, and
+    from the cursor on): a file that is already broken keeps its errors as the baseline, so only new
+    errors count. Line prefixes first, then token boundaries of the first line; nothing valid -> "".
+    Without a grammar: unchanged.
     """
     if scene.grammar is None or not text.strip():
         return text
-    baseline = scene.baseline_errors
-    if _errors_with(text, scene) <= baseline:
+    from_cursor = (
+        errors_from(scene.tree.root_node, len(scene.window_prefix.encode("utf-8")))
+        if scene.tree is not None
+        else scene.baseline_errors
+    )
+
+    def adds_none(candidate: str) -> bool:
+        # No new error in the window, or none from the cursor on (errors above are the file's).
+        total, after = _errors_with(candidate, scene)
+        return total <= scene.baseline_errors or after <= from_cursor
+
+    if adds_none(text):
         return text
     lines = text.rstrip().split("\n")
     parses = 1
@@ -85,7 +128,7 @@ def validate_syntax(text: str, scene: Scene, *, max_parses: int = 12) -> str:
         mid = (low + high + 1) // 2
         candidate = shape_end("\n".join(lines[:mid]), scene)
         parses += 1
-        if candidate.strip() and _errors_with(candidate, scene) <= baseline:
+        if candidate.strip() and adds_none(candidate):
             low, best = mid, candidate
         else:
             high = mid - 1
@@ -97,6 +140,6 @@ def validate_syntax(text: str, scene: Scene, *, max_parses: int = 12) -> str:
             break
         parses += 1
         candidate = shape_end(first[:end], scene)
-        if _errors_with(candidate, scene) <= baseline:
+        if adds_none(candidate):
             return candidate
     return ""
