@@ -118,7 +118,7 @@ def _agreement(lines: list[str], scene: Scene) -> int:
     The longest run of the answer's lines equal to the file's next non-blank lines from the first
     one on: an answer that runs on into the code below shows there which columns it writes in.
     """
-    below = [line.rstrip() for line in scene.below[:20] if line.strip()]
+    below = [line.rstrip() for line in scene.following if line.strip()]
     ours = [line.rstrip() for line in lines if line.strip()]
     best = 0
     for start in range(len(ours)):

@@ -78,6 +78,8 @@ class Scene:
     # Text right after the cursor that the suggestion replaces (auto-closed closers it writes itself);
     # ``after`` then starts behind it.
     replaced: str = ""
+    # The next lines after the cursor line, whatever the window: what an over-generating answer repeats.
+    following: tuple[str, ...] = ()
 
     @property
     def window_prefix(self) -> str:
@@ -182,6 +184,20 @@ def _window_above(lines_up: list[str]) -> tuple[str, ...]:
     return _balanced_start(tuple(reversed(lines_up)))
 
 
+def _with_outer_headers(above: tuple[str, ...], headers: tuple[str, ...]) -> tuple[str, ...]:
+    """The window with the headers that enclose it from further up put back on top of it.
+
+    A window that starts inside a long class body would parse its methods out of their class
+    (``protected async f(`` is an error at the top level of TypeScript or Java): with the class
+    header line above them, the window parses as the file does.
+    """
+    if not above or _is_top_level_start(above[0]):
+        return above
+    inner = min((indent_width(line) for line in above if line.strip()), default=0)
+    outer = [line for line in headers if line.strip() and indent_width(line) < inner]
+    return (*reversed(outer), *above) if outer else above
+
+
 def _balanced_start(lines: tuple[str, ...]) -> tuple[str, ...]:
     """The window from just after its last line that closes a bracket opened above the window.
 
@@ -271,7 +287,10 @@ def scene_for(cursor: Cursor) -> Scene:
     eol = "\r\n" if after.endswith("\r") or text[max(0, line_start - 2) : line_start] == "\r\n" else "\n"
     above = _window_above(_lines_up(text, line_start, WINDOW_LINES))
     headers = _headers(text, line_start, HEADER_LINES)
-    below = _window_below(_lines_down(text, line_end + 1, WINDOW_LINES)) if line_end < len(text) else ()
+    above = _with_outer_headers(above, headers)
+    down = _lines_down(text, line_end + 1, WINDOW_LINES) if line_end < len(text) else []
+    below = _window_below(down)
+    following = tuple(line.removesuffix("\r") for line in down[:20])
     if eol == "\r\n" or "\r" in after:
         above = tuple(line.removesuffix("\r") for line in above)
         below = tuple(line.removesuffix("\r") for line in below)
@@ -287,6 +306,7 @@ def scene_for(cursor: Cursor) -> Scene:
         grammar=cursor.grammar,
         multiline=cursor.multiline,
         headers=headers,
+        following=following,
     )
     if cursor.grammar is None or syntax.language(cursor.grammar) is None:
         return attrs.evolve(scene, grammar=None)
