@@ -23,6 +23,11 @@ def extract_chat_code(text: str, scene: Scene) -> str:
     return code
 
 
+# Lines above a blank cursor line count as echoed only with this much text or a block header:
+# short ones (`return`, `}`) recur as new code.
+_ECHO_MIN_CHARS = 24
+
+
 def strip_echoed_prefix(text: str, scene: Scene) -> str:
     """Drop line(s) before the cursor that the model repeated at the start of its answer."""
     lines = text.split("\n")
@@ -33,6 +38,11 @@ def strip_echoed_prefix(text: str, scene: Scene) -> str:
             break
         if not any(t.strip() for t in tail):
             continue
+        weak = sum(len(t.strip()) for t in tail) < _ECHO_MIN_CHARS and not any(
+            len(t.strip()) >= 8 and BLOCK_OPENER.search(t.rstrip()) for t in tail
+        )
+        if not tail[-1].strip() and weak:
+            continue  # `return` / `}` above a blank cursor line: as likely new code as an echo
         if all(lines[j].strip() == tail[j].strip() for j in range(m - 1)) and lines[
             m - 1
         ].lstrip().startswith(tail[-1].strip()):
