@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import attrs
 
@@ -471,10 +471,10 @@ class _Resolver:
                 else:
                     resolved.append(found)
             candidates = resolved
-        found = next((c for c in candidates if c.kind in TYPE_KINDS), None)
-        if found is None and chain[-1] not in _SELF_NAMES:
-            found = self.class_named_like(chain[-1])
-        return found
+        cls = next((c for c in candidates if c.kind in TYPE_KINDS), None)
+        if cls is None and chain[-1] not in _SELF_NAMES:
+            cls = self.class_named_like(chain[-1])
+        return cls
 
     def class_named_like(self, name: str) -> DefinitionLike | None:
         """The class a variable's name spells (``console`` -> ``Console``, ``http_client`` -> ``HttpClient``).
@@ -648,11 +648,13 @@ def receiver_members(
     cls = resolver.owner_class(owner)
     if cls is None:
         return None
-    typed = _TYPED_NAME.search(text, max(0, offset - 100), offset)
-    typed = typed.group() if typed else ""  # ``obj.gen$0``: members starting with ``gen`` first
+    match = _TYPED_NAME.search(text, max(0, offset - 100), offset)
+    typed = match.group() if match else ""  # ``obj.gen$0``: members starting with ``gen`` first
     # Members the code around the cursor already uses come early (a bounded look, not the file).
     nearby = tokens(text[max(0, offset - 3000) : offset + 1000])
-    body = members.member_signatures(cls, index, MEMBERS_CHARS - 200, comment, typed, nearby)
+    # The index returns its own definitions for its own classes: DefinitionLike is members.Member.
+    lookup = cast("members.MemberIndex", index)
+    body = members.member_signatures(cls, lookup, MEMBERS_CHARS - 200, comment, typed, nearby)
     return Snippet(cls.path, body, "members", Priority.MEMBERS, cls.line) if body else None
 
 

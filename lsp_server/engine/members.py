@@ -57,7 +57,7 @@ def _first_line(signature: str) -> str:
 
 
 def _bases(cls: Member, index: MemberIndex) -> list[Member]:
-    found = []
+    found: list[Member] = []
     for base in base_names(cls.signature):
         if base == cls.name:
             continue
