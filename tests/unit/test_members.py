@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from unit.test_context import context_at, workspace
 
 from lsp_server.engine.context import MEMBERS_CHARS, Priority
-from tests.unit.test_context import context_at, workspace
 
 N = 40  # methods per class: about 2,000 characters of signatures
 

@@ -9,9 +9,9 @@ raw (FIM) or fenced and indented as in the file (chat).
 from __future__ import annotations
 
 import pytest
+from unit.postprocess_cases import CASES
 
 from lsp_server.engine.postprocess import Cursor, should_stop_streaming, suggest
-from tests.unit.postprocess_cases import CASES
 
 
 def at(source: str, grammar: str | None = "python", **kw) -> Cursor:
