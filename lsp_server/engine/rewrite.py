@@ -26,7 +26,6 @@ import posixpath
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from math import gcd
 from typing import Any
 
 import attrs
@@ -34,6 +33,7 @@ import attrs
 from lsp_server.core import syntax
 from lsp_server.core.documents import Snapshot
 from lsp_server.core.errors import InvalidRequest, ModelNotConfigured, TruncatedAnswer, UnsafeEdit
+from lsp_server.core.indentation import detect_indent_unit, leading
 from lsp_server.core.settings import Settings
 from lsp_server.core.text import Encoding, TextEdit, index_to_column, minimal_edits, split_lines
 from lsp_server.core.uris import uri_basename, uri_name
@@ -649,29 +649,13 @@ def restore_secrets(code: str, secrets: Sequence[str]) -> str:
     return "".join(out)
 
 
-def _leading(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
 def indent_unit(lines: Sequence[str]) -> str | None:
-    """The indentation step of some lines: a tab, or the gcd of their space indents (None if flat)."""
-    widths = set()
-    for line in lines:
-        if not line.strip():
-            continue
-        lead = _leading(line)
-        if "\t" in lead:
-            return "\t"
-        if lead:
-            widths.add(len(lead))
-    step = 0
-    for width in widths:
-        step = gcd(step, width)
-    return " " * step if step else None
+    """The indentation step of some lines: a tab or a run of spaces (None when flat or unclear)."""
+    return detect_indent_unit(tuple(lines)) or None
 
 
 def _common_indent(lines: Sequence[str]) -> str:
-    leads = [_leading(line) for line in lines if line.strip()]
+    leads = [leading(line) for line in lines if line.strip()]
     if not leads:
         return ""
     common = leads[0]
@@ -697,7 +681,7 @@ def reindent(code: str, base: str, unit: str | None) -> str:
         if not line:
             out.append("")
             continue
-        lead = _leading(line)
+        lead = leading(line)
         if convert and unit is not None and own_unit is not None:
             if own_unit == "\t":
                 levels, rest = lead.count("\t"), lead.replace("\t", "")
@@ -718,7 +702,7 @@ def fit_to_scope(code: str, snapshot: Snapshot, scope: Scope) -> str:
     while lines and not lines[-1].strip():
         lines.pop()
     old_lines = split_lines(old)
-    base = _leading(old_lines[0]) if old_lines else ""
+    base = leading(old_lines[0]) if old_lines else ""
     file_unit = indent_unit(snapshot.lines[: min(snapshot.line_count, 2000)]) or "    "
     new = reindent("\n".join(line.rstrip() for line in lines), base, file_unit)
     if "\r\n" in old or (not old and "\r\n" in snapshot.text[:10000]):

@@ -3,7 +3,7 @@
 import pytest
 
 from lsp_server.engine import postprocess as pp
-from lsp_server.engine.postprocess import Cursor, mode, process, should_stop_streaming
+from lsp_server.engine.postprocess import Cursor, decide_mode, process, scene_for, should_stop_streaming
 
 
 def at(source: str, grammar: str | None = "python", **kw) -> Cursor:
@@ -27,13 +27,13 @@ def at(source: str, grammar: str | None = "python", **kw) -> Cursor:
     ],
 )
 def test_mode(source, expected):
-    assert mode(at(source)) == expected
+    assert decide_mode(scene_for(at(source))) == expected
 
 
 def test_mode_for_brace_languages_and_setting_override():
-    assert mode(at("function f() {$0\n}\n", "javascript")) == "multi"
-    assert mode(at("def f(x):\n    $0\n", multiline="never")) == "single"
-    assert mode(at("x = f($0)\n", multiline="always")) == "multi"
+    assert decide_mode(scene_for(at("function f() {$0\n}\n", "javascript"))) == "multi"
+    assert decide_mode(scene_for(at("def f(x):\n    $0\n", multiline="never"))) == "single"
+    assert decide_mode(scene_for(at("x = f($0)\n", multiline="always"))) == "multi"
 
 
 # --- single line, closers, overlap ------------------------------------------------------------------

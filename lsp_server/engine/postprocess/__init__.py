@@ -15,7 +15,6 @@ from lsp_server.engine.postprocess.mode import decide_mode
 from lsp_server.engine.postprocess.overlap import drop_repetition, trim_suffix_overlap
 from lsp_server.engine.postprocess.pipeline import (
     Suggestion,
-    mode,
     process,
     replaced_length,
     should_stop_streaming,
@@ -38,7 +37,6 @@ __all__ = [
     "drop_trivial",
     "extract_chat_code",
     "keep_first_line",
-    "mode",
     "normalize_indentation",
     "process",
     "reindent_chat",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from lsp_server.engine.postprocess.scene import BLOCK_OPENER, Scene, indent_width, leading
+from lsp_server.core.indentation import indent_width, leading
+from lsp_server.engine.postprocess.scene import BLOCK_OPENER, Scene
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 _HOLE_MARKERS = ("<|CURSOR|>", "<CURSOR>", "<FILL_ME>", "<FILL>")

@@ -5,15 +5,8 @@ Must not move a suggestion to another nesting level: only the unit changes.
 
 from __future__ import annotations
 
-from lsp_server.engine.postprocess.scene import (
-    INDENT_STEPS,
-    Scene,
-    detect_indent_unit,
-    effective_lines,
-    indent_steps,
-    indent_width,
-    leading,
-)
+from lsp_server.core.indentation import INDENT_STEPS, detect_indent_unit, indent_steps, indent_width, leading
+from lsp_server.engine.postprocess.scene import Scene, effective_lines
 
 
 def _surrounding_steps(lines: list[str], scene: Scene) -> set[int]:

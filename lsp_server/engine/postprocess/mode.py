@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from lsp_server.engine.postprocess.scene import BLOCK_OPENER, Scene, bracket_depth_change, indent_width
+from lsp_server.core.indentation import bracket_depth_change, indent_width
+from lsp_server.engine.postprocess.scene import BLOCK_OPENER, Scene
 
 # Headers that need no opener at the line end (Ruby, Lua, shell, Elixir, Crystal, Julia...).
 _KEYWORD_HEADER = re.compile(

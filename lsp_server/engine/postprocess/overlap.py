@@ -9,14 +9,9 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
+from lsp_server.core.indentation import bracket_depth_change, indent_width
 from lsp_server.engine.postprocess.closers import consumed_positions
-from lsp_server.engine.postprocess.scene import (
-    CLOSERS,
-    Scene,
-    bracket_depth_change,
-    effective_lines,
-    indent_width,
-)
+from lsp_server.engine.postprocess.scene import CLOSERS, Scene, effective_lines
 
 # Tokens for structural (identifier-insensitive) comparison of lines.
 TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\"(?:[^\"\\]|\\.)*\"?|'(?:[^'\\]|\\.)*'?|\S")

@@ -22,15 +22,6 @@ from lsp_server.engine.postprocess.validation import drop_trivial, shape_end, va
 log = logging.getLogger(__name__)
 
 
-def mode(cursor: Cursor) -> str:
-    """``"single"`` or ``"multi"``: the line-count decision ``process`` makes for this cursor."""
-    try:
-        return decide_mode(scene_for(cursor))
-    except Exception:  # the decision must never take the pipeline down
-        log.exception("mode decision failed")
-        return "single"
-
-
 @attrs.frozen
 class Suggestion:
     """A suggestion to show: ``text`` replaces the ``replaces`` characters right after the cursor.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from lsp_server.core import syntax
+from lsp_server.core.indentation import detect_indent_unit, indent_width, strip_strings
 
 if TYPE_CHECKING:
     from tree_sitter import Tree
@@ -37,8 +38,6 @@ BLOCK_OPENER = re.compile(r"(:|\{|\(|\[|\bdo|=>|->|\bthen|\bbegin|\bdo\s*\|[^|]*
 # Lines that continue the compound statement of the line above rather than leaving its scope.
 CONTINUATION = re.compile(r"^(else\b|elif\b|except\b|finally\b|catch\b|case\b|when\b|rescue\b|ensure\b)")
 END_WORD = re.compile(r"^(end|fi|done|esac)\b")
-# Indentation widths people actually use; other steps are alignment (continuation lines, docstrings).
-INDENT_STEPS = (2, 3, 4, 8)
 
 
 @attrs.frozen
@@ -125,22 +124,6 @@ def _lines_down(text: str, start: int, limit: int) -> list[str]:
     return lines
 
 
-def indent_width(line: str, tab: int = 4) -> int:
-    width = 0
-    for ch in line:
-        if ch == " ":
-            width += 1
-        elif ch == "\t":
-            width += tab - width % tab
-        else:
-            break
-    return width
-
-
-def leading(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
 def _is_top_level_start(line: str) -> bool:
     """A line at column 0 that starts a construct (not a closer, a continuation or a comment tail)."""
     if not line or line[0] in " \t" or not line.strip():
@@ -223,57 +206,6 @@ def _window_below(lines_down: list[str]) -> tuple[str, ...]:
     return tuple(lines_down)
 
 
-# Indentation widths people actually use; other steps are alignment (continuation lines, docstrings).
-
-
-def bracket_depth_change(line: str) -> int:
-    """Open minus closed parentheses/brackets (strings blanked): > 0 continues on the next line."""
-    # Braces are left out: in brace languages they open blocks, whose lines are indented by a unit.
-    masked = strip_strings(line)
-    return masked.count("(") + masked.count("[") - masked.count(")") - masked.count("]")
-
-
-def indent_steps(lines: tuple[str, ...] | list[str]) -> dict[int, int]:
-    """How often each indentation step (deeper than the previous statement line) occurs in ``lines``.
-
-    Lines inside open brackets are skipped: they are aligned to the bracket, not indented by a unit.
-    """
-    steps: dict[int, int] = {}
-    previous: int | None = None
-    depth = 0
-    for line in lines:
-        if not line.strip():
-            continue
-        inside = depth > 0
-        depth = max(0, depth + bracket_depth_change(line))
-        if inside:
-            continue
-        width = indent_width(line)
-        if previous is not None and width - previous in INDENT_STEPS:
-            steps[width - previous] = steps.get(width - previous, 0) + 1
-        previous = width
-    return steps
-
-
-def detect_indent_unit(lines: tuple[str, ...]) -> str:
-    """The file's indentation style from the window: a tab, the most common space step, or "" (unknown)."""
-    tabs = spaces = 0
-    for line in lines:
-        if not line.strip():
-            continue
-        lead = leading(line)
-        if lead.startswith("\t"):
-            tabs += 1
-        elif lead:
-            spaces += 1
-    if tabs > spaces:
-        return "\t"
-    steps = indent_steps(lines)
-    if not steps:
-        return ""
-    return " " * max(steps, key=lambda s: (steps[s], -s))
-
-
 def scene_for(cursor: Cursor) -> Scene:
     """Everything the steps need about the document around ``cursor`` (a bounded window)."""
     text = cursor.text
@@ -331,13 +263,6 @@ def _in_comment(tree: Tree, byte: int) -> bool:
             break
         node = node.parent
     return False
-
-
-def strip_strings(line: str) -> str:
-    """The line with string literals blanked out (crude, per line), so brackets inside don't count."""
-    return re.sub(
-        r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|`[^`\n]*`", lambda m: " " * len(m.group()), line
-    )
 
 
 def next_suffix_text(scene: Scene) -> str:

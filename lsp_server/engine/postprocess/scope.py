@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from lsp_server.core.indentation import indent_width, strip_strings
 from lsp_server.engine.postprocess.mode import opens_block
 from lsp_server.engine.postprocess.overlap import rest_of_line_starts
 from lsp_server.engine.postprocess.scene import (
@@ -20,9 +21,7 @@ from lsp_server.engine.postprocess.scene import (
     PAIRS,
     Scene,
     effective_lines,
-    indent_width,
     next_suffix_text,
-    strip_strings,
 )
 
 _DEFINITION = re.compile(
