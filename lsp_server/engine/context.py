@@ -59,6 +59,8 @@ MAX_SNIPPET_CHARS = 1500
 # Member signatures of the receiver at ``obj.$0`` (own, then inherited): their own budget, taken before
 # any other snippet and, when the budget is short, from the window down to MIN_WINDOW_SHARE of it.
 MEMBERS_CHARS = 2500
+# A Go package spans files: the members of ``pkg.`` are read from this many of them at most.
+MAX_MODULE_FILES = 8
 MIN_WINDOW_SHARE = 0.4
 SIMILAR_WINDOW_LINES = 12
 SIMILAR_STRIDE = 6
@@ -132,6 +134,14 @@ class SymbolIndex(Protocol):
 
     def definitions(self, name: str) -> Sequence[DefinitionLike]:
         """Every definition called ``name``."""
+        ...
+
+    def module_bound_to(self, from_path: str | None, name: str) -> Sequence[str]:
+        """Files of the module a local name is bound to (``import pkg.util as util``), else empty."""
+        ...
+
+    def top_level(self, path: str) -> Sequence[DefinitionLike]:
+        """One file's definitions outside any class."""
         ...
 
 
@@ -272,13 +282,37 @@ def callee_at(text: str, offset: int) -> tuple[str, ...] | None:
     return None
 
 
+_CALL_RESULT_ACCESS = re.compile(r"\)[ \t]*\.[ \t]*\w*$")
+# How far back on the cursor's line a receiver is looked for (a bound, not the line).
+MEMBER_ACCESS_CHARS = 300
+
+
 def member_access_at(text: str, offset: int) -> tuple[str, ...] | None:
-    """The owner chain when the cursor follows ``obj.`` or ``obj.partial``; None otherwise."""
-    line_start = text.rfind("\n", 0, offset) + 1
-    match = _MEMBER_ACCESS.search(text[line_start:offset])
-    if match is None:
+    """The owner chain when the cursor follows ``obj.`` or ``obj.partial``; None otherwise.
+
+    A call's result as receiver (``get_settings().``, ``Builder(x).``, ``self.make().``) ends the
+    chain with ``name()``: its type is the class constructed or the function's return annotation.
+    """
+    line_start = text.rfind("\n", max(0, offset - MEMBER_ACCESS_CHARS), offset) + 1
+    line = text[max(line_start, offset - MEMBER_ACCESS_CHARS) : offset]
+    match = _MEMBER_ACCESS.search(line)
+    if match is not None:
+        return tuple(part.strip() for part in match.group(1).split("."))
+    call = _CALL_RESULT_ACCESS.search(line)
+    if call is None:
         return None
-    return tuple(part.strip() for part in match.group(1).split("."))
+    depth = 0
+    for i in range(call.start(), -1, -1):
+        depth += {")": 1, "(": -1}.get(line[i], 0)
+        if depth == 0:
+            break
+    else:
+        return None
+    callee = _CALL_OPEN.search(line, 0, i)
+    if callee is None or line[: callee.start()].rstrip(" \t").endswith((".", ")")):
+        return None  # ``f(x).g(y).``: the inner call's type is not followed
+    chain = tuple(part.strip() for part in callee.group(1).split("."))
+    return (*chain[:-1], chain[-1] + "()")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -338,7 +372,7 @@ def local_types(
                 var, typ = typ, var
             if var in _KEYWORDS or typ in _KEYWORDS or var == typ:
                 continue
-            if pattern is _ASSIGNMENT and not typ.rsplit(".", 1)[-1][:1].isupper():
+            if pattern is _ASSIGNMENT and not typ.rsplit(".", 1)[-1].lstrip("_")[:1].isupper():
                 typ = typ + "()"  # a factory: its return annotation names the type
             found.append((match.start(), var, typ))
     found.sort()
@@ -427,6 +461,8 @@ class _Resolver:
             return head, self.path
         if typ.endswith("()"):
             for func in self.index.resolve(self.path, typ[:-2].rsplit(".", 1)[-1]):
+                if func.kind in TYPE_KINDS:
+                    return func.name, func.path  # ``x = _Extractor(...)``: a class after all
                 if func.type_name:
                     return func.type_name, func.path
             return None
@@ -455,7 +491,9 @@ class _Resolver:
         return list(self.index.resolve_member(from_path, typ, chain[-1]))
 
     def owner_class(self, chain: tuple[str, ...]) -> DefinitionLike | None:
-        """The class an ``obj`` / ``a.b`` chain holds, for a member outline."""
+        """The class an ``obj`` / ``a.b`` / ``make()`` chain holds, for a member outline."""
+        if chain[-1].endswith("()"):
+            return self.returned_class((*chain[:-1], chain[-1][:-2]))
         if len(chain) == 1:
             owner = self.owner_type(chain[0])
             if owner is None:
@@ -475,6 +513,18 @@ class _Resolver:
         if cls is None and chain[-1] not in _SELF_NAMES:
             cls = self.class_named_like(chain[-1])
         return cls
+
+    def returned_class(self, callee: tuple[str, ...]) -> DefinitionLike | None:
+        """The class a call to ``callee`` returns: the class itself, or the function's return annotation."""
+        for found in self.chain(callee)[:2]:
+            if found.kind in TYPE_KINDS:
+                return found
+            if found.type_name:
+                typ = found.type_name.rsplit(".", 1)[-1]
+                cls = next((d for d in self.index.resolve(found.path, typ) if d.kind in TYPE_KINDS), None)
+                if cls is not None:
+                    return cls
+        return None
 
     def class_named_like(self, name: str) -> DefinitionLike | None:
         """The class a variable's name spells (``console`` -> ``Console``, ``http_client`` -> ``HttpClient``).
@@ -645,13 +695,22 @@ def receiver_members(
     owner = member_access_at(text, offset)
     if owner is None:
         return None
-    cls = resolver.owner_class(owner)
-    if cls is None:
-        return None
     match = _TYPED_NAME.search(text, max(0, offset - 100), offset)
     typed = match.group() if match else ""  # ``obj.gen$0``: members starting with ``gen`` first
     # Members the code around the cursor already uses come early (a bounded look, not the file).
     nearby = tokens(text[max(0, offset - 3000) : offset + 1000])
+    if len(owner) == 1 and owner[0] not in resolver.types:
+        # ``util.$0`` where ``util`` is an imported module: its top-level definitions are the members.
+        files = list(index.module_bound_to(resolver.path, owner[0]))[:MAX_MODULE_FILES]
+        definitions = [d for f in files for d in index.top_level(f)]
+        if definitions:
+            body = members.module_signatures(
+                owner[0], cast("list[members.Member]", definitions), MEMBERS_CHARS - 200, comment, typed, nearby
+            )
+            return Snippet(files[0], body, "members", Priority.MEMBERS, 0)
+    cls = resolver.owner_class(owner)
+    if cls is None:
+        return None
     # The index returns its own definitions for its own classes: DefinitionLike is members.Member.
     lookup = cast("members.MemberIndex", index)
     body = members.member_signatures(cls, lookup, MEMBERS_CHARS - 200, comment, typed, nearby)

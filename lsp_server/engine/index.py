@@ -481,6 +481,30 @@ class WorkspaceIndex:
                 return found
         return []
 
+    def module_bound_to(self, from_path: str | None, name: str) -> list[str]:
+        """The indexed files of the module a local ``name`` is bound to, nearest first (else empty).
+
+        ``import pkg.util as util``, ``from pkg import util`` (a submodule), ``import * as util``, Go's
+        package names: what ``util.`` is followed by is that module's top-level definitions.
+        """
+        key = os.path.abspath(from_path) if from_path else None
+        symbols = self._files.get(key) if key else None
+        binding = symbols.bindings.get(name) if symbols else None
+        if binding is None or key is None or symbols is None:
+            return []
+        if binding.original is None:
+            return self.module_files(key, binding.imp)
+        if symbols.grammar != "python" or self._follow_binding(key, binding, 0):
+            return []  # the name is a definition inside the module, not a submodule
+        imp = binding.imp
+        module = f"{imp.module}.{binding.original}" if imp.module else binding.original
+        return self.module_files(key, Import(module, level=imp.level))
+
+    def top_level(self, path: str) -> list[Definition]:
+        """The definitions of one file outside any class, in source order."""
+        symbols = self._files.get(os.path.abspath(path))
+        return [d for d in symbols.definitions if d.container is None] if symbols else []
+
     def _member_of_module(self, from_path: str, imp: Import, rest: str, member: str) -> list[Definition]:
         if rest and from_path and syntax.grammar_name(None, from_path) == "python":
             longer = Import(module=f"{imp.module}.{rest}", level=imp.level, line=imp.line)

@@ -23,6 +23,8 @@ from lsp_server.engine.index import base_names
 from lsp_server.engine.symbols import TYPE_KINDS
 
 _CALLABLE = frozenset({"method", "function"})
+# A module's classes are what ``module.`` is followed by as often as its functions.
+_CALLABLE_OR_TYPE = _CALLABLE | TYPE_KINDS
 # Share of the member budget for whole signature lines; the rest lists further members by name.
 FULL_SHARE = 0.7
 # How many base-class levels are followed for inherited members.
@@ -133,7 +135,44 @@ def member_signatures(
     while room lasts, so that a class of a hundred members still shows its public names. A
     property's getter and setter show once.
     """
-    members = member_lines(cls, index)
+    header = _first_line(cls.signature) or cls.name
+    return _fit(header, cls.name, member_lines(cls, index), max_chars, comment, typed, nearby)
+
+
+def module_signatures(
+    label: str,
+    definitions: Sequence[Member],
+    max_chars: int,
+    comment: str = "#",
+    typed: str = "",
+    nearby: frozenset[str] = frozenset(),
+) -> str:
+    """What ``module.`` can be followed by: the module's top-level definitions, as ``member_signatures``.
+
+    ``label`` names the module in the header line; ``definitions`` are its top-level ones (several
+    files for a Go package), shown in the same order and within the same budget rules as a class's.
+    """
+    lines: list[MemberLine] = []
+    seen: set[str] = set()
+    for definition in definitions:
+        line = _first_line(definition.signature)
+        if not line or line in seen:
+            continue
+        seen.add(line)
+        lines.append(MemberLine(definition.name, line, None, definition.kind not in _CALLABLE_OR_TYPE))
+    return _fit(f"{comment} module {label}:", label, lines, max_chars, comment, typed, nearby, indent="")
+
+
+def _fit(
+    header: str,
+    owner: str,
+    members: list[MemberLine],
+    max_chars: int,
+    comment: str,
+    typed: str,
+    nearby: frozenset[str],
+    indent: str = "    ",
+) -> str:
     members.sort(
         key=lambda m: (
             not (typed and m.name.startswith(typed)),
@@ -143,7 +182,6 @@ def member_signatures(
             m.attribute,
         )
     )
-    header = _first_line(cls.signature) or cls.name
     lines = [header]
     used = len(header) + 1
     whole = used + sum(len(m.line) + 5 for m in members) + 40 * len({m.inherited_from for m in members})
@@ -156,14 +194,14 @@ def member_signatures(
         shown.add(member.short())
         if member.inherited_from != current_base:
             source = member.inherited_from
-            marker = f"    {comment} inherited from {source}:" if source else f"    {comment} {cls.name}:"
+            marker = f"{indent}{comment} inherited from {source}:" if source else f"{indent}{comment} {owner}:"
             if used + len(marker) + 1 > max_chars:
                 break
             lines.append(marker)
             used += len(marker) + 1
         current_base = member.inherited_from
-        full = "    " + member.line
-        short = "    " + member.short()
+        full = indent + member.line
+        short = indent + member.short()
         if used + len(full) + 1 <= full_limit:
             chosen = full
         elif used + len(short) + 1 <= max_chars:

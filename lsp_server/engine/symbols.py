@@ -144,6 +144,9 @@ _TS_DEFS = [
     "(interface_body (property_signature name: (property_identifier) @name) @def.field)",
     "(abstract_method_signature name: (property_identifier) @name) @def.method",
     "(function_signature name: (identifier) @name) @def.function",
+    # ``constructor(private readonly client: HttpClient)``: a parameter property is a field of the class.
+    "(required_parameter (accessibility_modifier) pattern: (identifier) @name) @def.selffield",
+    "(optional_parameter (accessibility_modifier) pattern: (identifier) @name) @def.selffield",
 ]
 _GO_DEFS = [
     "(function_declaration name: (identifier) @name) @def.function",
@@ -453,17 +456,60 @@ def _field_type(source: bytes, node: Node, grammar: str) -> str | None:
         return None
     if value.type == "new_expression":
         return type_name_of(_text(source, value.child_by_field_name("constructor")))
-    if value.type == "call":
-        func = _text(source, value.child_by_field_name("function"))
-        return constructor_type(func)
+    if value.type == "identifier":
+        # ``self.store = store`` / ``this.store = store``: the parameter's annotation types the field.
+        annotation = _parameter_annotation(source, node, _text(source, value))
+        return type_name_of(annotation) if annotation else None
+    if value.type in {"call", "call_expression"}:
+        func_node = value.child_by_field_name("function")
+        func = _text(source, func_node)
+        found = constructor_type(func)
+        if found is None and func_node is not None and func_node.type == "identifier":
+            # ``self.protocol = protocol_cls(...)`` with ``protocol_cls: type[Protocol] = Protocol``.
+            annotation = _parameter_annotation(source, node, func, classes_only=True)
+            return type_name_of(annotation) if annotation else None
+        return found
+    return None
+
+
+_CLASS_ANNOTATION = re.compile(r"^(?:typing\.)?(?:Type|type)\[")
+
+
+def _parameter_annotation(source: bytes, node: Node, name: str, classes_only: bool = False) -> str | None:
+    """The annotation of parameter ``name`` of the function holding ``node`` (its default's class if none).
+
+    ``classes_only``: the parameter is called, so only a class-valued one says what the call makes
+    (``type[P]``, or an unannotated default ``= P``).
+    """
+    function = node.parent
+    while function is not None and function.type not in _FUNCTION_SCOPES:
+        function = function.parent
+    params = function.child_by_field_name("parameters") if function is not None else None
+    if params is None:
+        return None
+    for param in params.named_children:
+        ident = param.child_by_field_name("name") or param.child_by_field_name("pattern")
+        if ident is None and param.named_child_count and param.named_children[0].type == "identifier":
+            ident = param.named_children[0]  # Python's ``typed_parameter`` names no field
+        if ident is None or _text(source, ident) != name:
+            continue
+        annotation = _text(source, param.child_by_field_name("type")).lstrip(":").strip()
+        default = _text(source, param.child_by_field_name("value")).strip()
+        if classes_only:
+            if annotation and _CLASS_ANNOTATION.match(annotation):
+                return annotation
+            if not annotation and default[:1].isupper() and default.isidentifier():
+                return default
+            return None
+        return annotation or None
     return None
 
 
 def constructor_type(callee: str) -> str | None:
-    """The class a call expression constructs, judging by names (``mod.Cache`` / ``Cache.load``)."""
+    """The class a call expression constructs, judging by names (``mod.Cache`` / ``_Cache.load``)."""
     parts = callee.split(".")
     for i in range(len(parts) - 1, -1, -1):
-        if parts[i][:1].isupper():
+        if parts[i].lstrip("_")[:1].isupper():
             return ".".join(parts[: i + 1])
     return None
 
