@@ -445,6 +445,7 @@ class _Resolver:
     path: str | None
     types: dict[str, str]
     self_class: str | None
+    active: set[str] = attrs.field(factory=set)  # heads whose factory call is being followed
 
     def owner_type(self, head: str) -> tuple[str, str | None] | None:
         """(type or module chain, file to resolve it from) for the head of an ``a.b`` chain."""
@@ -460,7 +461,17 @@ class _Resolver:
                     return found.type_name, found.path
             return head, self.path
         if typ.endswith("()"):
-            for func in self.index.resolve(self.path, typ[:-2].rsplit(".", 1)[-1]):
+            callee = tuple(typ[:-2].split("."))
+            # ``x = options.update(...)``: the method of the receiver's type, when that is known.
+            through: Sequence[DefinitionLike] = []
+            if len(callee) > 1 and head not in self.active:
+                # ``a = b.f()`` and ``b = a.g()``: each head is followed once per lookup, no further.
+                self.active.add(head)
+                try:
+                    through = self.chain(callee)
+                finally:
+                    self.active.discard(head)
+            for func in through or self.index.resolve(self.path, callee[-1]):
                 if func.kind in TYPE_KINDS:
                     return func.name, func.path  # ``x = _Extractor(...)``: a class after all
                 if func.type_name:
@@ -705,7 +716,12 @@ def receiver_members(
         definitions = [d for f in files for d in index.top_level(f)]
         if definitions:
             body = members.module_signatures(
-                owner[0], cast("list[members.Member]", definitions), MEMBERS_CHARS - 200, comment, typed, nearby
+                owner[0],
+                cast("list[members.Member]", definitions),
+                MEMBERS_CHARS - 200,
+                comment,
+                typed,
+                nearby,
             )
             return Snippet(files[0], body, "members", Priority.MEMBERS, 0)
     cls = resolver.owner_class(owner)

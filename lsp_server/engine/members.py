@@ -194,7 +194,9 @@ def _fit(
         shown.add(member.short())
         if member.inherited_from != current_base:
             source = member.inherited_from
-            marker = f"{indent}{comment} inherited from {source}:" if source else f"{indent}{comment} {owner}:"
+            marker = (
+                f"{indent}{comment} inherited from {source}:" if source else f"{indent}{comment} {owner}:"
+            )
             if used + len(marker) + 1 > max_chars:
                 break
             lines.append(marker)

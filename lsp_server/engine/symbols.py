@@ -458,16 +458,16 @@ def _field_type(source: bytes, node: Node, grammar: str) -> str | None:
         return type_name_of(_text(source, value.child_by_field_name("constructor")))
     if value.type == "identifier":
         # ``self.store = store`` / ``this.store = store``: the parameter's annotation types the field.
-        annotation = _parameter_annotation(source, node, _text(source, value))
-        return type_name_of(annotation) if annotation else None
+        written = _parameter_annotation(source, node, _text(source, value))
+        return type_name_of(written) if written else None
     if value.type in {"call", "call_expression"}:
         func_node = value.child_by_field_name("function")
         func = _text(source, func_node)
         found = constructor_type(func)
         if found is None and func_node is not None and func_node.type == "identifier":
             # ``self.protocol = protocol_cls(...)`` with ``protocol_cls: type[Protocol] = Protocol``.
-            annotation = _parameter_annotation(source, node, func, classes_only=True)
-            return type_name_of(annotation) if annotation else None
+            written = _parameter_annotation(source, node, func, classes_only=True)
+            return type_name_of(written) if written else None
         return found
     return None
 
@@ -529,7 +529,8 @@ def extract_definitions(path: str, grammar: str, source: bytes, root: Node) -> l
     from tree_sitter import QueryCursor
 
     seen: set[tuple[int, int]] = set()
-    seen_fields: set[tuple[str | None, str]] = set()
+    # (class, field) -> its position in ``result``: the first form is kept, typed by a later one if need be.
+    seen_fields: dict[tuple[str | None, str], int] = {}
     result: list[Definition] = []
     for _pattern, captures in QueryCursor(query).matches(root):
         name_nodes = captures.get("name")
@@ -554,9 +555,15 @@ def extract_definitions(path: str, grammar: str, source: bytes, root: Node) -> l
         name = _text(source, name_node)
         if kind == "field":
             # ``self.x = ...`` in several methods is one field: keep its first (usually __init__) form.
-            if (container, name) in seen_fields:
+            first = seen_fields.get((container, name))
+            if first is not None:
+                # ``private client;`` then ``this.client = client`` (typed by its parameter).
+                if result[first].type_name is None:
+                    later = _field_type(source, node, grammar)
+                    if later:
+                        result[first] = attrs.evolve(result[first], type_name=later)
                 continue
-            seen_fields.add((container, name))
+            seen_fields[(container, name)] = len(result)
         if grammar in {"javascript", "typescript", "tsx"} and kind == "variable" and _is_function_value(node):
             kind = "function"
         doc = _python_docstring(source, node) if grammar == "python" else _doc_comment(source, node)

@@ -354,3 +354,31 @@ def test_chains_do_not_span_lines() -> None:
     assert callee_at(text, offset) == ("extract",)
     text, offset = cursor("query = (session\n    .filter(x)\n    .order_by($0")
     assert callee_at(text, offset) == ("?", "order_by")
+
+
+@pytest.mark.parametrize(
+    ("marked", "owner"),
+    [
+        ("    get_settings().$0", ("get_settings()",)),
+        ("    x = Builder(a, f(b)).add_$0", ("Builder()",)),
+        ("    self.make(1).$0", ("self", "make()")),
+        ("    f(x).g(y).$0", None),  # the inner call's type is not followed
+        ("    (a + b).$0", None),
+        ("    s = _Store(1)\n    s.$0", ("s",)),
+    ],
+)
+def test_member_access_on_a_call_result(marked: str, owner) -> None:
+    text, offset = cursor(marked)
+    assert member_access_at(text, offset) == owner
+
+
+def test_member_access_looks_back_a_bounded_distance() -> None:
+    text = "x = " + "y" * 5000 + " + Cache()."
+    assert member_access_at(text, len(text)) == ("Cache()",)
+    text = "x = Cache(" + "1, " * 200 + ")."
+    assert member_access_at(text, len(text)) is None  # the ``(`` is beyond MEMBER_ACCESS_CHARS
+
+
+def test_local_types_constructor_of_an_underscore_class() -> None:
+    text = "def f():\n    ex = _Extractor(c)\n    m = mod._Impl()\n"
+    assert local_types(text, len(text), "python") == {"ex": "_Extractor", "m": "mod._Impl"}

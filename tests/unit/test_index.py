@@ -387,3 +387,49 @@ def test_add_file_refuses_text_over_the_size_cap(tmp_path):
     assert index.definitions("small")
     assert not index.add_file(path, "def small():\n    pass\n" + "x = 1\n" * 1_000)
     assert index.definitions("small") == []  # the old entry does not linger either
+
+
+def test_fields_typed_by_constructor_parameters() -> None:
+    source = (
+        "class App:\n"
+        "    def __init__(self, store: Store, proto_cls: type[Proto] = Proto, make=Factory, n: int = 1):\n"
+        "        self.store = store\n        self.proto = proto_cls(self)\n"
+        "        self.made = make()\n        self.other = unknown\n        self.ex = _Extractor()\n"
+    )
+    symbols = extract("/w/app.py", source)
+    assert symbols is not None
+    types = {d.name: d.type_name for d in symbols.definitions if d.kind == "field"}
+    # ``make=Factory`` is called: an unannotated class default says what it makes.
+    assert types == {"store": "Store", "proto": "Proto", "made": "Factory", "other": None, "ex": "_Extractor"}
+
+
+def test_typescript_parameter_properties_and_fields_typed_by_parameters() -> None:
+    source = (
+        "export class Api {\n  private cache;\n"
+        "  constructor(private readonly client: HttpClient, public opts?: Options,\n"
+        "              cache: Cache, x: number) {\n"
+        "    this.cache = cache;\n  }\n}\n"
+    )
+    symbols = extract("/w/api.ts", source)
+    assert symbols is not None
+    fields = {d.name: (d.container, d.type_name) for d in symbols.definitions if d.kind == "field"}
+    assert fields == {"client": ("Api", "HttpClient"), "opts": ("Api", "Options"), "cache": ("Api", "Cache")}
+
+
+def test_module_bound_to_and_top_level(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "from .util import helper\n",
+            "pkg/util.py": "def helper():\n    pass\n\nclass Walker:\n    def walk(self):\n        pass\n",
+            "pkg/app.py": "from . import util\nfrom .util import Walker\nimport pkg.util as u2\nimport os\n",
+        },
+    )
+    index = built(tmp_path)
+    app, util = str(tmp_path / "pkg/app.py"), str(tmp_path / "pkg/util.py")
+    assert index.module_bound_to(app, "util") == [util]
+    assert index.module_bound_to(app, "u2") == [util]
+    assert index.module_bound_to(app, "Walker") == []  # a class imported from the module
+    assert index.module_bound_to(app, "os") == []  # not in the workspace
+    assert index.module_bound_to(app, "nothing") == []
+    assert [d.name for d in index.top_level(util)] == ["helper", "Walker"]

@@ -145,3 +145,177 @@ def test_rust_impl_methods(tmp_path: Path) -> None:
     assert "pub fn generate(&self, prompt: &str, n: usize) -> Vec<String>" in snippet.text
     assert "pub fn step39(&self, value: i32) -> i32" in snippet.text
     assert "pub retries: u32" in snippet.text
+
+
+# ---------------------------------------------------------------------------------------------------
+# Resolving receivers whose type is never written at the use: one test per rule and language.
+
+STORE_PY = (
+    "class DocumentStore:\n"
+    "    def get_document(self, uri: str) -> str:\n        return ''\n\n"
+    "    def close(self) -> None:\n        pass\n"
+)
+
+
+@pytest.mark.parametrize(
+    "marked",
+    [
+        # ``__init__`` parameter annotation, then ``self.store = store``.
+        "from store import DocumentStore\n\nclass App:\n"
+        "    def __init__(self, store: DocumentStore):\n        self.store = store\n\n"
+        "    def run(self):\n        return self.store.$0\n",
+        # A class-level annotation only.
+        "from store import DocumentStore\n\nclass App:\n    store: DocumentStore\n\n"
+        "    def run(self):\n        return self.store.$0\n",
+        # ``self.store = store_cls(...)`` with ``store_cls: type[DocumentStore] = DocumentStore``.
+        "from store import DocumentStore\n\nclass App:\n"
+        "    def __init__(self, store_cls: type[DocumentStore] = DocumentStore):\n"
+        "        self.store = store_cls()\n\n    def run(self):\n        return self.store.$0\n",
+        # A factory's return annotation: ``x = make_store()``.
+        "from store import DocumentStore\n\ndef make_store() -> DocumentStore:\n"
+        "    return DocumentStore()\n\ndef run():\n    x = make_store()\n    x.$0\n",
+        # A call's result as receiver, constructor and function.
+        "from store import DocumentStore\n\ndef run():\n    DocumentStore().$0\n",
+        "from store import DocumentStore\n\ndef get_store() -> 'DocumentStore':\n    pass\n\n"
+        "def run():\n    get_store().get_$0\n",
+        # A class whose name starts with an underscore is still constructed, not a factory.
+        "from store import DocumentStore as _Store\n\ndef run():\n    s = _Store()\n    s.$0\n",
+        # A method's return annotation through the receiver's type: ``x = app.make()``.
+        "from store import DocumentStore\n\nclass App:\n    def make(self) -> DocumentStore:\n"
+        "        pass\n\ndef run(app: App):\n    x = app.make()\n    x.$0\n",
+    ],
+    ids=[
+        "init-parameter",
+        "class-annotation",
+        "type-parameter-call",
+        "factory-return",
+        "constructor-result",
+        "function-result",
+        "underscore-class",
+        "method-return",
+    ],
+)
+def test_python_receiver_types_not_written_at_the_use(tmp_path: Path, marked: str) -> None:
+    index = workspace(tmp_path, {"store.py": STORE_PY})
+    snippet = members_snippet(context_at(tmp_path, index, "app.py", marked))
+    assert snippet.text.splitlines()[0] == "class DocumentStore:"
+    assert "def get_document(self, uri: str) -> str:" in snippet.text
+
+
+def test_python_chain_and_base_class_field(tmp_path: Path) -> None:
+    """``self.session.store.$0`` where ``session`` is set up by a base class in a third file."""
+    files = {
+        "store.py": STORE_PY,
+        "session.py": "from store import DocumentStore\n\nclass Session:\n"
+        "    def __init__(self, store: DocumentStore):\n        self.store = store\n",
+        "base.py": "from session import Session\n\nclass Base:\n"
+        "    def __init__(self, session_cls: type[Session] = Session):\n"
+        "        self.session = session_cls(None)\n",
+    }
+    index = workspace(tmp_path, files)
+    marked = "from base import Base\n\nclass App(Base):\n    def run(self):\n        self.session.store.$0\n"
+    snippet = members_snippet(context_at(tmp_path, index, "app.py", marked))
+    assert "def get_document(self, uri: str) -> str:" in snippet.text
+
+
+@pytest.mark.parametrize(
+    "bind",
+    ["from pkg import util", "import pkg.util as util", "from . import util"],
+)
+def test_python_module_receiver_lists_its_top_level_definitions(tmp_path: Path, bind: str) -> None:
+    util = "".join(f"def helper_{i}(x: int) -> int:\n    return x\n\n" for i in range(30))
+    util += "class Walker:\n    pass\n\ndef iter_tree_files(root: str) -> list[str]:\n    return []\n"
+    index = workspace(tmp_path, {"pkg/__init__.py": "", "pkg/util.py": util})
+    marked = f"{bind}\n\ndef run():\n    files = util.$0\n"
+    snippet = members_snippet(context_at(tmp_path, index, "pkg/app.py", marked))
+    assert snippet.text.splitlines()[0] == "# module util:"
+    assert "def iter_tree_files(root: str) -> list[str]:" in snippet.text
+    assert "class Walker:" in snippet.text
+    assert len(snippet.text) <= MEMBERS_CHARS
+
+
+def test_python_name_imported_from_a_module_is_not_a_module(tmp_path: Path) -> None:
+    index = workspace(tmp_path, {"pkg/__init__.py": "", "pkg/store.py": STORE_PY})
+    marked = "from pkg.store import DocumentStore\n\nDocumentStore.$0\n"
+    snippet = members_snippet(context_at(tmp_path, index, "pkg/app.py", marked))
+    assert snippet.text.splitlines()[0] == "class DocumentStore:"
+
+
+STORE_TS = (
+    "export class HttpClient {\n  get(url: string): Promise<string> { return fetch(url); }\n"
+    "  post(url: string, body: string): Promise<string> { return fetch(url); }\n}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "marked",
+    [
+        # A constructor parameter property.
+        "import { HttpClient } from './http';\n\nexport class Api {\n"
+        "  constructor(private readonly client: HttpClient) {}\n\n"
+        "  load() {\n    return this.client.$0\n  }\n}\n",
+        # ``this.client = client`` from an annotated constructor parameter.
+        "import { HttpClient } from './http';\n\nexport class Api {\n  private client;\n"
+        "  constructor(client: HttpClient) {\n    this.client = client;\n  }\n\n"
+        "  load() {\n    return this.client.$0\n  }\n}\n",
+        # A function's return annotation, called as the receiver.
+        "import { HttpClient } from './http';\n\nfunction makeClient(): HttpClient {\n"
+        "  return new HttpClient();\n}\n\nmakeClient().$0\n",
+    ],
+    ids=["parameter-property", "this-from-parameter", "function-result"],
+)
+def test_typescript_receiver_types_not_written_at_the_use(tmp_path: Path, marked: str) -> None:
+    index = workspace(tmp_path, {"http.ts": STORE_TS})
+    built = context_at(tmp_path, index, "api.ts", marked, language_id="typescript")
+    snippet = members_snippet(built)
+    assert "post(url: string, body: string): Promise<string>" in snippet.text
+
+
+def test_typescript_namespace_import_receiver(tmp_path: Path) -> None:
+    util = "export function joinPath(a: string, b: string): string { return a + b; }\n"
+    index = workspace(tmp_path, {"util.ts": util})
+    marked = "import * as util from './util';\n\nconst p = util.$0\n"
+    snippet = members_snippet(context_at(tmp_path, index, "app.ts", marked, language_id="typescript"))
+    assert "function joinPath(a: string, b: string): string" in snippet.text
+
+
+def test_java_field_type_through_this(tmp_path: Path) -> None:
+    store = "package app;\n\npublic class Store {\n    public String fetch(String key) { return key; }\n}\n"
+    index = workspace(tmp_path, {"app/Store.java": store})
+    marked = (
+        "package app;\n\npublic class Service {\n    private final Store store;\n\n"
+        "    Service(Store store) { this.store = store; }\n\n"
+        "    String run() {\n        return this.store.$0\n    }\n}\n"
+    )
+    snippet = members_snippet(context_at(tmp_path, index, "app/Service.java", marked, language_id="java"))
+    assert "public String fetch(String key)" in snippet.text
+
+
+def test_go_struct_field_and_package_receiver(tmp_path: Path) -> None:
+    store = (
+        "package store\n\ntype Store struct {\n\tpath string\n}\n\n"
+        "func (s *Store) Fetch(key string) string { return key }\n\n"
+        "func Open(path string) *Store { return &Store{path} }\n"
+    )
+    server = "package store\n\ntype Server struct {\n\tstore *Store\n}\n"
+    index = workspace(tmp_path, {"store/store.go": store, "store/server.go": server})
+    marked = "package store\n\nfunc (s *Server) Handle() {\n\ts.store.$0\n}\n"
+    snippet = members_snippet(context_at(tmp_path, index, "store/handle.go", marked, language_id="go"))
+    assert "func (s *Store) Fetch(key string) string" in snippet.text
+    marked = 'package main\n\nimport "example.com/app/store"\n\nfunc main() {\n\ts := store.$0\n}\n'
+    snippet = members_snippet(context_at(tmp_path, index, "main.go", marked, language_id="go"))
+    assert "func Open(path string) *Store" in snippet.text
+
+
+def test_rust_struct_field_through_self_in_an_impl(tmp_path: Path) -> None:
+    store = (
+        "pub struct Store {\n    path: String,\n}\n\nimpl Store {\n"
+        "    pub fn fetch(&self, key: &str) -> String { key.to_string() }\n}\n"
+    )
+    index = workspace(tmp_path, {"src/store.rs": store})
+    marked = (
+        "use crate::store::Store;\n\npub struct Service {\n    store: Store,\n}\n\n"
+        "impl Service {\n    pub fn run(&self) {\n        self.store.$0\n    }\n}\n"
+    )
+    snippet = members_snippet(context_at(tmp_path, index, "src/service.rs", marked, language_id="rust"))
+    assert "pub fn fetch(&self, key: &str) -> String" in snippet.text
