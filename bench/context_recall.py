@@ -13,9 +13,18 @@ Two cursor variants, reported side by side:
   rest of that line removed, so that the name cannot leak in through the suffix): the model must be
   shown the receiver's members to know what to call.
 
+Other repositories: ``--python-root DIR`` (any folder of Python sources, same ground truth) and
+``--typescript-root DIR`` for TypeScript, whose ground truth is the TypeScript compiler's own type
+checker (``bench/ts_call_sites.js``: the declaration each ``name(`` / ``obj.name(`` call resolves to,
+kept when it is a single function, method or class declared in another file under DIR). That needs
+Node and an unpacked ``typescript`` package, e.g. ``cd /tmp/ts && npm pack typescript && tar xzf
+typescript-*.tgz`` then ``--typescript-package /tmp/ts/package``; sources from ``npm pack rxjs``
+(its ``package/src``) are one such repository.
+
 Prints what it measured; asserts nothing. Usage:
 
     python bench/context_recall.py [--budget 6000] [--per-package 80] [--packages requests rich ...]
+        [--python-root DIR ...] [--typescript-root DIR ... --typescript-package DIR]
 """
 
 from __future__ import annotations
@@ -23,9 +32,11 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib.util
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -135,11 +146,36 @@ def _def_line(path: str, line: int) -> str:
     return _FILE_CACHE[path][line - 1].strip()
 
 
+Site = tuple[str, int, str, str, str]  # path, cursor offset, kind, callee name, truth line
+
+
+def typescript_sites(root: Path, typescript: str) -> tuple[dict[str, str], list[Site]]:
+    """Files under ``root`` and their call sites, from the TypeScript checker (``ts_call_sites.js``)."""
+    script = Path(__file__).with_name("ts_call_sites.js")
+    out = subprocess.run(
+        ["node", str(script), str(root), typescript], capture_output=True, text=True, check=True
+    ).stdout
+    files: dict[str, str] = {}
+    sites = []
+    for row in map(json.loads, out.splitlines()):
+        path = row["file"]
+        if path not in files:
+            files[path] = Path(path).read_text(encoding="utf-8", errors="replace")
+        lines = files[path].splitlines(keepends=True)
+        # UTF-16 columns equal code points on the BMP, which holds all of these sources' code.
+        offset = sum(len(line) for line in lines[: row["line"]]) + row["character"]
+        sites.append((path, offset, row["kind"], row["name"], row["truth"]))
+    return files, sites
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=int, default=6000)
     parser.add_argument("--per-package", type=int, default=80)
     parser.add_argument("--packages", nargs="*", default=DEFAULT_PACKAGES)
+    parser.add_argument("--python-root", nargs="*", default=[], help="folders of Python sources")
+    parser.add_argument("--typescript-root", nargs="*", default=[], help="folders of TypeScript sources")
+    parser.add_argument("--typescript-package", help="an unpacked `npm pack typescript` (its package dir)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show-misses", type=int, default=0)
     parser.add_argument(
@@ -163,21 +199,31 @@ def main() -> None:
     misses: list[str] = []
     print(f"budget {args.budget} chars, up to {args.per_package} call sites per package, seed {args.seed}")
     print(f"{'package':16} {'files':>5} {'sites':>5} {'recall':>7} {'baseline':>8}")
-    for name in args.packages:
-        root = package_dir(name)
-        if root is None:
+    repositories: list[tuple[str, Path | None, str]] = [
+        (name, package_dir(name), "python") for name in args.packages
+    ]
+    repositories += [(Path(d).name, Path(d), "python") for d in args.python_root]
+    repositories += [(Path(d).name, Path(d), "typescript") for d in args.typescript_root]
+    for name, root, language in repositories:
+        if root is None or not root.is_dir():
             print(f"{name:16} not installed, skipped")
+            continue
+        if language == "typescript" and not args.typescript_package:
+            print(f"{name:16} needs --typescript-package, skipped")
             continue
         index = WorkspaceIndex()
         for _ in index.build([root]):
             pass
-        files = {
-            str(p): p.read_text(encoding="utf-8", errors="replace")
-            for p in sorted(root.rglob("*.py"))
-            if "__pycache__" not in p.parts
-        }
-        defs = ast_definitions(files)
-        sites = [(path, *site) for path, text in files.items() for site in call_sites(path, text, defs)]
+        if language == "python":
+            files = {
+                str(p): p.read_text(encoding="utf-8", errors="replace")
+                for p in sorted(root.rglob("*.py"))
+                if "__pycache__" not in p.parts
+            }
+            defs = ast_definitions(files)
+            sites = [(path, *site) for path, text in files.items() for site in call_sites(path, text, defs)]
+        else:
+            files, sites = typescript_sites(root, args.typescript_package)
         rng.shuffle(sites)
         sites = sites[: args.per_package]
         # The same call sites with the cursor right after the dot (the paren sample stays as it was).
@@ -190,17 +236,17 @@ def main() -> None:
             # The server holds each open document's tree (documents.py): parsing is not retrieval.
             if kind == "obj.|":
                 text = dot_document(text, offset)
-                tree = syntax.parse("python", text.encode("utf-8"))
+                tree = syntax.parse(language, text.encode("utf-8"))
             else:
                 if path not in trees:
-                    trees[path] = syntax.parse("python", text.encode("utf-8"))
+                    trees[path] = syntax.parse(language, text.encode("utf-8"))
                 tree = trees[path]
             started = time.perf_counter()
             built = build_context(
                 text=text,
                 offset=offset,
                 path=path,
-                language_id="python",
+                language_id=language,
                 tree=tree,
                 index=index,
                 budget_chars=args.budget,
@@ -212,7 +258,7 @@ def main() -> None:
                 text=text,
                 offset=offset,
                 path=path,
-                language_id="python",
+                language_id=language,
                 tree=tree,
                 budget_chars=args.budget,
             ).prompt

@@ -681,7 +681,10 @@ def _definition_snippets(
     if callee is not None:
         defs = resolver.chain(callee)
         if not defs and len(callee) > 1:
-            defs = resolver.unique_member(callee[-1])
+            # The receiver's class as the dot would find it (``subscriber`` -> ``Subscriber``), then by name.
+            cls = resolver.owner_class(callee[:-1])
+            defs = list(index.resolve_member(cls.path, cls.name, callee[-1])) if cls is not None else []
+            defs = defs or resolver.unique_member(callee[-1])
         add(defs, Priority.CALLEE, "callee", outline=False)
     for use in uses_near(text, offset)[:MAX_SYMBOLS]:
         if use.chain in {callee, member_owner}:

@@ -319,3 +319,17 @@ def test_rust_struct_field_through_self_in_an_impl(tmp_path: Path) -> None:
     )
     snippet = members_snippet(context_at(tmp_path, index, "src/service.rs", marked, language_id="rust"))
     assert "pub fn fetch(&self, key: &str) -> String" in snippet.text
+
+
+def test_typescript_callee_of_an_untyped_receiver_found_like_the_dot_finds_it(tmp_path: Path) -> None:
+    """``subscriber.next(`` in a callback, its parameter inferred: the class its name spells."""
+    subscriber = (
+        "export class Subscriber<T> {\n  next(value: T): void {}\n  complete(): void {}\n}\n"
+        # ``next`` defined in several classes: guessing by the name alone finds nothing.
+        + "".join(f"export class Other{i} {{\n  next(value: number): void {{}}\n}}\n" for i in range(3))
+    )
+    index = workspace(tmp_path, {"Subscriber.ts": subscriber})
+    marked = "export function map() {\n  return operate((source, subscriber) => {\n    subscriber.next($0\n"
+    built = context_at(tmp_path, index, "map.ts", marked, language_id="typescript")
+    callee = [s for s in built.snippets if s.reason == "callee"]
+    assert callee and "next(value: T): void" in callee[0].text
