@@ -71,9 +71,9 @@ for (const file of files) {
           const declSource = decl.getSourceFile();
           const declName = decl.name || decl;
           const row = declSource.getLineAndCharacterOfPosition(declName.getStart(declSource)).line;
-          // The line as written, less an opening brace and the export keywords: the prompt shows a
-          // declaration as the index extracts it, from its own node (`function f(`, `class A`).
-          const truth = declSource.text.split("\n")[row].trim().replace(/\s*\{$/, "")
+          // The line as written, less an opening brace or closing semicolon and the export keywords:
+          // the prompt shows a declaration as the index extracts it (`function f(`, `class A`).
+          const truth = declSource.text.split("\n")[row].trim().replace(/\s*[{;]$/, "")
             .replace(/^export\s+(default\s+)?/, "");
           const paren = source.text.indexOf("(", nameNode.getEnd());
           const between = source.text.slice(nameNode.getEnd(), paren);

@@ -251,8 +251,9 @@ def uses_near(text: str, offset: int) -> list[Use]:
     return list(uses.values())
 
 
-_CALL_OPEN = re.compile(r"((?:[A-Za-z_]\w*[ \t]*\.[ \t]*)*[A-Za-z_]\w*)[ \t]*$")
-_MEMBER_ACCESS = re.compile(r"((?:[A-Za-z_]\w*[ \t]*\.[ \t]*)*[A-Za-z_]\w*)[ \t]*\.[ \t]*(\w*)$")
+# ``a?.b`` and ``a!.b`` (optional chaining, TypeScript's non-null assertion) access members like ``a.b``.
+_CALL_OPEN = re.compile(r"((?:[A-Za-z_]\w*[ \t]*[?!]?\.[ \t]*)*[A-Za-z_]\w*)[ \t]*$")
+_MEMBER_ACCESS = re.compile(r"((?:[A-Za-z_]\w*[ \t]*[?!]?\.[ \t]*)*[A-Za-z_]\w*)[ \t]*[?!]?\.[ \t]*(\w*)$")
 
 
 def callee_at(text: str, offset: int) -> tuple[str, ...] | None:
@@ -271,7 +272,7 @@ def callee_at(text: str, offset: int) -> tuple[str, ...] | None:
                 match = _CALL_OPEN.search(text, max(lower, i - 200), i)
                 if match is None:
                     return None
-                chain = tuple(part.strip() for part in match.group(1).split("."))
+                chain = tuple(part.strip(" \t?!") for part in match.group(1).split("."))
                 before = text[max(0, match.start() - 40) : match.start()].rstrip(" \t")
                 # ``f(x).name(`` / ``a[0].name(``: a member of something we cannot name.
                 return ("?", *chain) if before.endswith(".") else chain
@@ -282,7 +283,7 @@ def callee_at(text: str, offset: int) -> tuple[str, ...] | None:
     return None
 
 
-_CALL_RESULT_ACCESS = re.compile(r"\)[ \t]*\.[ \t]*\w*$")
+_CALL_RESULT_ACCESS = re.compile(r"\)[ \t]*[?!]?\.[ \t]*\w*$")
 # How far back on the cursor's line a receiver is looked for (a bound, not the line).
 MEMBER_ACCESS_CHARS = 300
 
@@ -297,7 +298,7 @@ def member_access_at(text: str, offset: int) -> tuple[str, ...] | None:
     line = text[max(line_start, offset - MEMBER_ACCESS_CHARS) : offset]
     match = _MEMBER_ACCESS.search(line)
     if match is not None:
-        return tuple(part.strip() for part in match.group(1).split("."))
+        return tuple(part.strip(" \t?!") for part in match.group(1).split("."))
     call = _CALL_RESULT_ACCESS.search(line)
     if call is None:
         return None
@@ -311,7 +312,7 @@ def member_access_at(text: str, offset: int) -> tuple[str, ...] | None:
     callee = _CALL_OPEN.search(line, 0, i)
     if callee is None or line[: callee.start()].rstrip(" \t").endswith((".", ")")):
         return None  # ``f(x).g(y).``: the inner call's type is not followed
-    chain = tuple(part.strip() for part in callee.group(1).split("."))
+    chain = tuple(part.strip(" \t?!") for part in callee.group(1).split("."))
     return (*chain[:-1], chain[-1] + "()")
 
 

@@ -553,7 +553,11 @@ class WorkspaceIndex:
         return []
 
 
-_BASES = re.compile(r"(?:class\s+\w+\s*\((?P<py>[^)]*)\)|extends\s+(?P<ext>[\w.]+)|[:<]\s*(?P<c>[\w.:]+))")
+_BASES = re.compile(
+    r"(?:class\s+\w+\s*\((?P<py>[^)]*)\)|extends\s+(?P<ext>[^{]*?)(?=\s+implements\b|\s*\{|$)"
+    r"|[:<]\s*(?P<c>[\w.:]+))"
+)
+_LEADING_NAME = re.compile(r"\s*([\w.]+)")
 
 
 def base_names(signature: str) -> list[str]:
@@ -567,7 +571,15 @@ def base_names(signature: str) -> list[str]:
                 if part and "=" not in part:
                     names.append(part.rsplit(".", 1)[-1].split("[", 1)[0])
         elif match.group("ext"):
-            names.append(match.group("ext").rsplit(".", 1)[-1])
+            # ``interface A extends B<T>, C<Map<K, V>>``: every name at nesting depth 0.
+            depth, start, ext = 0, 0, match.group("ext")
+            for k, ch in enumerate(ext + ","):
+                depth += {"<": 1, ">": -1}.get(ch, 0)
+                if ch == "," and depth == 0:
+                    leading = _LEADING_NAME.match(ext, start)
+                    if leading:
+                        names.append(leading.group(1).rsplit(".", 1)[-1])
+                    start = k + 1
         elif match.group("c"):
             names.append(match.group("c").rsplit(".", 1)[-1].rsplit("::", 1)[-1])
     return [n for n in names if n.isidentifier() and n not in {"object", "public", "private", "protected"}]

@@ -382,3 +382,12 @@ def test_member_access_looks_back_a_bounded_distance() -> None:
 def test_local_types_constructor_of_an_underscore_class() -> None:
     text = "def f():\n    ex = _Extractor(c)\n    m = mod._Impl()\n"
     assert local_types(text, len(text), "python") == {"ex": "_Extractor", "m": "mod._Impl"}
+
+
+def test_optional_chaining_and_non_null_receivers() -> None:
+    text, offset = cursor("    durationSubscriber?.$0")
+    assert member_access_at(text, offset) == ("durationSubscriber",)
+    text, offset = cursor("    this.client!.ge$0")
+    assert member_access_at(text, offset) == ("this", "client")
+    text, offset = cursor("    this.sub?.unsubscribe($0")
+    assert callee_at(text, offset) == ("this", "sub", "unsubscribe")

@@ -433,3 +433,12 @@ def test_module_bound_to_and_top_level(tmp_path: Path) -> None:
     assert index.module_bound_to(app, "os") == []  # not in the workspace
     assert index.module_bound_to(app, "nothing") == []
     assert [d.name for d in index.top_level(util)] == ["helper", "Walker"]
+
+
+def test_base_names_of_interfaces_extending_several() -> None:
+    assert base_names("interface SubjectLike<T> extends Observer<T>, Subscribable<T> {}")[-2:] == [
+        "Observer",
+        "Subscribable",
+    ]
+    assert base_names("class A extends B<Map<K, V>> implements C {") == ["B"]
+    assert base_names("class A extends mod.B") == ["B"]

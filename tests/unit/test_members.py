@@ -333,3 +333,19 @@ def test_typescript_callee_of_an_untyped_receiver_found_like_the_dot_finds_it(tm
     built = context_at(tmp_path, index, "map.ts", marked, language_id="typescript")
     callee = [s for s in built.snippets if s.reason == "callee"]
     assert callee and "next(value: T): void" in callee[0].text
+
+
+def test_typescript_interface_members_inherited_from_several_bases(tmp_path: Path) -> None:
+    types = (
+        "export interface Observer<T> {\n  next(value: T): void;\n}\n"
+        "export interface Subscribable<T> {\n  subscribe(observer: Observer<T>): Unsubscribable;\n}\n"
+        "export interface SubjectLike<T> extends Observer<T>, Subscribable<T> {}\n"
+    )
+    index = workspace(tmp_path, {"types.ts": types})
+    marked = (
+        "import { SubjectLike } from './types';\n\n"
+        "function f(subject: SubjectLike<number>) {\n  subject?.$0\n"
+    )
+    snippet = members_snippet(context_at(tmp_path, index, "app.ts", marked, language_id="typescript"))
+    assert "next(value: T): void" in snippet.text
+    assert "subscribe(observer: Observer<T>): Unsubscribable" in snippet.text
