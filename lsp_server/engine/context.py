@@ -458,8 +458,9 @@ class _Resolver:
         if typ is None:
             # A module-level variable (``console = Console()``): the index knows its type.
             for found in self.index.resolve(self.path, head):
-                if found.kind in {"variable", "constant"} and found.type_name:
-                    return found.type_name, found.path
+                declared = self.declared_type(found) if found.kind in {"variable", "constant"} else None
+                if declared is not None:
+                    return declared
             return head, self.path
         if typ.endswith("()"):
             callee = tuple(typ[:-2].split("."))
@@ -480,6 +481,33 @@ class _Resolver:
             return None
         return typ, self.path
 
+    def declared_type(self, found: DefinitionLike) -> tuple[str, str] | None:
+        """(type, file to resolve it from) of a field, variable or function, if the index knows it.
+
+        A field assigned from a call the index could not type by itself (``self.index =
+        self._new_index()``, ``console = get_console()``) has ``callee()`` as its type: the callee's
+        return annotation, looked up here, one step and no further.
+        """
+        typ = found.type_name
+        if not typ:
+            return None
+        if not typ.endswith("()"):
+            return typ, found.path
+        callee = typ[:-2]
+        head, _, attr = callee.rpartition(".")
+        if head in _SELF_NAMES and found.container:
+            funcs = self.index.resolve_member(found.path, found.container, attr)
+        elif head:
+            funcs = self.index.resolve_member(found.path, head, attr)
+        else:
+            funcs = self.index.resolve(found.path, attr)
+        for func in funcs[:2]:
+            if func.kind in TYPE_KINDS:
+                return func.name, func.path
+            if func.type_name and not func.type_name.endswith("()"):
+                return func.type_name, func.path
+        return None
+
     def chain(self, chain: tuple[str, ...]) -> list[DefinitionLike]:
         """Definitions a name or ``a.b.c`` chain ends at, through types of variables and fields."""
         if len(chain) == 1:
@@ -494,10 +522,11 @@ class _Resolver:
                 typ = f"{typ}.{attr}"  # a module chain: ``pkg.mod.f``
                 continue
             step = found[0]
+            declared = self.declared_type(step)
             if step.kind in TYPE_KINDS:
                 typ, from_path = step.name, step.path
-            elif step.type_name:
-                typ, from_path = step.type_name, step.path
+            elif declared is not None:
+                typ, from_path = declared
             else:
                 return []
         return list(self.index.resolve_member(from_path, typ, chain[-1]))
@@ -516,8 +545,9 @@ class _Resolver:
             candidates = self.chain(chain)
             resolved: list[DefinitionLike] = []
             for found in candidates:
-                if found.kind not in TYPE_KINDS and found.type_name:
-                    resolved.extend(self.index.resolve(found.path, found.type_name.rsplit(".", 1)[-1]))
+                declared = self.declared_type(found) if found.kind not in TYPE_KINDS else None
+                if declared is not None:
+                    resolved.extend(self.index.resolve(declared[1], declared[0].rsplit(".", 1)[-1]))
                 else:
                     resolved.append(found)
             candidates = resolved
@@ -531,9 +561,10 @@ class _Resolver:
         for found in self.chain(callee)[:2]:
             if found.kind in TYPE_KINDS:
                 return found
-            if found.type_name:
-                typ = found.type_name.rsplit(".", 1)[-1]
-                cls = next((d for d in self.index.resolve(found.path, typ) if d.kind in TYPE_KINDS), None)
+            declared = self.declared_type(found)
+            if declared is not None:
+                typ = declared[0].rsplit(".", 1)[-1]
+                cls = next((d for d in self.index.resolve(declared[1], typ) if d.kind in TYPE_KINDS), None)
                 if cls is not None:
                     return cls
         return None

@@ -467,11 +467,17 @@ def _field_type(source: bytes, node: Node, grammar: str) -> str | None:
         if found is None and func_node is not None and func_node.type == "identifier":
             # ``self.protocol = protocol_cls(...)`` with ``protocol_cls: type[Protocol] = Protocol``.
             written = _parameter_annotation(source, node, func, classes_only=True)
-            return type_name_of(written) if written else None
+            if written:
+                return type_name_of(written)
+        if found is None and _CALLEE.fullmatch(func):
+            # ``self.index = self._new_index()``, ``console = get_console()``: the callee's return
+            # annotation, which the context builder looks up (it may live in another file).
+            return func + "()"
         return found
     return None
 
 
+_CALLEE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*){0,3}")
 _CLASS_ANNOTATION = re.compile(r"^(?:typing\.)?(?:Type|type)\[")
 
 

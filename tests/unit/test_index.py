@@ -395,12 +395,23 @@ def test_fields_typed_by_constructor_parameters() -> None:
         "    def __init__(self, store: Store, proto_cls: type[Proto] = Proto, make=Factory, n: int = 1):\n"
         "        self.store = store\n        self.proto = proto_cls(self)\n"
         "        self.made = make()\n        self.other = unknown\n        self.ex = _Extractor()\n"
+        "        self.later = self._new()\n        self.opened = io.open_thing()\n        self.no = f()()\n"
     )
     symbols = extract("/w/app.py", source)
     assert symbols is not None
     types = {d.name: d.type_name for d in symbols.definitions if d.kind == "field"}
     # ``make=Factory`` is called: an unannotated class default says what it makes.
-    assert types == {"store": "Store", "proto": "Proto", "made": "Factory", "other": None, "ex": "_Extractor"}
+    assert types == {
+        "store": "Store",
+        "proto": "Proto",
+        "made": "Factory",
+        "other": None,
+        "ex": "_Extractor",
+        # Calls the index cannot type alone: the context builder reads the callee's return annotation.
+        "later": "self._new()",
+        "opened": "io.open_thing()",
+        "no": None,
+    }
 
 
 def test_typescript_parameter_properties_and_fields_typed_by_parameters() -> None:

@@ -349,3 +349,53 @@ def test_typescript_interface_members_inherited_from_several_bases(tmp_path: Pat
     snippet = members_snippet(context_at(tmp_path, index, "app.ts", marked, language_id="typescript"))
     assert "next(value: T): void" in snippet.text
     assert "subscribe(observer: Observer<T>): Unsubscribable" in snippet.text
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        # ``self.store = self._new_store()``: the method's return annotation.
+        {
+            "app.py": "from store import DocumentStore\n\nclass App:\n"
+            "    def __init__(self):\n        self.store = self._new_store()\n\n"
+            "    def _new_store(self) -> DocumentStore:\n        return DocumentStore()\n"
+        },
+        # ``self.store = open_store()`` with ``open_store`` imported from a third file.
+        {
+            "factory.py": "from store import DocumentStore\n\ndef open_store() -> DocumentStore:\n    pass\n",
+            "app.py": "from factory import open_store\n\nclass App:\n"
+            "    def __init__(self):\n        self.store = open_store()\n",
+        },
+    ],
+    ids=["self-method", "imported-function"],
+)
+def test_python_field_assigned_from_a_call_typed_by_its_return_annotation(tmp_path: Path, files) -> None:
+    index = workspace(tmp_path, {"store.py": STORE_PY, **files})
+    marked = "from app import App\n\ndef run(app: App):\n    app.store.$0\n"
+    snippet = members_snippet(context_at(tmp_path, index, "run.py", marked))
+    assert "def get_document(self, uri: str) -> str:" in snippet.text
+
+
+def test_python_module_variable_from_a_factory_in_another_file(tmp_path: Path) -> None:
+    files = {
+        "store.py": STORE_PY,
+        "factory.py": "from store import DocumentStore\n\ndef get_store() -> DocumentStore:\n    pass\n",
+        "shared.py": "from factory import get_store\n\nstore = get_store()\n",
+    }
+    index = workspace(tmp_path, files)
+    marked = "from shared import store\n\nstore.$0\n"
+    snippet = members_snippet(context_at(tmp_path, index, "run.py", marked))
+    assert "def get_document(self, uri: str) -> str:" in snippet.text
+
+
+def test_typescript_module_constant_from_a_factory(tmp_path: Path) -> None:
+    files = {
+        "http.ts": STORE_TS,
+        "shared.ts": "import { HttpClient } from './http';\n\n"
+        "function makeClient(): HttpClient {\n  return new HttpClient();\n}\n\n"
+        "export const client = makeClient();\n",
+    }
+    index = workspace(tmp_path, files)
+    marked = "import { client } from './shared';\n\nclient.$0\n"
+    snippet = members_snippet(context_at(tmp_path, index, "app.ts", marked, language_id="typescript"))
+    assert "post(url: string, body: string): Promise<string>" in snippet.text
