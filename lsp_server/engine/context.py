@@ -61,6 +61,8 @@ MAX_SNIPPET_CHARS = 1500
 MEMBERS_CHARS = 2500
 # A Go package spans files: the members of ``pkg.`` are read from this many of them at most.
 MAX_MODULE_FILES = 8
+# ... and this many of their definitions (what fits the member budget is far fewer; sorting stays cheap).
+MAX_MODULE_DEFINITIONS = 600
 MIN_WINDOW_SHARE = 0.4
 SIMILAR_WINDOW_LINES = 12
 SIMILAR_STRIDE = 6
@@ -748,7 +750,7 @@ def receiver_members(
     if len(owner) == 1 and owner[0] not in resolver.types:
         # ``util.$0`` where ``util`` is an imported module: its top-level definitions are the members.
         files = list(index.module_bound_to(resolver.path, owner[0]))[:MAX_MODULE_FILES]
-        definitions = [d for f in files for d in index.top_level(f)]
+        definitions = [d for f in files for d in index.top_level(f)][:MAX_MODULE_DEFINITIONS]
         if definitions:
             body = members.module_signatures(
                 owner[0],
