@@ -37,9 +37,14 @@
 (defcustom llm-lsp-log-level "info" "llmLsp.logLevel." :type 'string)
 (defcustom llm-lsp-inline-completion-key (kbd "M-\\") "Key asking for a suggestion at point." :type 'key-sequence)
 
-;; workspace/configuration section "llmLsp" (lsp-mode answers it from these).
+;; workspace/configuration section "llmLsp" (lsp-mode answers it from these).  An empty model is
+;; left out (lsp-mode drops nil values): sent as "", it would override LLM_LSP_MODEL and mean offline.
+(defun llm-lsp--model-setting ()
+  "`llm-lsp-model', or nil when empty."
+  (unless (string-empty-p llm-lsp-model) llm-lsp-model))
+
 (lsp-register-custom-settings
- '(("llmLsp.model" llm-lsp-model)
+ '(("llmLsp.model" llm-lsp--model-setting)
    ("llmLsp.promptMode" llm-lsp-prompt-mode)
    ("llmLsp.completion.enable" llm-lsp-completion-enable t)
    ("llmLsp.completion.disabledLanguages" llm-lsp-completion-disabled-languages)
