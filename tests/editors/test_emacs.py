@@ -34,7 +34,8 @@ def emacs() -> str:
         timeout=60,
     )
     if probe.returncode != 0:
-        unavailable("emacs", f"Eglot not available (apt-get install elpa-eglot): {probe.stderr.strip()[-200:]}")
+        reason = f"Eglot not available (apt-get install elpa-eglot): {probe.stderr.strip()[-200:]}"
+        unavailable("emacs", reason)
     return exe
 
 
@@ -92,7 +93,8 @@ def lsp_mode(emacs) -> str:
         timeout=60,
     )
     if probe.returncode != 0:
-        unavailable("lsp-mode", f"lsp-mode not available (apt-get install elpa-lsp-mode): {probe.stderr.strip()[-200:]}")
+        reason = f"lsp-mode not available (apt-get install elpa-lsp-mode): {probe.stderr.strip()[-200:]}"
+        unavailable("lsp-mode", reason)
     return probe.stdout.strip()
 
 
@@ -136,7 +138,8 @@ def test_lsp_mode_attaches_completes_fixes_and_runs_a_command(emacs, lsp_mode, l
     assert result["attached"] is True and result["server_id"] == "llm-lsp", result
     if result["inline_completion_mode"] is False:
         # No inline completion declared: the suggestion is an item of lsp-mode's completion list.
-        assert any(item.startswith("a + b") for item in result["completion_items"]), result["completion_items"]
+        items = result["completion_items"]
+        assert any(item.startswith("a + b") for item in items), items
     assert any(t.startswith("Fix with AI") for t in result["titles"]), result["titles"]
     assert result["fixed_text"] == "def add(a, b):\n    return a + b\n", result["fixed_text"]
     assert result["documented_text"] == DOCUMENTED + "\n", result["documented_text"]

@@ -301,26 +301,40 @@ async function main() {
       const first = fs.readFileSync(SETTINGS, 'utf8').split('\n').slice(1, 3).join('\n');
       if (!/llmLsp\.model[\s\S]*llmLsp\.baseUrl/.test(first)) throw new Error(`unexpected settings.json: ${show(first)}`);
       await runCommand(page, 'Preferences: Open User Settings (JSON)');
+      // Wait until the settings editor shows the file and has the keyboard focus.
       await page.waitForFunction(
         () => {
           const tab = document.querySelector('.tabs-container .tab.active');
-          return tab && tab.textContent.includes('settings.json');
+          const editor = document.querySelector('.editor-group-container.active .monaco-editor');
+          return (
+            tab && tab.textContent.includes('settings.json') && editor && editor.classList.contains('focused') &&
+            editor.querySelector('.view-lines').textContent.includes('llmLsp.baseUrl')
+          );
         },
         { timeout: 15000 },
       );
-      await chord(page, 'Control', 'Home');
-      await page.keyboard.press('ArrowDown');
-      for (let i = 0; i < 2; i++) {
-        await page.keyboard.down('Control');
-        await page.keyboard.down('Shift');
-        await page.keyboard.press('KeyK');
-        await page.keyboard.up('Shift');
-        await page.keyboard.up('Control');
+      for (let attempt = 0; attempt < 3 && /llmLsp\.(model|baseUrl)/.test(fs.readFileSync(SETTINGS, 'utf8')); attempt++) {
+        await chord(page, 'Control', 'Home');
+        await page.keyboard.press('ArrowDown');
+        for (let i = 0; i < 2; i++) {
+          await page.keyboard.down('Control');
+          await page.keyboard.down('Shift');
+          await page.keyboard.press('KeyK');
+          await page.keyboard.up('Shift');
+          await page.keyboard.up('Control');
+          await sleep(200);
+        }
+        await chord(page, 'Control', 'KeyS');
+        await sleep(1000);
+        if (attempt < 2 && /llmLsp\.(model|baseUrl)/.test(fs.readFileSync(SETTINGS, 'utf8'))) {
+          log('settings.json unchanged yet; pressing the keys again');
+          await chord(page, 'Control', 'KeyZ'); // undo what a half-done attempt deleted
+          await chord(page, 'Control', 'KeyZ');
+        }
       }
-      await chord(page, 'Control', 'KeyS');
-      await sleep(500);
       const now = fs.readFileSync(SETTINGS, 'utf8');
       if (/llmLsp\.(model|baseUrl)/.test(now)) throw new Error(`the model settings are still there: ${show(now)}`);
+      if (!/llmLsp\.server\.path/.test(now)) throw new Error(`deleted the wrong lines: ${show(now)}`);
       const offline = await waitStatus(page, /llm-lsp offline/, 30000);
       await shot(page, '6-offline');
       record('status_offline', offline.ok, `status bar ${show(offline.labels)}`);
