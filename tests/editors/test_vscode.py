@@ -72,15 +72,9 @@ def test_vscode(vscode_run, name):
 def test_vscode_closer_inside_auto_closed_brackets(vscode_run):
     """Typing ``def fib(`` auto-closes to ``def fib()``; the model answers ``n):`` and the body.
 
-    Accepting must give the whole function with one ``)``. That needs the inline item's ``range`` to
-    cover the ``)`` already there, and VS Code to apply that range. Without a range, the server cuts
-    the suggestion before the closer (``def fib(n)``, no body): reported as an expected failure.
-    Any other text, a doubled ``)`` included, fails.
+    Accepting must give the whole function with one ``)``: the inline item's ``range`` covers the
+    ``)`` already there and VS Code replaces it. A doubled ``)``, or a suggestion cut before the closer
+    (``def fib(n)``, what a server without that range sends), fails.
     """
     check = verdict(vscode_run, "closer_range")
-    if check.get("verdict") == "cut":
-        pytest.xfail(
-            "the server cuts the suggestion at the closer and sends an empty range "
-            "(inline item ranges over closers: issue 12)"
-        )
     assert check["ok"], f"{check['detail']}\n{vscode_run['_log']}"

@@ -121,7 +121,7 @@ block = {"file": "stack.py", "text": stack, "marker": "def push(self, item):", "
 head = "# Fibonacci numbers, the recursive way\n"
 closer = {"file": "fib.py", "text": head, "marker": head.strip(), "typed": "def fib(",
           "answer": "n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)",
-          "autoClosed": head + "def fib()", "cutAtCloser": head + "def fib(n)"}
+          "autoClosed": head + "def fib()"}
 closer["expected"] = head + "def fib(" + closer["answer"]
 broken = "function average(items) {\n  let sum = 0\n  for (const x of items) { sum += x }\n  return sum /\n}"
 fixed = broken.replace("return sum /", "return sum / items.length")
