@@ -1,7 +1,7 @@
 ;;; llm-lsp-lsp-mode.el --- llm-lsp (AI pair programmer) through lsp-mode -*- lexical-binding: t; -*-
 
 ;; Version: 0.1.0
-;; Package-Requires: ((emacs "28.1") (lsp-mode "9.0.0"))
+;; Package-Requires: ((emacs "28.1") (lsp-mode "8.0.0"))
 
 ;;; Commentary:
 
@@ -14,12 +14,14 @@
 ;;   (setq llm-lsp-model "qwen2.5-coder:7b" llm-lsp-base-url "http://127.0.0.1:11434/v1")
 ;;   (add-hook 'prog-mode-hook #'lsp-deferred)
 ;;
-;; Ghost text: lsp-mode >= 9.0.1 with `lsp-inline-completion-mode' shows suggestions while typing;
-;; with an older lsp-inline-completion.el, M-x lsp-inline-completion-display (bound below to
-;; `llm-lsp-inline-completion-key') asks at point; RET accepts, C-n / C-p cycle, C-g cancels.
+;; Ghost text: an lsp-mode newer than 8.0 with `lsp-inline-completion-mode' shows suggestions while
+;; typing; M-x lsp-inline-completion-display (bound below to `llm-lsp-inline-completion-key') asks at
+;; point; RET accepts, C-n / C-p cycle, C-g cancels.  lsp-mode 8.0 (Debian's elpa-lsp-mode) has no
+;; inline completion: it declares none, so the server offers the suggestion as a completion item.
 ;; Quick fixes: M-x lsp-execute-code-action ("Fix with AI: ..."); lsp-mode sends the diagnostics of
 ;; all its servers in the context.  Commands: M-x llm-lsp-explain and friends below.
-;; Not verified in a real Emacs here (lsp-mode is not packaged in Debian); the Eglot client is.
+;; Tested in CI with Emacs 28.2 + lsp-mode 8.0.0 in batch (tests/editors/test_emacs.py): attach, the
+;; completion item, "Fix with AI" through `lsp-execute-code-action', and M-x llm-lsp-document.
 
 ;;; Code:
 
@@ -37,9 +39,14 @@
 (defcustom llm-lsp-log-level "info" "llmLsp.logLevel." :type 'string)
 (defcustom llm-lsp-inline-completion-key (kbd "M-\\") "Key asking for a suggestion at point." :type 'key-sequence)
 
-;; workspace/configuration section "llmLsp" (lsp-mode answers it from these).
+;; workspace/configuration section "llmLsp" (lsp-mode answers it from these).  An empty model is
+;; left out (lsp-mode drops nil values): sent as "", it would override LLM_LSP_MODEL and mean offline.
+(defun llm-lsp--model-setting ()
+  "`llm-lsp-model', or nil when empty."
+  (unless (string-empty-p llm-lsp-model) llm-lsp-model))
+
 (lsp-register-custom-settings
- '(("llmLsp.model" llm-lsp-model)
+ '(("llmLsp.model" llm-lsp--model-setting)
    ("llmLsp.promptMode" llm-lsp-prompt-mode)
    ("llmLsp.completion.enable" llm-lsp-completion-enable t)
    ("llmLsp.completion.disabledLanguages" llm-lsp-completion-disabled-languages)

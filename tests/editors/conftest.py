@@ -1,7 +1,9 @@
 """Shared fixtures for the real-editor tests: the llm-lsp command and a fake OpenAI server.
 
 Each test skips with a reason when its editor, the server command or tests/fake_openai.py is
-missing, so the default pytest run stays green on machines without editors.
+missing, so the default pytest run stays green on machines without editors. CI installs the editors
+and names them in LLM_LSP_REQUIRE_EDITORS (e.g. "nvim emacs lsp-mode vscode"): a named editor that is
+missing then fails its tests instead of skipping them, so a broken install cannot pass silently.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ def venv_tool(name: str) -> str | None:
         return found
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else None
+
+
+def unavailable(editor: str, reason: str) -> None:
+    """Skip for a missing editor, or fail when LLM_LSP_REQUIRE_EDITORS names it."""
+    if editor in os.environ.get("LLM_LSP_REQUIRE_EDITORS", "").split():
+        pytest.fail(f"{editor} is required here (LLM_LSP_REQUIRE_EDITORS) but unavailable: {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, model_env
+from .conftest import REPO, model_env, unavailable
 
 CLIENT_DIR = REPO / "editor-clients" / "emacs"
 DRIVER = Path(__file__).parent / "emacs" / "driver.el"
@@ -26,7 +26,7 @@ FIX = "```python\ndef add(a, b):\n    return a + b\n```"
 def emacs() -> str:
     exe = shutil.which("emacs")
     if not exe:
-        pytest.skip("emacs not installed (apt-get install emacs-nox elpa-eglot)")
+        unavailable("emacs", "emacs not installed (apt-get install emacs-nox elpa-eglot)")
     probe = subprocess.run(
         [exe, "--batch", "-q", "--eval", "(progn (require 'eglot) (princ (featurep 'eglot)))"],
         capture_output=True,
@@ -34,7 +34,8 @@ def emacs() -> str:
         timeout=60,
     )
     if probe.returncode != 0:
-        pytest.skip(f"Eglot not available (apt-get install elpa-eglot): {probe.stderr.strip()[-200:]}")
+        reason = f"Eglot not available (apt-get install elpa-eglot): {probe.stderr.strip()[-200:]}"
+        unavailable("emacs", reason)
     return exe
 
 
@@ -77,3 +78,68 @@ def test_eglot_attaches_completes_and_fixes(emacs, llm_lsp_cmd, fake_model):
         pytest.skip(result["fix_skipped"])
     assert any(t.startswith("Fix with AI") for t in result["titles"]), result["titles"]
     assert "    return a + b\n" in result["fixed_text"], result["fixed_text"]
+
+
+LSP_MODE_DRIVER = Path(__file__).parent / "emacs" / "lsp_mode_driver.el"
+DOCUMENTED = 'def add(a, b):\n    """Return the sum of a and b."""\n    return a + b'
+
+
+@pytest.fixture(scope="module")
+def lsp_mode(emacs) -> str:
+    probe = subprocess.run(
+        [emacs, "--batch", "-q", "--eval", "(progn (require 'lsp-mode) (princ (lsp-version)))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if probe.returncode != 0:
+        reason = f"lsp-mode not available (apt-get install elpa-lsp-mode): {probe.stderr.strip()[-200:]}"
+        unavailable("lsp-mode", reason)
+    return probe.stdout.strip()
+
+
+def test_lsp_mode_attaches_completes_fixes_and_runs_a_command(emacs, lsp_mode, llm_lsp_cmd, fake_model):
+    """lsp-mode (Debian's 8.0): attach, the completion-list item, "Fix with AI" applied, a command run.
+
+    lsp-mode 8.0 has no inline completion (`lsp-inline-completion-mode` came in a later lsp-mode), so it
+    declares none and the server puts the suggestion in the completion list instead.
+    """
+    model = fake_model(
+        {"invalid syntax": FIX, "Add documentation using": f"```python\n{DOCUMENTED}\n```"}, fallback="a + b"
+    )
+    work = Path(tempfile.mkdtemp(prefix="lsp-mode-e2e-"))
+    source = work / "example.py"
+    source.write_text("def add(a, b):\n    return \n")
+    broken = work / "broken.py"
+    broken.write_text("def add(a, b):\n    return a +\n")
+    out = work / "result.json"
+    env = model_env(model.base_url, "starcoder2")
+    env.update(
+        {
+            "LLM_LSP_CMD_JSON": json.dumps(llm_lsp_cmd),
+            "LLM_LSP_TEST_OUT": str(out),
+            "LLM_LSP_TEST_FILE": str(source),
+            "LLM_LSP_TEST_FIX_FILE": str(broken),
+            "LLM_LSP_TEST_DIAGNOSTIC": "SyntaxError: invalid syntax",
+            "HOME": str(work),
+        }
+    )
+    proc = subprocess.run(
+        [emacs, "--batch", "-q", "-L", str(CLIENT_DIR), "-l", str(LSP_MODE_DRIVER)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert out.exists(), f"emacs wrote no result (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    result = json.loads(out.read_text())
+    assert result["ok"] is True, (result.get("error"), proc.stderr[-2000:])
+    assert result["attached"] is True and result["server_id"] == "llm-lsp", result
+    if result["inline_completion_mode"] is False:
+        # No inline completion declared: the suggestion is an item of lsp-mode's completion list.
+        items = result["completion_items"]
+        assert any(item.startswith("a + b") for item in items), items
+    assert any(t.startswith("Fix with AI") for t in result["titles"]), result["titles"]
+    assert result["fixed_text"] == "def add(a, b):\n    return a + b\n", result["fixed_text"]
+    assert result["documented_text"] == DOCUMENTED + "\n", result["documented_text"]

