@@ -33,7 +33,7 @@ from lsp_server.engine import context
 from lsp_server.engine.cache import SuggestionCache
 from lsp_server.engine.debounce import AdaptiveDebounce
 from lsp_server.engine.index import WorkspaceIndex, read_source
-from lsp_server.engine.rewrite import ProposedEdit
+from lsp_server.engine.rewrite import ProposedEdit, require_confirmable
 from lsp_server.privacy import redaction
 from lsp_server.privacy.gate import PrivacyGate, denylist_reason
 from lsp_server.providers.base import Provider
@@ -458,29 +458,45 @@ class Session:
 
     # actions and commands -----------------------------------------------------------------------
 
-    async def resolve_action(self, data: Any) -> ProposedEdit:
-        """Compute a listed code action's edit (asks the model); excluded documents are refused."""
+    async def resolve_action(self, data: Any, *, client_confirms: bool = True) -> ProposedEdit:
+        """Compute a listed code action's edit (asks the model); excluded documents are refused.
+
+        ``client_confirms``: the editor asks before applying an edit that needs confirmation; when it
+        cannot, such an edit is refused (``UnsafeEdit``) instead of applied silently.
+        """
         uri = data.get("uri", "") if isinstance(data, dict) else ""
         await self.ensure_gate()
         self.refuse_excluded(uri)
         self.begin_work()
         try:
-            return await actions.resolve(data, self.store, self.provider(), self.settings)
+            proposed = await actions.resolve(data, self.store, self.provider(), self.settings)
         finally:
             self.end_work()
+        require_confirmable([proposed], client_confirms)
+        return proposed
 
     async def run_command(
-        self, name: str, arguments: list[Any], report: Callable[[str], None] = commands._noop
+        self,
+        name: str,
+        arguments: list[Any],
+        report: Callable[[str], None] = commands._noop,
+        *,
+        client_confirms: bool = True,
     ) -> commands.CommandResult:
-        """Run an ``llm-lsp.*`` command on the store; excluded documents are refused."""
+        """Run an ``llm-lsp.*`` command on the store; excluded documents are refused.
+
+        ``client_confirms`` as for ``resolve_action`` (the CLI confirms on its own terminal).
+        """
         request = commands.parse(name, arguments)
         await self.ensure_gate()
         self.refuse_excluded(request.uri)
         self.begin_work()
         try:
-            return await commands.run(request, self.store, self.provider(), self.settings, report=report)
+            result = await commands.run(request, self.store, self.provider(), self.settings, report=report)
         finally:
             self.end_work()
+        require_confirmable(result.edits, client_confirms)
+        return result
 
     # status and background work -----------------------------------------------------------------
 

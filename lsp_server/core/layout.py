@@ -6,6 +6,10 @@ ignore files — so the two never disagree about what is vendored, generated or 
 
 from __future__ import annotations
 
+# Ignore files in gitignore syntax that the privacy gate reads (and that, when they change, reload it).
+GITIGNORE = ".gitignore"
+LLMLSPIGNORE = ".llm-lspignore"
+
 # Dependency trees, build output and tool caches. Dot-directories (.git, .venv, .tox...) are skipped
 # by the walkers on their own; the common ones are listed too, for callers that test one name.
 VENDORED_DIRS = frozenset(

@@ -17,7 +17,6 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcContentModified, JsonRpcException
 
 from lsp_server.core.errors import ContentModified, DocumentNotOpen, LlmLspError, ProviderError
-from lsp_server.engine.rewrite import require_confirmable
 from lsp_server.lsp import convert
 from lsp_server.lsp.server import LlmLanguageServer, server
 
@@ -112,9 +111,8 @@ async def on_code_action_resolve(ls: LlmLanguageServer, action: types.CodeAction
     if action.edit is not None or action.command is not None:
         return action
     try:
-        proposed = await ls.session.resolve_action(action.data)
+        proposed = await ls.session.resolve_action(action.data, client_confirms=ls.client_has_annotations)
         check_current(ls, proposed.uri, proposed.version)
-        require_confirmable([proposed], ls.client_has_annotations)
     except Exception as exc:
         raise rpc_error(ls, exc, action.title, show=True) from None
     if not proposed.edits:
@@ -156,13 +154,16 @@ async def run_ai_command(ls: LlmLanguageServer, name: str, args: Any) -> str:
     action = name.removeprefix("llm-lsp.")
     try:
         result = await with_progress(
-            ls, f"llm-lsp: {action}", lambda report: ls.session.run_command(name, list(args), report)
+            ls,
+            f"llm-lsp: {action}",
+            lambda report: ls.session.run_command(
+                name, list(args), report, client_confirms=ls.client_has_annotations
+            ),
         )
         if result.edits:
             for edit in result.edits:
                 if edit.version is not None:  # a file the command creates has no version
                     check_current(ls, edit.uri, edit.version)
-            require_confirmable(result.edits, ls.client_has_annotations)
             # An editor that never answers must not leave the command unanswered.
             applied = await asyncio.wait_for(
                 ls.workspace_apply_edit_async(

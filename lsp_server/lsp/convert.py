@@ -7,12 +7,14 @@ was computed for, with a change annotation when the edit needs the user's confir
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
 from lsp_server.core.documents import Change
-from lsp_server.engine.rewrite import Diagnostic, ProposedEdit
+
+if TYPE_CHECKING:  # the engine loads after ``initialize`` is answered, never at start-up
+    from lsp_server.engine.rewrite import Diagnostic, ProposedEdit
 
 PlainRange = tuple[tuple[int, int], tuple[int, int]]
 
@@ -30,6 +32,8 @@ def plain_range(rng: types.Range) -> PlainRange:
 
 def plain_diagnostic(diagnostic: types.Diagnostic) -> Diagnostic:
     """An LSP diagnostic as the domain's ``Diagnostic``."""
+    from lsp_server.engine.rewrite import Diagnostic
+
     code = diagnostic.code
     return Diagnostic(
         range=plain_range(diagnostic.range),

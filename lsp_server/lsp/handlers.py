@@ -19,10 +19,10 @@ from pygls.exceptions import JsonRpcContentModified
 
 from lsp_server.core import settings as config
 from lsp_server.core.errors import DocumentNotOpen, ExcludedFile, ProviderError
+from lsp_server.core.layout import GITIGNORE, LLMLSPIGNORE
 from lsp_server.core.uris import uri_to_path
 from lsp_server.lsp import convert
 from lsp_server.lsp.server import LlmLanguageServer, server
-from lsp_server.privacy.gate import GITIGNORE, LLMLSPIGNORE
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pathspec
 
-from lsp_server.core.layout import VENDORED_DIRS
+from lsp_server.core.layout import GITIGNORE, LLMLSPIGNORE, VENDORED_DIRS
 
 #: Credential files that are never sent, whatever any ignore file or setting says. Each entry is
 #: (gitignore pattern, why). Patterns are matched case-insensitively (macOS and Windows file systems
@@ -99,8 +99,6 @@ DENYLIST: tuple[tuple[str, str], ...] = (
 #: already found apply (the root one is always read first).
 MAX_WALKED_DIRS = 20_000
 
-GITIGNORE = ".gitignore"
-LLMLSPIGNORE = ".llm-lspignore"
 SETTING_SOURCE = "setting: exclude"
 
 _VERDICT_CACHE_MAX = 50_000
