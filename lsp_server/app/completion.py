@@ -25,10 +25,11 @@ from lsp_server.core.documents import Snapshot
 from lsp_server.core.errors import ExcludedFile
 from lsp_server.core.settings import Settings
 from lsp_server.engine import capabilities, context, postprocess
+from lsp_server.engine.stream_stop import StreamStopper
 from lsp_server.engine.cache import SuggestionCache
 from lsp_server.engine.debounce import AdaptiveDebounce
 from lsp_server.privacy import invisible, redaction
-from lsp_server.providers.base import Delta, ModelRequest, Provider
+from lsp_server.providers.base import ModelRequest, Provider
 from lsp_server.providers.prompts import FimPrompt
 
 log = logging.getLogger(__name__)
@@ -74,13 +75,31 @@ class Pipeline:
     clock: Callable[[], float] = time.monotonic
 
 
+# Post-processing sees this much text around the cursor, whatever the document or its lines: enough for
+# its window (postprocess.WINDOW_LINES each way) and its search for enclosing headers on ordinary code,
+# while a 4 MB minified line costs the same as a short one. No tree: the scene parses its own window.
+SCENE_BEFORE_CHARS = 16_000
+SCENE_AFTER_CHARS = 4_000
+
+
 def cursor_for(snapshot: Snapshot, offset: int, multiline: str) -> postprocess.Cursor:
-    """The post-processing view of a cursor in a snapshot."""
+    """The post-processing view of a cursor in a snapshot: a bounded window of text around it.
+
+    The window starts at a line start when one is in reach (a cut line would look like code at the
+    wrong indentation); inside a line longer than the window it starts mid-line.
+    """
+    text = snapshot.text
+    start = max(0, offset - SCENE_BEFORE_CHARS)
+    if start > 0:
+        newline = text.find("\n", start, offset)
+        start = newline + 1 if newline >= 0 else start
+    end = min(len(text), offset + SCENE_AFTER_CHARS)
+    newline = text.rfind("\n", offset, end) if end < len(text) else -1
+    end = newline if newline >= 0 else end
     return postprocess.Cursor(
-        text=snapshot.text,
-        offset=offset,
+        text=text[start:end],
+        offset=offset - start,
         grammar=snapshot.grammar,
-        tree=snapshot.tree,
         multiline=multiline,
     )
 
@@ -155,22 +174,29 @@ async def read_candidates(
     A candidate whose stream ended without a finish reason (cut connection) is still usable for
     ghost text: post-processing only shows complete lines/blocks of it.
     """
+    # The scene is built once here; each delta then costs work proportional to its own text.
+    stopper = StreamStopper(cursor) if not chat else None
     texts: dict[int, list[str]] = {}
-    done: set[int] = set()
+    finished: set[int] = set()
+    stopped: set[int] = set()
     async with contextlib.aclosing(provider.stream(request)) as stream:
         async for delta in stream:
-            _collect(texts, delta)
-            finished = delta.finish_reason is not None
-            enough = not chat and postprocess.should_stop_streaming("".join(texts[delta.index]), cursor)
-            if finished or enough:
-                done.add(delta.index)
-            if len(done) >= request.n:
+            if stopper is not None:
+                if stopper.feed(delta.index, delta.text):
+                    stopped.add(delta.index)
+            else:
+                texts.setdefault(delta.index, []).append(delta.text)
+            if delta.finish_reason is not None:
+                finished.add(delta.index)
+            if len(finished | stopped) >= request.n and not stopped <= finished:
+                # The model is still writing something we will not show: hang up (the connection is
+                # dropped, which also stops the generation on servers that notice).
                 break
+            # Once every candidate finished, only the stream's end marker follows: reading it lets the
+            # HTTP client put the connection back in its pool instead of paying a connect next time.
+    if stopper is not None:
+        return stopper.texts()
     return ["".join(parts) for _, parts in sorted(texts.items())]
-
-
-def _collect(texts: dict[int, list[str]], delta: Delta) -> None:
-    texts.setdefault(delta.index, []).append(delta.text)
 
 
 def dedupe(suggestions: Iterable[postprocess.Suggestion]) -> tuple[postprocess.Suggestion, ...]:

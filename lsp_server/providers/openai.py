@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROMPT_MODES = ("auto", "fim", "chat")
+# How the SDK reaches the server, through its ``http_client`` hook (bench/http_hop.py measures each):
+# "sdk" lets the SDK build its default httpx2 client; "httpx" passes a tuned httpx2 client; "aiohttp"
+# uses the SDK's aiohttp adapter (needs the ``aiohttp`` package).
+TRANSPORTS = ("sdk", "httpx", "aiohttp")
 FIM_APIS = ("auto", "suffix", "tokens", "infill", "mistral")
 
 # Sent when no key is configured: local servers ignore it, and it cannot be mistaken for a real key.
@@ -110,6 +114,7 @@ class OpenAIProvider:
         connect_timeout: float = 3.0,
         max_retries: int = 1,
         max_prompt_chars: int = 200_000,
+        transport: str = "httpx",
     ) -> None:
         """Configure only; the SDK is imported and the client built on first use.
 
@@ -131,6 +136,9 @@ class OpenAIProvider:
         self._connect_timeout = min(connect_timeout, 3.0)
         self._max_retries = max(0, max_retries)
         self._max_prompt_chars = max_prompt_chars
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+        self._transport = transport
         self._client: openai.AsyncOpenAI | None = None
         self._client_lock = threading.Lock()
         self._host = _host_of(self._base_url)
@@ -334,14 +342,29 @@ class OpenAIProvider:
 
     def _new_client(self) -> openai.AsyncOpenAI:
         sdk = _sdk()
+        timeout = sdk.Timeout(30.0, connect=self._connect_timeout)
         return sdk.AsyncOpenAI(
             base_url=self._base_url,
             api_key=self._api_key or PLACEHOLDER_KEY,
             # We retry ourselves (at most once, never past the deadline); the SDK's default of
             # 2 retries honouring Retry-After up to 120 s would freeze ghost text for minutes.
             max_retries=0,
-            timeout=sdk.Timeout(30.0, connect=self._connect_timeout),
+            timeout=timeout,
+            http_client=self._http_client(sdk, timeout),
         )
+
+    def _http_client(self, sdk: Any, timeout: Any) -> Any:
+        """The HTTP client the SDK sends through (None: the SDK's own default)."""
+        if self._transport == "sdk":
+            return None
+        if self._transport == "aiohttp":
+            return sdk.DefaultAioHttpClient(timeout=timeout)
+        import httpx2
+
+        # One client for the provider's life: its pool keeps the connection to the model server open
+        # between keystrokes (keep-alive longer than a typing pause), so a request never pays a connect.
+        limits = httpx2.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=120.0)
+        return sdk.DefaultAsyncHttpxClient(timeout=timeout, limits=limits)
 
     def _timeout(self, deadline: float) -> Any:
         """An httpx2 timeout for one attempt: connect <= connect_timeout, everything else <= deadline.
