@@ -21,7 +21,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -38,7 +37,6 @@ PROMPT = FimPrompt(prefix="def add(a, b):\n    return ", suffix="\n\nprint(add(1
 
 def start_model(chunks: int) -> tuple[subprocess.Popen, str]:
     """The instant model server in its own process, and its base URL."""
-    port_file = Path(tempfile.mkdtemp(prefix="llm-lsp-hop-")) / "port"
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "instant_model.py"), "--chunks", str(chunks)],
         stdout=subprocess.PIPE,
@@ -141,7 +139,10 @@ async def main() -> None:
             before = connections(base_url)
             results.append(await measure(f"OpenAIProvider, transport {transport}", one, options.requests))
             opened = connections(base_url) - before - 1  # minus the one this check used
-            print(f"  (transport {transport}: {opened} connection(s) opened for {options.requests + 20} requests)")
+            print(
+                f"  (transport {transport}: {opened} connection(s) opened "
+                f"for {options.requests + 20} requests)"
+            )
             await provider.aclose()
         floor = results[0]
         print(f"streamed FIM completion, {options.chunks} chunks, {options.requests} requests each:")

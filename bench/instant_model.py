@@ -60,11 +60,15 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, wor
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             method, path, _ = lines[0].split(" ", 2)
-            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+            headers = {
+                k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+            }
             length = int(headers.get("content-length", "0"))
             raw = await reader.readexactly(length) if length else b""
             if method == "GET":  # /v1/models
-                payload = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}], "connections": _connections}).encode()
+                payload = json.dumps(
+                    {"object": "list", "data": [{"id": "m", "object": "model"}], "connections": _connections}
+                ).encode()
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                     % (len(payload), payload)

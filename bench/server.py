@@ -1,5 +1,6 @@
-"""Benchmark the server process itself: per-completion overhead against its floors, keystrokes, start-up,
-memory, and documents with huge lines. Prints what it measured, side by side; asserts nothing.
+"""Benchmark the server process: per-completion overhead against its floors, keystrokes, start-up, memory.
+
+Also documents with huge lines (issue 17). Prints what it measured, side by side; asserts nothing.
 
 Everything runs in one go against the real ``llm-lsp`` process over stdio, driven by a raw asyncio
 client (bench/lspclient.py: framing and JSON only), with ``bench/instant_model.py`` as the model (an
@@ -38,7 +39,7 @@ from lspclient import LspProcess  # noqa: E402
 BARE_PYGLS = "from pygls.lsp.server import LanguageServer\nLanguageServer('bare', '0').start_io()\n"
 
 # The floor a naive implementation pays: pygls + the openai SDK, prefix as prompt, first choice shown.
-NAIVE_SERVER = '''
+NAIVE_SERVER = """
 import os
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -60,7 +61,7 @@ async def inline(ls, params):
     return [types.InlineCompletionItem(insert_text=text)]
 
 server.start_io()
-'''
+"""
 
 
 def python_file(lines: int) -> str:
@@ -102,7 +103,11 @@ class Bench:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY",)}
-        env |= {"PYTHONPATH": str(self.source), "OPENAI_BASE_URL": self.base_url, "LLM_LSP_MODEL": "starcoder2"}
+        env |= {
+            "PYTHONPATH": str(self.source),
+            "OPENAI_BASE_URL": self.base_url,
+            "LLM_LSP_MODEL": "starcoder2",
+        }
         env["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="llm-lsp-cfg-")
         return env | extra
 
@@ -119,8 +124,19 @@ class Bench:
         if not self.profile:
             return None
         return subprocess.Popen(
-            ["py-spy", "record", "--nonblocking", "-r", "250", "-f", "raw", "-o", self.profile,
-             "-p", str(client.process.pid)],
+            [
+                "py-spy",
+                "record",
+                "--nonblocking",
+                "-r",
+                "250",
+                "-f",
+                "raw",
+                "-o",
+                self.profile,
+                "-p",
+                str(client.process.pid),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -189,8 +205,14 @@ async def overhead(bench: Bench, requests: int) -> None:
     p50 = percentile(trips, 0.5)
     print(f"inline completion, 10k-line file, instant model, explicit trigger ({requests} requests each):")
     print(f"  llm-lsp round trip (raw stdio client)     {stats(trips)}")
-    print(f"    of which the server's own time          {stats(own)}  ({statistics.median(own) / p50:.0%} of p50)")
-    print(f"    of which the HTTP stack (model stream)  {stats(http)}  ({statistics.median(http) / p50:.0%} of p50)")
+    print(
+        f"    of which the server's own time          {stats(own)}  "
+        f"({statistics.median(own) / p50:.0%} of p50)"
+    )
+    print(
+        f"    of which the HTTP stack (model stream)  {stats(http)}  "
+        f"({statistics.median(http) / p50:.0%} of p50)"
+    )
     print(f"  raw stdio round trip (no work)            {stats(floor)}")
     print(f"  naive pygls + openai SDK server           {stats(naive)}")
     print(
@@ -227,7 +249,8 @@ async def keystrokes(bench: Bench, sizes: tuple[int, ...], strokes: int) -> None
         )
     if len(sizes) == 2:
         small, large = (results[s] for s in sizes)
-        print(f"  keystroke ratio {sizes[1]} / {sizes[0]} lines: {large / small if small > 0 else float('nan'):.2f}")
+        ratio = large / small if small > 0 else float("nan")
+        print(f"  keystroke ratio {sizes[1]} / {sizes[0]} lines: {ratio:.2f}")
 
 
 def spawn_to_initialize(command: list[str], env: dict[str, str], runs: int) -> list[float]:
@@ -344,7 +367,8 @@ async def main() -> None:
             print(
                 f"spawn -> initialize answered: median {statistics.median(starts) * 1000:.0f} ms "
                 f"(bare pygls server: {statistics.median(bare) * 1000:.0f} ms; difference "
-                f"{(statistics.median(starts) - statistics.median(bare)) * 1000:+.0f} ms) over {options.startups} starts"
+                f"{(statistics.median(starts) - statistics.median(bare)) * 1000:+.0f} ms) "
+                f"over {options.startups} starts"
             )
         if options.only in (None, "memory"):
             await memory(bench, 100, 500)

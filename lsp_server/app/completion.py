@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -25,9 +25,9 @@ from lsp_server.core.documents import Snapshot
 from lsp_server.core.errors import ExcludedFile
 from lsp_server.core.settings import Settings
 from lsp_server.engine import capabilities, context, postprocess
-from lsp_server.engine.stream_stop import StreamStopper
 from lsp_server.engine.cache import SuggestionCache
 from lsp_server.engine.debounce import AdaptiveDebounce
+from lsp_server.engine.stream_stop import StreamStopper
 from lsp_server.privacy import invisible, redaction
 from lsp_server.providers.base import ModelRequest, Provider
 from lsp_server.providers.prompts import FimPrompt
@@ -80,6 +80,9 @@ class Pipeline:
 # while a 4 MB minified line costs the same as a short one. No tree: the scene parses its own window.
 SCENE_BEFORE_CHARS = 16_000
 SCENE_AFTER_CHARS = 4_000
+# Text read beyond a prompt window clipped inside a line, to find secrets the clip cuts (a PEM body or
+# a JWT runs to a few thousand characters; longer ones are kept out by the window budget anyway).
+REDACT_MARGIN_CHARS = 4_000
 
 
 def cursor_for(snapshot: Snapshot, offset: int, multiline: str) -> postprocess.Cursor:
@@ -102,6 +105,32 @@ def cursor_for(snapshot: Snapshot, offset: int, multiline: str) -> postprocess.C
         grammar=snapshot.grammar,
         multiline=multiline,
     )
+
+
+# A first parse larger than this (tens of ms and more) runs in a worker thread.
+COLD_PARSE_OFF_LOOP_BYTES = 100_000
+# No synchronous step may hold the event loop longer than this (every other request waits behind it).
+SLOW_STEP_SECONDS = 0.05
+
+
+@contextlib.contextmanager
+def slow_step(step: str, where: str) -> Iterator[None]:
+    """Log a warning when the step in the ``with`` block held the loop longer than ``SLOW_STEP_SECONDS``.
+
+    Steps are bounded by the window, not by the document or its lines; a warning in a user's log
+    names the next input shape that escaped a bound.
+    """
+    started = time.perf_counter()
+    yield
+    took = time.perf_counter() - started
+    if took > SLOW_STEP_SECONDS:
+        log.warning(
+            "slow step: %s took %.0f ms for %s (bound %.0f ms)",
+            step,
+            took * 1000,
+            where,
+            SLOW_STEP_SECONDS * 1000,
+        )
 
 
 def _cache_keys(snapshot: Snapshot, offset: int) -> tuple[str, str]:
@@ -133,8 +162,14 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
         pipeline.debounce.observe_keystroke(now)
         await pipeline.sleep(pipeline.debounce.delay(now))
 
-    cursor = cursor_for(snapshot, offset, settings.completion.multiline)
-    prompt = pipeline.build_prompt(snapshot, offset)
+    if snapshot.cold_parse_bytes > COLD_PARSE_OFF_LOOP_BYTES:
+        # The first parse of a big document (seconds for a couple of MB) runs in a worker thread, so
+        # other documents' requests are answered meanwhile; the prompt then reads the parsed tree.
+        await asyncio.to_thread(lambda: snapshot.tree)
+    with slow_step("scene window", snapshot.uri):
+        cursor = cursor_for(snapshot, offset, settings.completion.multiline)
+    with slow_step("prompt", snapshot.uri):
+        prompt = pipeline.build_prompt(snapshot, offset)
     candidates = settings.completion.candidates if explicit else 1
     deadline_s = settings.completion.deadline_ms / 1000
     request = ModelRequest(
@@ -151,7 +186,8 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
     model_seconds = pipeline.clock() - started
     pipeline.debounce.observe_latency(model_seconds)
 
-    shown = dedupe(postprocess.suggest(text, cursor, chat=chat) for text in texts)
+    with slow_step("post-processing", snapshot.uri):
+        shown = dedupe(postprocess.suggest(text, cursor, chat=chat) for text in texts)
     # Held back (and logged): a multi-line suggestion adding process execution with a URL or secret path.
     safe = set(
         capabilities.without_risky([item.text for item in shown], snapshot.grammar, prefix_key + suffix_key)
@@ -175,15 +211,17 @@ async def read_candidates(
     ghost text: post-processing only shows complete lines/blocks of it.
     """
     # The scene is built once here; each delta then costs work proportional to its own text.
-    stopper = StreamStopper(cursor) if not chat else None
+    with slow_step("stream stop scene", "this request"):
+        stopper = StreamStopper(cursor) if not chat else None
     texts: dict[int, list[str]] = {}
     finished: set[int] = set()
     stopped: set[int] = set()
     async with contextlib.aclosing(provider.stream(request)) as stream:
         async for delta in stream:
             if stopper is not None:
-                if stopper.feed(delta.index, delta.text):
-                    stopped.add(delta.index)
+                with slow_step("streamed chunk check", "this request"):
+                    if stopper.feed(delta.index, delta.text):
+                        stopped.add(delta.index)
             else:
                 texts.setdefault(delta.index, []).append(delta.text)
             if delta.finish_reason is not None:
@@ -254,7 +292,12 @@ def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: Pro
     )
     prompt = built.prompt
     if redact:
-        prefix, suffix, _ = redaction.redact_fim(prompt.prefix, prompt.suffix, path or "")
+        # A window clipped inside a long line may cut a secret in two: what is in the window must go
+        # too, so the scan also reads a margin of text outside each mid-line clip.
+        text, (start, end) = snapshot.text, built.span
+        head = text[max(0, start - REDACT_MARGIN_CHARS) : start] if start and text[start - 1] != "\n" else ""
+        tail = text[end : end + REDACT_MARGIN_CHARS] if end < len(text) and text[end] not in "\r\n" else ""
+        prefix, suffix, _ = redaction.redact_fim(prompt.prefix, prompt.suffix, path or "", margins=(head, tail))
         prompt = attrs.evolve(prompt, prefix=prefix, suffix=suffix)
     if settings.log_prompts:
         shown = redaction.scrub_for_log(prompt.context + prompt.prefix + "<CURSOR>" + prompt.suffix, True)

@@ -101,6 +101,11 @@ class _TreeState:
             self.done, self.base, self.edits, self.blocks, self.sizes = True, None, (), (), ()
         return self.tree
 
+    @property
+    def cold_bytes(self) -> int:
+        """Bytes a first (non-incremental) parse would read on resolve; 0 if resolved or incremental."""
+        return 0 if self.done or self.grammar is None or self.base is not None else sum(self.sizes)
+
     def next_base(self) -> tuple[Tree | None, list[TreeEdit]]:
         """Where the following version's tree starts from: this tree, or this one's own starting point."""
         if self.done:
@@ -161,6 +166,17 @@ class Snapshot:
         if self._tree is None and self._state is not None:
             object.__setattr__(self, "_tree", self._state.resolve())
         return self._tree
+
+    @property
+    def cold_parse_bytes(self) -> int:
+        """Bytes that reading ``tree`` would parse from scratch (0: ready, none, or incremental).
+
+        A first parse of a big document takes long enough to stall the caller's event loop; the
+        caller can resolve ``tree`` in a worker thread instead when this is large.
+        """
+        if self._tree is not None or self._state is None:
+            return 0
+        return self._state.cold_bytes
 
     @property
     def source(self) -> bytes:
@@ -249,7 +265,7 @@ class _Lines:
         self.counts = [len(b) for b in self.blocks]
         self._first: list[int] | None = None
         # Lone CRs make tree-sitter rows differ from LSP lines; counted so the common case stays fast.
-        self.lone_cr = text.count("\r") - text.count("\r\n")
+        self.lone_cr = text.count("\r") - text.count("\r\n") if "\r" in text else 0
         self.nul = text.count("\x00")
 
     def first_lines(self) -> list[int]:

@@ -53,6 +53,10 @@ def to_utf8(s: str) -> bytes:
     return s.encode("utf-8", "surrogatepass")
 
 
+# Characters str.splitlines breaks on that LSP does not (vertical tab, form feed, separators, NEL).
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
 def split_lines(text: str) -> list[str]:
     """Split into LSP lines, each keeping its line ending; ``"".join`` of the result is ``text``.
 
@@ -60,6 +64,12 @@ def split_lines(text: str) -> list[str]:
     ends with an empty last line, exactly as LSP numbers lines. Unlike ``str.splitlines`` only
     LF, CRLF and CR break lines (not form feeds, U+2028, ...).
     """
+    if _OTHER_BREAKS.search(text) is None:
+        # str.splitlines is the fast path (C, one pass), valid when no break but LF/CR/CRLF occurs.
+        lines = text.splitlines(keepends=True)
+        if not lines or lines[-1].endswith(("\n", "\r")):
+            lines.append("")
+        return lines
     if "\r" not in text:
         parts = text.split("\n")
         last = parts.pop()

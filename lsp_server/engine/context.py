@@ -68,7 +68,7 @@ SIMILAR_WINDOW_LINES = 12
 SIMILAR_STRIDE = 6
 SIMILAR_MIN_SCORE = 0.15
 SIMILAR_TOP = 2
-MAX_OPEN_FILE_CHARS = 300_000
+MAX_OPEN_FILE_CHARS = 100_000  # similar-snippet windows read this much of another open file (one pass)
 MAX_PARSE_BYTES = 2_000_000  # same bound as documents.DocumentStore's max_parse_bytes
 
 
@@ -104,6 +104,9 @@ class BuiltContext:
     snippets: list[Snippet]
     dropped: list[Snippet] = attrs.field(factory=list)
     window: tuple[int, int] = (0, 0)  # first and last document line of the prefix/suffix window
+    # Character offsets [start, end) of that window in the document: a window clipped inside a line
+    # needs the text just outside it to redact a secret that straddles the clip.
+    span: tuple[int, int] = (0, 0)
 
 
 class DefinitionLike(Protocol):
@@ -898,7 +901,7 @@ def build_context(
     prompt = FimPrompt(
         prefix=prefix, suffix=suffix, path=shown_path, language_id=language_id, context=context
     )
-    return BuiltContext(prompt, [s for s, _ in chosen], dropped, (first_line, last_line))
+    return BuiltContext(prompt, [s for s, _ in chosen], dropped, (first_line, last_line), (start, end))
 
 
 _ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)", re.MULTILINE)

@@ -264,16 +264,29 @@ def redact(text: str, filename: str = "") -> Redaction:
     return Redaction(_apply(text, spans), len(spans))
 
 
-def redact_fim(prefix: str, suffix: str, filename: str = "") -> tuple[str, str, int]:
+def redact_fim(
+    prefix: str, suffix: str, filename: str = "", margins: tuple[str, str] = ("", "")
+) -> tuple[str, str, int]:
     """Redact a fill-in-the-middle pair as one text, then split it again at the cursor.
 
     The cursor line is scanned whole, so a secret split by the cursor is still found. A secret
     the cursor is inside is removed from both sides with no placeholder, so the model is not
-    invited to continue it. Returns (prefix, suffix, count).
+    invited to continue it. ``margins`` is the document text just before ``prefix`` and just after
+    ``suffix`` when the window was clipped inside a line: it is scanned with the pair (and never
+    returned), so a secret cut by the clip is still found and its part inside the window replaced.
+    Returns (prefix, suffix, count).
     """
+    head, tail = margins
     cursor = len(prefix)
     whole = prefix + suffix
-    spans = secret_spans(whole, filename)
+    if head or tail:
+        # One scan of the window with its margins; a secret running over an edge is cut to the window
+        # (its part inside is replaced like any secret, so no half of it is sent).
+        start, end = len(head), len(head) + len(whole)
+        found = secret_spans(head + whole + tail, filename)
+        spans = tuple((max(s, start) - start, min(e, end) - start) for s, e in found if e > start and s < end)
+    else:
+        spans = secret_spans(whole, filename)
     before = [(s, e) for s, e in spans if e <= cursor]
     after = [(s - cursor, e - cursor) for s, e in spans if s >= cursor]
     straddling = [(s, e) for s, e in spans if s < cursor < e]

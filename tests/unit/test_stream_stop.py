@@ -1,5 +1,7 @@
-"""The incremental stream stopper decides as ``postprocess.should_stop_streaming`` does, chunk by chunk,
-while building the scene once and never re-checking a chunk that completes no line."""
+"""The incremental stream stopper decides as ``postprocess.should_stop_streaming`` does, chunk by chunk.
+
+It builds the scene once and never re-checks a chunk that completes no line.
+"""
 
 import random
 
@@ -66,7 +68,11 @@ def first_stop_new(chunks: list[str], cursor: Cursor) -> int | None:
 
 
 def chunked(text: str, rng: random.Random) -> list[str]:
-    cuts = sorted(rng.sample(range(1, len(text)), min(len(text) - 1, rng.randint(0, 8)))) if len(text) > 1 else []
+    cuts = (
+        sorted(rng.sample(range(1, len(text)), min(len(text) - 1, rng.randint(0, 8))))
+        if len(text) > 1
+        else []
+    )
     bounds = [0, *cuts, len(text)]
     return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
