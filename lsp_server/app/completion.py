@@ -80,9 +80,9 @@ class Pipeline:
 # while a 4 MB minified line costs the same as a short one. No tree: the scene parses its own window.
 SCENE_BEFORE_CHARS = 16_000
 SCENE_AFTER_CHARS = 4_000
-# Text read beyond a prompt window clipped inside a line, to find secrets the clip cuts (a PEM body or
-# a JWT runs to a few thousand characters; longer ones are kept out by the window budget anyway).
-REDACT_MARGIN_CHARS = 4_000
+# Text read beyond a prompt window clipped inside a line, to find secrets the clip cuts: a token, key or
+# JWT on one line is shorter than this. The scan costs about as much as the window's own.
+REDACT_MARGIN_CHARS = 1_000
 
 
 def cursor_for(snapshot: Snapshot, offset: int, multiline: str) -> postprocess.Cursor:
