@@ -297,7 +297,9 @@ def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: Pro
         text, (start, end) = snapshot.text, built.span
         head = text[max(0, start - REDACT_MARGIN_CHARS) : start] if start and text[start - 1] != "\n" else ""
         tail = text[end : end + REDACT_MARGIN_CHARS] if end < len(text) and text[end] not in "\r\n" else ""
-        prefix, suffix, _ = redaction.redact_fim(prompt.prefix, prompt.suffix, path or "", margins=(head, tail))
+        prefix, suffix, _ = redaction.redact_fim(
+            prompt.prefix, prompt.suffix, path or "", margins=(head, tail)
+        )
         prompt = attrs.evolve(prompt, prefix=prefix, suffix=suffix)
     if settings.log_prompts:
         shown = redaction.scrub_for_log(prompt.context + prompt.prefix + "<CURSOR>" + prompt.suffix, True)

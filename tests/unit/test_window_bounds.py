@@ -10,7 +10,7 @@ from lsp_server.app import completion
 from lsp_server.core.documents import DocumentStore, Snapshot
 from lsp_server.core.settings import defaults, from_flat
 from lsp_server.engine import context
-from lsp_server.privacy import gate
+from lsp_server.privacy import redaction
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 
@@ -45,8 +45,8 @@ def test_a_secret_cut_by_the_window_clip_is_removed_from_the_window():
     head = "var a=1;var k='AKIAIOSF"
     prefix, suffix = "ODNN7EXAMPLE';var b=2;f(", ");var z='AKIAIOSFOD"
     tail = "NN7EXAMPLE';"
-    assert gate.redact_fim(prefix, suffix, "a.js")[:2] == (prefix, suffix)  # halves alone pass the scan
-    new_prefix, new_suffix, _ = gate.redact_fim(prefix, suffix, "a.js", margins=(head, tail))
+    assert redaction.redact_fim(prefix, suffix, "a.js")[:2] == (prefix, suffix)  # halves alone pass the scan
+    new_prefix, new_suffix, _ = redaction.redact_fim(prefix, suffix, "a.js", margins=(head, tail))
     assert "ODNN7EXAMPLE" not in new_prefix and "AKIAIOSFOD" not in new_suffix
     assert new_prefix.endswith("';var b=2;f(") and new_suffix.startswith(");var z='")
 
@@ -69,9 +69,9 @@ def test_the_prompt_for_a_huge_line_is_bounded_and_leaks_no_half_of_a_clipped_se
         assert AWS_KEY not in raw and AWS_KEY[cut:] in raw  # the window alone holds a part of the key
         prompt = completion.gated_prompt(snapshot_of(text), len(text), "x.js", sources)
         # (the placeholder may be longer than the part of the key it replaces)
-        assert len(prompt.prefix) + len(prompt.suffix) <= budget + len(gate.PLACEHOLDER)
+        assert len(prompt.prefix) + len(prompt.suffix) <= budget + len(redaction.PLACEHOLDER)
         assert AWS_KEY[cut:][:6] not in prompt.prefix, prompt.prefix[:80]
-        assert prompt.prefix.startswith(gate.PLACEHOLDER)
+        assert prompt.prefix.startswith(redaction.PLACEHOLDER)
 
 
 def test_a_slow_step_is_logged(caplog):
