@@ -24,7 +24,10 @@ class LspProcess:
         self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def start(cls, command: Sequence[str], env: Mapping[str, str]) -> LspProcess:
+    async def start(
+        cls, command: Sequence[str], env: Mapping[str, str], cwd: str | None = None
+    ) -> LspProcess:
+        """Spawn ``command``; ``cwd`` matters for ``python -m``, which imports from it first."""
         process = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.PIPE,
@@ -32,6 +35,7 @@ class LspProcess:
             stderr=asyncio.subprocess.DEVNULL,
             env=dict(env),
             limit=64 * 1024 * 1024,
+            cwd=cwd,
         )
         return cls(process)
 

@@ -115,7 +115,8 @@ class Bench:
         command = [sys.executable, "-m", "lsp_server"]
         if log_file is not None:
             command += ["--log-file", str(log_file), "--log-level", "debug"]
-        client = await LspProcess.start(command, self.env())
+        # cwd: ``python -m`` imports from the working directory before PYTHONPATH.
+        client = await LspProcess.start(command, self.env(), cwd=str(self.source))
         await client.initialize()
         return client
 
@@ -196,7 +197,7 @@ async def overhead(bench: Bench, requests: int) -> None:
     own = [total - model for total, model in found]
     http = [model for _, model in found]
 
-    naive_client = await LspProcess.start([sys.executable, "-c", NAIVE_SERVER], bench.env())
+    naive_client = await LspProcess.start([sys.executable, "-c", NAIVE_SERVER], bench.env(), cwd="/")
     await naive_client.initialize()
     naive_client.open(uri, text)
     naive = [t * 1000 for t in await completions(naive_client, uri, lines, requests)]
@@ -253,7 +254,7 @@ async def keystrokes(bench: Bench, sizes: tuple[int, ...], strokes: int) -> None
         print(f"  keystroke ratio {sizes[1]} / {sizes[0]} lines: {ratio:.2f}")
 
 
-def spawn_to_initialize(command: list[str], env: dict[str, str], runs: int) -> list[float]:
+def spawn_to_initialize(command: list[str], env: dict[str, str], runs: int, cwd: str) -> list[float]:
     """Seconds from spawning ``command`` to the first byte of its answer to ``initialize``."""
     body = json.dumps(
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": None, "capabilities": {}}}
@@ -263,7 +264,12 @@ def spawn_to_initialize(command: list[str], env: dict[str, str], runs: int) -> l
     for _ in range(runs):
         started = time.perf_counter()
         process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
         )
         process.stdin.write(frame)
         process.stdin.flush()
@@ -362,8 +368,9 @@ async def main() -> None:
             await keystrokes(bench, (1_000, 10_000), 300)
         if options.only in (None, "start"):
             env = bench.env()
-            starts = spawn_to_initialize([sys.executable, "-m", "lsp_server"], env, options.startups)
-            bare = spawn_to_initialize([sys.executable, "-c", BARE_PYGLS], env, options.startups)
+            source = str(bench.source)
+            starts = spawn_to_initialize([sys.executable, "-m", "lsp_server"], env, options.startups, source)
+            bare = spawn_to_initialize([sys.executable, "-c", BARE_PYGLS], env, options.startups, source)
             print(
                 f"spawn -> initialize answered: median {statistics.median(starts) * 1000:.0f} ms "
                 f"(bare pygls server: {statistics.median(bare) * 1000:.0f} ms; difference "
