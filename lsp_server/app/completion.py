@@ -80,6 +80,7 @@ class Pipeline:
 # while a 4 MB minified line costs the same as a short one. No tree: the scene parses its own window.
 SCENE_BEFORE_CHARS = 16_000
 SCENE_AFTER_CHARS = 4_000
+LONG_LINE_SCENE_CHARS = 2_000
 # Text read beyond a prompt window clipped inside a line, to find secrets the clip cuts: a token, key or
 # JWT on one line is shorter than this. The scan costs about as much as the window's own.
 REDACT_MARGIN_CHARS = 1_000
@@ -95,7 +96,9 @@ def cursor_for(snapshot: Snapshot, offset: int, multiline: str) -> postprocess.C
     start = max(0, offset - SCENE_BEFORE_CHARS)
     if start > 0:
         newline = text.find("\n", start, offset)
-        start = newline + 1 if newline >= 0 else start
+        # Inside a line longer than the window (minified code, data) lines and indentation mean
+        # little: a smaller window keeps the scene's parse cheap.
+        start = newline + 1 if newline >= 0 else offset - LONG_LINE_SCENE_CHARS
     end = min(len(text), offset + SCENE_AFTER_CHARS)
     newline = text.rfind("\n", offset, end) if end < len(text) else -1
     end = newline if newline >= 0 else end

@@ -22,7 +22,7 @@ def snapshot_of(text: str, language: str = "javascript") -> Snapshot:
 def test_the_scene_window_is_bounded_on_a_single_huge_line():
     text = "var a=1;" * 500_000
     cursor = completion.cursor_for(snapshot_of(text), len(text) - 8, "auto")
-    assert len(cursor.text) <= completion.SCENE_BEFORE_CHARS + completion.SCENE_AFTER_CHARS
+    assert len(cursor.text) <= completion.LONG_LINE_SCENE_CHARS + completion.SCENE_AFTER_CHARS
     assert cursor.text[cursor.offset :] == text[-8:]
 
 
