@@ -18,6 +18,7 @@ from lsp_server.engine.postprocess.pipeline import (
     process,
     replaced_length,
     should_stop_streaming,
+    stop_with_scene,
     suggest,
 )
 from lsp_server.engine.postprocess.scene import HEADER_LINES, WINDOW_LINES, Cursor, Scene, scene_for
@@ -44,6 +45,7 @@ __all__ = [
     "scene_for",
     "shape_end",
     "should_stop_streaming",
+    "stop_with_scene",
     "strip_echoed_prefix",
     "suggest",
     "trim_suffix_overlap",

@@ -101,7 +101,17 @@ def should_stop_streaming(partial: str, cursor: Cursor) -> bool:
     if not partial:
         return False
     try:
-        scene = scene_for(cursor)
+        return stop_with_scene(partial, scene_for(cursor))
+    except Exception:
+        log.exception("stream stop check failed")
+        return False
+
+
+def stop_with_scene(partial: str, scene: Scene) -> bool:
+    """``should_stop_streaming`` on a scene built once per request (engine/stream_stop.py feeds it)."""
+    if not partial:
+        return False
+    try:
         text = partial.replace("\r\n", "\n")
         text, scene = consume_closers(text, scene)
         if decide_mode(scene) == "single":
