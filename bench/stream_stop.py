@@ -93,7 +93,11 @@ def main() -> None:
         # On the 4 MB line one old check takes seconds: time its first 4 deltas and scale to 128.
         sample = tokens if len(doc) < 1_000_000 else tokens[:4]
         runs = options.runs if len(doc) < 1_000_000 else 1
-        old = cpu_ms(lambda whole=whole: old_way(sample, whole), runs) * len(tokens) / len(sample)
+        old = (
+            cpu_ms(lambda whole=whole, sample=sample: old_way(sample, whole), runs)
+            * len(tokens)
+            / len(sample)
+        )
         new = cpu_ms(lambda clipped=clipped: new_way(tokens, clipped), options.runs)
         estimated = "" if sample is tokens else " (est. from 4 deltas)"
         print(
