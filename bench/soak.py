@@ -1,0 +1,402 @@
+"""Soak: a long typing session against the real server; prints memory and request latency over time.
+
+Run: ``/work/venv/bin/python bench/soak.py [--keys 20000] [--warmup 4000] [--every 4] [--files 5]``
+(``--scatter --every 1`` for random edits with a completion after each; ``--tracemalloc DIR`` to
+compare the server's own allocation snapshots).
+
+The real ``llm-lsp`` process (over stdio, tests/robustness/rawclient.py) indexes a temporary workspace
+holding ``--files`` Python documents of ``--lines`` lines, cut from real modules that ship with the venv,
+and opens them all. A segment of real code is removed from each, then typed back one character at a time
+(Enter is one key that also types the next line's indentation, like editor auto-indent), switching file
+every ``--switch`` keys; every ``--every`` keys the editor asks an explicit inline completion and waits
+for it. The fake model (tests/fake_openai.py, 127.0.0.1) answers at once with a few lines picked at
+random from the corpus, so no two answers are alike. ``--scatter`` types each key at a random place in
+the current file instead.
+
+Printed, never asserted: the server's RSS (VmRSS from /proc) after start-up + indexing, after opening,
+every ``--report`` keys, and after closing every document; growth per 1,000 keys after the warm-up;
+request latency (send -> answer) early (the ``--report`` keys after the warm-up) and late (the last
+``--report`` keys). With ``--tracemalloc DIR`` the server runs under tracemalloc and dumps a snapshot
+at the end of the warm-up and at the end of typing (SIGUSR1); the top growing allocation sites
+between the two are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+sys.path[:0] = [str(TESTS), str(TESTS / "robustness")]
+
+SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+# Real, long, ASCII modules that ship with the venv; concatenated and cut into documents.
+CORPUS = (
+    "click/core.py",
+    "attr/_make.py",
+    "openai/_base_client.py",
+    "cattrs/converters.py",
+    "click/types.py",
+    "anyio/_core/_fileio.py",
+    "h11/_connection.py",
+    "pygls/protocol/language_server.py",
+)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of ``pid`` in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def corpus_lines() -> list[str]:
+    """The lines (with endings) of every corpus module that is present and ASCII."""
+    lines: list[str] = []
+    for name in CORPUS:
+        path = SITE / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            if text.isascii():
+                lines += text.splitlines(keepends=True)
+    if not lines:
+        raise SystemExit(f"no corpus modules found under {SITE}")
+    return lines
+
+
+def documents(count: int, length: int) -> list[str]:
+    """``count`` documents of ``length`` lines cut from the corpus (wrapping round when it runs out)."""
+    lines = corpus_lines()
+    out = []
+    for n in range(count):
+        start = (n * length) % len(lines)
+        chunk = (lines * 2)[start : start + length] if start + length > len(lines) else lines[start : start + length]
+        out.append("".join(chunk))
+    return out
+
+
+def keystrokes(segment: str) -> list[str]:
+    """The keys that type ``segment``: characters, except that Enter also types the next indentation."""
+    keys: list[str] = []
+    lines = segment.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        body = line.rstrip("\n")
+        keys += list(body.lstrip(" ") if i else body)  # the indentation came with the Enter before
+        if line.endswith("\n"):
+            following = lines[i + 1] if i + 1 < len(lines) else ""
+            keys.append("\n" + following[: len(following) - len(following.lstrip(" "))])
+    return keys
+
+
+@dataclass
+class Doc:
+    """One open document as the editor holds it: its lines, the cursor and the keys still to type."""
+
+    uri: str
+    lines: list[str]
+    cursor: tuple[int, int]
+    keys: list[str]
+    version: int = 1
+    typed: int = 0
+
+    def insert(self, line: int, col: int, text: str) -> tuple[int, int]:
+        """Insert ``text`` (no line break, or one leading ``\\n`` plus indentation); the new cursor."""
+        current = self.lines[line]
+        if text.startswith("\n"):
+            self.lines[line : line + 1] = [current[:col], text[1:] + current[col:]]
+            return line + 1, len(text) - 1
+        self.lines[line] = current[:col] + text + current[col:]
+        return line, col + len(text)
+
+
+@dataclass
+class Run:
+    """What the run measured."""
+
+    rss: list[tuple[int, float]] = field(default_factory=list)  # (keys typed, MiB)
+    latency: list[tuple[int, float]] = field(default_factory=list)  # (keys typed, seconds)
+    errors: int = 0
+
+
+def answer_with(rng: random.Random, lines: list[str]):
+    """A fake-model responder answering 1-4 corpus lines picked at random (answers vary)."""
+    from fake_openai import Reply
+
+    def respond(_request) -> Reply:
+        start = rng.randrange(len(lines) - 4)
+        return Reply(text="".join(lines[start : start + rng.randint(1, 4)]).rstrip("\n"))
+
+    return respond
+
+
+def wait_indexed(client, timeout: float = 60.0) -> None:
+    """Wait for the end of the server's indexing ``$/progress`` (returns at once without roots)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with client._cond:
+            for note in client.notifications:
+                value = note.get("params", {}).get("value", {})
+                if note.get("method") == "$/progress" and value.get("kind") == "end":
+                    return
+        time.sleep(0.05)
+    raise SystemExit("indexing did not finish")
+
+
+def initialize(client, root_uri: str) -> None:
+    """The initialize handshake, with time to spare on a loaded machine (RawClient's waits 10 s)."""
+    caps = {
+        "general": {"positionEncodings": ["utf-16"]},
+        "workspace": {"configuration": True},
+        "window": {"workDoneProgress": True},
+        "textDocument": {"inlineCompletion": {}, "completion": {}},
+    }
+    params = {"processId": None, "rootUri": root_uri, "capabilities": caps}
+    try:
+        answer = client.call("initialize", params, timeout=60)
+    except AssertionError:
+        raise SystemExit(f"no answer to initialize; server stderr:\n{client.stderr_text()}") from None
+    assert "result" in answer, answer
+    client.notify("initialized", {})
+
+
+def probe(client, uri: str) -> None:
+    """A round trip that the server answers only after every earlier notification was handled."""
+    client.call("workspace/executeCommand", {"command": "llm-lsp.debugDocumentText", "arguments": [uri]}, 60)
+
+
+def soak(options: argparse.Namespace) -> Run:
+    from fake_openai import FakeOpenAI
+    from rawclient import RawClient, server_env
+
+    import rawclient
+
+    rng = random.Random(options.seed)
+    texts = documents(options.files, options.lines)
+    run = Run()
+    workspace = Path(tempfile.mkdtemp(prefix="llm-lsp-soak-"))
+    extra = {}
+    if options.tracemalloc:
+        Path(options.tracemalloc).mkdir(parents=True, exist_ok=True)
+        rawclient.SERVER = [sys.executable, str(Path(__file__).resolve()), "--serve-traced"]
+        extra["SOAK_TRACE_DIR"] = str(Path(options.tracemalloc).resolve())
+    with FakeOpenAI(default=answer_with(random.Random(options.seed + 1), corpus_lines())) as fake:
+        client = RawClient(server_env(fake.base_url, "soak-model", **extra))
+        try:
+            pid = client.process.pid
+            docs: list[Doc] = []
+            per_file = -(-options.keys // options.files)
+            for n, text in enumerate(texts):
+                lines = text.split("\n")
+                # The segment to type back: whole lines of real code from the first third of the file.
+                first = last = len(lines) // 3
+                while last < len(lines) and len(keystrokes("\n".join(lines[first:last]) + "\n")) < per_file:
+                    last += 1
+                segment = "\n".join(lines[first:last]) + "\n"
+                kept = [*lines[:first], "", *lines[last:]]  # typing starts on an empty line
+                path = workspace / f"module_{n}.py"
+                path.write_text("\n".join(kept))
+                docs.append(Doc(path.as_uri(), kept, (first, 0), keystrokes(segment)))
+            initialize(client, workspace.as_uri())
+            wait_indexed(client)
+            time.sleep(0.5)
+            indexed = rss_mib(pid)
+            for doc in docs:
+                item = {"uri": doc.uri, "languageId": "python", "version": 1, "text": "\n".join(doc.lines)}
+                client.notify("textDocument/didOpen", {"textDocument": item})
+            probe(client, docs[-1].uri)
+            opened = rss_mib(pid)
+            print(f"RSS after start-up + indexing {indexed:.1f} MiB; after opening {len(docs)} files {opened:.1f} MiB")
+            started = time.monotonic()
+            typed = 0
+            current = 0
+            while typed < options.keys:
+                doc = docs[current]
+                if not doc.keys or (typed and typed % options.switch == 0 and doc.typed):
+                    current = (current + 1) % len(docs)
+                    doc = docs[current]
+                    if not doc.keys:
+                        if not any(d.keys for d in docs):
+                            break
+                        continue
+                key = doc.keys.pop(0)
+                line, col = doc.cursor
+                if options.scatter:
+                    line = rng.randrange(len(doc.lines))
+                    col = rng.randint(0, len(doc.lines[line]))
+                    key = key if key != "\n" and not key.startswith("\n") else " "
+                doc.version += 1
+                change = {
+                    "range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}},
+                    "text": key,
+                }
+                new_cursor = doc.insert(line, col, key)
+                if not options.scatter:
+                    doc.cursor = new_cursor
+                client.notify(
+                    "textDocument/didChange",
+                    {"textDocument": {"uri": doc.uri, "version": doc.version}, "contentChanges": [change]},
+                )
+                typed += 1
+                doc.typed += 1
+                if typed % options.every == 0:
+                    cursor = new_cursor
+                    params = {
+                        "textDocument": {"uri": doc.uri},
+                        "position": {"line": cursor[0], "character": cursor[1]},
+                        "context": {"triggerKind": 1},
+                    }
+                    msg_id = client.request("textDocument/inlineCompletion", params)
+                    answer = client.wait_answer(msg_id, 30)
+                    if "error" in answer:
+                        run.errors += 1
+                    run.latency.append((typed, client.answer_time(msg_id)))
+                if typed % options.report == 0:
+                    probe(client, doc.uri)
+                    if options.tracemalloc and typed == options.warmup:
+                        dump(pid, options.tracemalloc, "warm")
+                    run.rss.append((typed, rss_mib(pid)))
+                    print(
+                        f"  {typed:6d} keys  RSS {run.rss[-1][1]:6.1f} MiB  "
+                        f"({time.monotonic() - started:5.1f} s, {len(fake.requests)} model calls)",
+                        flush=True,
+                    )
+            if options.tracemalloc:
+                probe(client, docs[0].uri)
+                dump(pid, options.tracemalloc, "late")
+            for doc in docs:
+                client.notify("textDocument/didClose", {"textDocument": {"uri": doc.uri}})
+            probe(client, docs[0].uri)
+            time.sleep(3.0)  # past the server's 2 s re-index delay, so nothing is pending
+            closed = rss_mib(pid)
+            report(options, run, indexed, closed, typed, time.monotonic() - started)
+            if options.tracemalloc:
+                compare(options.tracemalloc)
+            print(f"exit code {client.shutdown_and_exit()}")
+        finally:
+            client.close()
+    return run
+
+
+def report(options: argparse.Namespace, run: Run, indexed: float, closed: float, typed: int, took: float) -> None:
+    """Print the figures."""
+    after = [(k, m) for k, m in run.rss if k >= options.warmup]
+    print(f"{typed} keys, {len(run.latency)} completions ({run.errors} errors) in {took:.1f} s")
+    if after:
+        (k0, m0), (k1, m1) = after[0], after[-1]
+        per = (m1 - m0) / max(1, (k1 - k0)) * 1000
+        peak = max(m for _, m in run.rss)
+        print(
+            f"RSS at warm-up ({k0} keys) {m0:.1f} MiB, at {k1} keys {m1:.1f} MiB: "
+            f"+{m1 - m0:.1f} MiB over {k1 - k0} keys ({per:.2f} MiB per 1,000 keys); peak {peak:.1f} MiB"
+        )
+    print(f"RSS after closing every document {closed:.1f} MiB ({closed - indexed:+.1f} vs start-up + indexing)")
+    early = [t for k, t in run.latency if options.warmup < k <= options.warmup + options.report]
+    late = [t for k, t in run.latency if k > typed - options.report]
+    if early and late:
+        e, lt = statistics.median(early) * 1000, statistics.median(late) * 1000
+        print(
+            f"request latency median early {e:.1f} ms (mean {statistics.fmean(early) * 1000:.1f}), "
+            f"late {lt:.1f} ms (mean {statistics.fmean(late) * 1000:.1f}): late/early {lt / e:.2f}x"
+        )
+
+
+# -- tracemalloc ------------------------------------------------------------------------------------
+
+
+def dump(pid: int, directory: str, name: str) -> None:
+    """Ask the traced server to write a snapshot ``name`` into ``directory`` and wait for it."""
+    target = Path(directory) / f"{name}.snap"
+    target.unlink(missing_ok=True)
+    (Path(directory) / "next").write_text(name)
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 120
+    while not target.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def compare(directory: str, top: int = 15) -> None:
+    """Print the allocation sites that grew most from the warm-up snapshot to the late one."""
+    import tracemalloc
+
+    warm = tracemalloc.Snapshot.load(str(Path(directory) / "warm.snap"))
+    late = tracemalloc.Snapshot.load(str(Path(directory) / "late.snap"))
+    print(f"Python memory allocated after the warm-up and still alive: {_total(late):.1f} MiB")
+    print(f"top {top} growing allocation sites (tracemalloc, warm-up -> late):")
+    for stat in late.compare_to(warm, "lineno")[:top]:
+        frame = stat.traceback[0]
+        where = f"{_short(frame.filename)}:{frame.lineno}"
+        print(f"  {stat.size_diff / 2**20:+7.2f} MiB {stat.count_diff:+8d} blocks  {where}")
+    print("grouped by traceback (top 5):")
+    for stat in late.compare_to(warm, "traceback")[:5]:
+        print(f"  {stat.size_diff / 2**20:+7.2f} MiB")
+        for line in stat.traceback.format()[-12:]:
+            print("     ", line.strip())
+
+
+def _total(snapshot) -> float:
+    return sum(s.size for s in snapshot.statistics("filename")) / 2**20
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "/lsp_server/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1] if marker != "/lsp_server/" else "lsp_server/" + filename.split(marker, 1)[1]
+    return filename
+
+
+def serve_traced(argv: list[str]) -> int:
+    """Run the server; each SIGUSR1 writes a tracemalloc snapshot named by ``$SOAK_TRACE_DIR/next``.
+
+    Tracing starts at the first signal (the end of the warm-up): tracing imports and start-up with deep
+    tracebacks takes minutes, and only what is allocated after the warm-up and still alive matters.
+    """
+    import tracemalloc
+
+    directory = Path(os.environ["SOAK_TRACE_DIR"])
+
+    def on_signal(_signum, _frame) -> None:
+        import gc
+
+        gc.collect()
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(10)
+        name = (directory / "next").read_text().strip()
+        tmp = directory / f"{name}.tmp"
+        tracemalloc.take_snapshot().dump(str(tmp))
+        tmp.rename(directory / f"{name}.snap")
+
+    signal.signal(signal.SIGUSR1, on_signal)
+    from lsp_server.cli import main as server_main
+
+    return server_main(argv)
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--serve-traced"]:
+        raise SystemExit(serve_traced(sys.argv[2:]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=20000, help="keystrokes to type (default 20000)")
+    parser.add_argument("--warmup", type=int, default=4000, help="keys before growth is measured")
+    parser.add_argument("--every", type=int, default=4, help="an inline completion every N keys")
+    parser.add_argument("--files", type=int, default=5)
+    parser.add_argument("--lines", type=int, default=2000)
+    parser.add_argument("--switch", type=int, default=500, help="move to the next file every N keys")
+    parser.add_argument("--report", type=int, default=2000, help="print RSS every N keys")
+    parser.add_argument("--scatter", action="store_true", help="type each key at a random place")
+    parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--tracemalloc", metavar="DIR", help="trace the server's allocations")
+    soak(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
