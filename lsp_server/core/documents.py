@@ -17,7 +17,7 @@ clamped, and binary or huge files are kept as plain text without a tree.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from itertools import accumulate, chain
 from typing import TYPE_CHECKING
 
@@ -68,7 +68,7 @@ class _TreeState:
     next version starts from the resolved tree.
     """
 
-    __slots__ = ("grammar", "base", "edits", "blocks", "sizes", "tree", "done")
+    __slots__ = ("grammar", "base", "edits", "blocks", "tree", "done")
 
     def __init__(
         self,
@@ -76,29 +76,30 @@ class _TreeState:
         base: Tree | None = None,
         edits: tuple[TreeEdit, ...] = (),
         blocks: tuple[tuple[str, ...], ...] = (),
-        sizes: tuple[int, ...] = (),
     ) -> None:
         self.grammar = grammar
         self.base = base
         self.edits = edits
         self.blocks = blocks  # the version's text, as the store's immutable line blocks
-        self.sizes = sizes  # utf-8 size of each block
         self.tree: Tree | None = None
         self.done = grammar is None
 
     def resolve(self) -> Tree | None:
         if not self.done:
+            # One contiguous buffer, not a chunk callback: py-tree-sitter 0.25-0.26 never releases
+            # what a read callback returns (parser.c takes a buffer view of it and drops only the
+            # view), so every incremental parse leaked the chunks it read. Joining and encoding is
+            # C-level work once per parsed version (a completion request), never per keystroke.
+            source = to_utf8("".join(chain.from_iterable(self.blocks)))
             if self.base is None:
-                self.tree = syntax.parse(self.grammar, to_utf8("".join(chain.from_iterable(self.blocks))))
+                self.tree = syntax.parse(self.grammar, source)
             else:
                 # Tree.edit mutates in place and older snapshots may hold the base: edit a copy.
                 edited = self.base.copy()
                 for edit in self.edits:
                     edited.edit(*edit)
-                # An incremental parse reads little beyond the edits: hand it blocks on demand
-                # instead of encoding the whole text.
-                self.tree = syntax.parse(self.grammar, _reader(self.blocks, self.sizes), edited)
-            self.done, self.base, self.edits, self.blocks, self.sizes = True, None, (), (), ()
+                self.tree = syntax.parse(self.grammar, source, edited)
+            self.done, self.base, self.edits, self.blocks = True, None, (), ()
         return self.tree
 
     @property
@@ -111,23 +112,6 @@ class _TreeState:
         if self.done:
             return self.tree, []
         return self.base, list(self.edits)
-
-
-def _reader(blocks: tuple[tuple[str, ...], ...], sizes: tuple[int, ...]) -> Callable[[int, object], bytes]:
-    """A tree-sitter read callback serving utf-8 from ``blocks``, encoding each block at most once."""
-    starts = list(accumulate(sizes, initial=0))
-    encoded: dict[int, bytes] = {}
-
-    def read(byte: int, _point: object) -> bytes:
-        k = bisect_right(starts, byte) - 1
-        if k >= len(blocks):
-            return b""
-        data = encoded.get(k)
-        if data is None:
-            data = encoded[k] = to_utf8("".join(blocks[k]))
-        return data[byte - starts[k] :]
-
-    return read
 
 
 @attrs.frozen(eq=False)
@@ -421,8 +405,8 @@ class DocumentStore:
     def _new_state(self, doc: _Document, base: Tree | None, edits: list[TreeEdit]) -> _TreeState:
         if not self._parseable(doc):
             return _TreeState(None)
-        blocks, sizes = tuple(doc.lines.blocks), tuple(doc.lines.nbytes)
-        return _TreeState(doc.grammar, base, tuple(edits) if base is not None else (), blocks, sizes)
+        blocks = tuple(doc.lines.blocks)
+        return _TreeState(doc.grammar, base, tuple(edits) if base is not None else (), blocks)
 
     def _snapshot(self, doc: _Document) -> Snapshot:
         if doc.snapshot is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import logging
 import posixpath
-from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -190,10 +189,13 @@ def parser(name: str) -> Parser | None:
 
 def parse(
     name: str | None,
-    source: bytes | Callable[[int, object], bytes],
+    source: bytes,
     old_tree: Tree | None = None,
 ) -> Tree | None:
-    """Parse ``source`` (utf-8 bytes or a chunk callback) with a grammar; ``None`` for plain text."""
+    """Parse utf-8 ``source`` with a grammar; ``None`` for plain text.
+
+    Bytes only: py-tree-sitter 0.25-0.26 leaks every chunk a read callback returns.
+    """
     if name is None:
         return None
     p = parser(name)

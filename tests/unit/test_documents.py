@@ -188,3 +188,35 @@ def test_snapshot_line_helpers():
     assert snap.offset_of_byte(9) == 6
     assert snap.offset_of_byte(7) == 5  # inside the emoji's 4 bytes: rounds down
     assert snap.tree is None
+
+
+def test_incremental_reparses_release_the_text_they_read(store):
+    """Typing with a tree per keystroke holds steady: nothing per version outlives the version.
+
+    py-tree-sitter 0.25-0.26 leaks whatever a read callback returns; the store parses from one buffer.
+    """
+    import gc
+    import tracemalloc
+
+    uri = "file:///big.py"
+    comment = "# " + "words " * 40  # long lines: each chunk tree-sitter reads is a few kB
+    text = "".join(f"def f{i}(x):\n    return x + {i}  {comment}\n" for i in range(1500))
+    store.open(uri, "python", 1, text)
+
+    def type_keys(first_version: int, count: int) -> None:
+        for k in range(count):
+            line = 700 + (k % 40) * 2
+            store.change(uri, first_version + k, [Change("y", ((line, 4), (line, 4)))])
+            assert store.get(uri).tree is not None
+
+    tracemalloc.start()
+    try:
+        type_keys(2, 20)
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        type_keys(22, 200)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 300_000, f"{grown} bytes still held after 200 reparses"
