@@ -97,6 +97,9 @@ _SUFFIX_WINDOW = 2_000
 # 600k tokens is about 75k lines of Python; bench/offline.py measured 24 MiB of tables for a 175k-token
 # (20k-line) workspace, so the cap holds the tables near 85 MiB.
 DEFAULT_MAX_TOKENS = 600_000
+# Dead index entries (of removed or re-indexed texts) tolerated before a rebuild, whatever the live
+# size: small workspaces are not rebuilt for every few edits.
+_MIN_DEAD_TOKENS = 100_000
 MAX_FILE_CHARS = 1_000_000
 MAX_LINE_CHARS = 5_000  # longer lines mean minified or generated text: not worth learning from
 
@@ -282,8 +285,9 @@ class OfflineModel:
 
     ``add``/``update``/``remove`` change one file's entries only; ``suggest`` reads. All methods take
     one lock, so the server may fill the model from a background thread while serving requests.
-    Removed files leave dead index entries that are skipped and reclaimed by an occasional rebuild
-    (once dead tokens outnumber live ones), which also drops vocabulary no live file uses.
+    Removed and re-indexed files leave dead index entries that are skipped and reclaimed by an
+    occasional rebuild (once dead tokens outnumber live ones), which also drops vocabulary no live
+    file uses.
     """
 
     def __init__(
@@ -325,6 +329,9 @@ class OfflineModel:
             if self._holds(path, text):
                 return True  # the walk and open/save re-send unchanged files: keep them as they are
             self._drop(path)
+            # Editing re-indexes the open file at every pause: without this, each update left the
+            # old text's positions behind as dead entries, and the model grew for as long as one typed.
+            self._reclaim()
             if self._is_excluded(path) or not is_indexable(text):
                 self._skipped += 1
                 return False
@@ -348,8 +355,12 @@ class OfflineModel:
         """Forget ``path`` (no-op when it was never added)."""
         with self._lock:
             self._drop(path)
-            if self._dead > max(self._live, 100_000):
-                self._rebuild()
+            self._reclaim()
+
+    def _reclaim(self) -> None:
+        """Rebuild once dead entries outnumber live ones: memory stays under ~2x the live index."""
+        if self._dead > max(self._live, _MIN_DEAD_TOKENS):
+            self._rebuild()
 
     def _intern(self, token: str) -> int:
         found = self._ids.get(token)

@@ -317,3 +317,17 @@ def test_a_workspace_relative_prompt_path_finds_the_indexed_file():
     assert model.resolve_path("pkg/example.py") == "/project/pkg/example.py"
     assert model.resolve_path("example.py") is None  # two files end so: ambiguous
     assert model.suggest(source[:cursor], source[cursor:], "pkg/example.py") == "values)"
+
+
+def test_reindexing_an_edited_file_keeps_the_model_bounded():
+    """Every pause in typing re-indexes the open file; dead entries are reclaimed, not kept forever."""
+    from lsp_server.providers.ngram import OfflineModel
+
+    model = OfflineModel()
+    line = "def handler_{0}(request, value):\n    return request.get(value) + {0}\n"
+    body = "".join(line.format(i) for i in range(400))
+    for edit in range(60):
+        model.update("/w/edited.py", body + f"# edit {edit}\n")
+    stats = model.stats()
+    assert stats.files == 1
+    assert stats.dead_tokens <= max(stats.tokens, 100_000)
