@@ -7,8 +7,9 @@ and rendering them as comments of the document's language, each labelled with it
 
 It must not read files, talk to a model or know about LSP: everything arrives as arguments. It never
 walks the workspace per request (the index answers by dictionary lookups) and never re-parses other
-files. It does not import ``index``: any object with the ``SymbolIndex`` methods will do, which keeps
-the two engine modules independent.
+files. Its one piece of state is a cache of open files' similar-snippet windows, bounded in bytes
+(``WINDOW_CACHE_BYTES``). It does not import ``index``: any object with the ``SymbolIndex`` methods
+will do, which keeps the two engine modules independent.
 
 Priorities, highest first (a lower-priority item never displaces a higher one):
 
@@ -31,9 +32,9 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from enum import IntEnum
-from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol, cast
 
 import attrs
@@ -646,9 +647,52 @@ def tokens(text: str) -> frozenset[str]:
     return frozenset(_TOKEN.findall(text))
 
 
-@lru_cache(maxsize=64)
-def _windows(text: str) -> tuple[tuple[int, frozenset[str], str], ...]:
-    """Sliding windows of a file as (first line, identifiers, text); cached per distinct text."""
+_Windows = tuple[tuple[int, frozenset[str], str], ...]
+
+# What the window cache may hold, in bytes. An entry costs about _WINDOW_BYTES_PER_CHAR bytes per
+# character of (capped) text: the token sets, the overlapping window copies and the text key itself
+# (measured with tracemalloc on real Python modules: ~20 bytes per character). 12 MiB hold the other
+# open files of a usual session (four 100 kB files); a change to any of them makes a new entry, so
+# the bound, not the number of files, is what keeps a day of typing flat.
+WINDOW_CACHE_BYTES = 12 * 2**20
+_WINDOW_BYTES_PER_CHAR = 21
+
+
+class _WindowCache:
+    """Sliding windows per distinct file text, least recently used dropped first, bounded in bytes."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._entries: OrderedDict[str, tuple[int, _Windows]] = OrderedDict()
+
+    def get(self, text: str) -> _Windows:
+        found = self._entries.get(text)
+        if found is not None:
+            self._entries.move_to_end(text)
+            return found[1]
+        windows = _windows(text)
+        cost = min(len(text), MAX_OPEN_FILE_CHARS) * _WINDOW_BYTES_PER_CHAR
+        if cost <= self.budget:
+            self._entries[text] = (cost, windows)
+            self.used += cost
+            while self.used > self.budget:
+                self.used -= self._entries.popitem(last=False)[1][0]
+        return windows
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.used = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_WINDOW_CACHE = _WindowCache(WINDOW_CACHE_BYTES)
+
+
+def _windows(text: str) -> _Windows:
+    """Sliding windows of a file as (first line, identifiers, text)."""
     lines = text[:MAX_OPEN_FILE_CHARS].splitlines()
     result = []
     for start in range(0, max(1, len(lines) - SIMILAR_WINDOW_LINES + SIMILAR_STRIDE), SIMILAR_STRIDE):
@@ -659,6 +703,16 @@ def _windows(text: str) -> tuple[tuple[int, frozenset[str], str], ...]:
     return tuple(result)
 
 
+def window_cache_stats() -> tuple[int, int]:
+    """(entries, estimated bytes) held by the similar-snippet window cache."""
+    return len(_WINDOW_CACHE), _WINDOW_CACHE.used
+
+
+def clear_window_cache() -> None:
+    """Forget every cached window (a document closed: its text must not outlive it)."""
+    _WINDOW_CACHE.clear()
+
+
 def similar_snippets(query: frozenset[str], files: Sequence[tuple[str, str]]) -> list[Snippet]:
     """The ``SIMILAR_TOP`` windows of ``files`` with the highest Jaccard similarity to ``query``."""
     if not query:
@@ -666,7 +720,7 @@ def similar_snippets(query: frozenset[str], files: Sequence[tuple[str, str]]) ->
     scored: list[Snippet] = []
     for path, text in files:
         best: tuple[float, int, str] | None = None
-        for start, toks, chunk in _windows(text):
+        for start, toks, chunk in _WINDOW_CACHE.get(text):
             union = len(query | toks)
             score = len(query & toks) / union if union else 0.0
             if score >= SIMILAR_MIN_SCORE and (best is None or score > best[0]):
