@@ -10,6 +10,7 @@ Everything else in ``lsp/`` uses pygls's public API.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any
@@ -211,18 +212,25 @@ class LlmLspProtocol(LanguageServerProtocol):
     def _execute_handler(
         self, msg_id: Any, handler: Any, callback: Any, args: Any = None, kwargs: Any = None
     ) -> None:
-        """pygls's, plus: a cancelled request cancels the async handler a builtin generator delegated to.
+        """pygls's, plus: handler futures are forgotten once done, and cancelling reaches delegates.
 
-        Builtin generators (executeCommand, initialized, ...) run the user handler under a fresh id;
-        pygls cancels only the outer future (the model stream would run on) and never forgets the
-        inner one (a leak per command).
+        pygls forgets a future only when it answers a request with it: builtin generators (didOpen,
+        didChange, executeCommand, ...) run under fresh ids whose futures stayed in ``_request_futures``
+        forever, one per keystroke. Builtin generators also run the user handler under a fresh id,
+        and pygls cancels only the outer future: a cancelled request now cancels the async handler
+        (the model stream would run on).
         """
         super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        stored = self._request_futures.get(msg_id)
+        if stored is not None:
+            stored.add_done_callback(functools.partial(self._forget_future, msg_id))
         outer = getattr(callback, "keywords", {}).get("result_future")
-        inner = self._request_futures.get(msg_id)
-        if outer is not None and inner is not None and inner is not outer:
-            inner.add_done_callback(lambda _done: self._request_futures.pop(msg_id, None))
-            outer.add_done_callback(lambda done: inner.cancel() if done.cancelled() else None)
+        if outer is not None and stored is not None and stored is not outer:
+            outer.add_done_callback(lambda done: stored.cancel() if done.cancelled() else None)
+
+    def _forget_future(self, msg_id: Any, future: Any) -> None:
+        if self._request_futures.get(msg_id) is future:  # a duplicate id must not drop the other one
+            del self._request_futures[msg_id]
 
     def _run_generator(self, future: Any, *, gen: Any, result_future: Any) -> None:
         # pygls reads a cancelled inner task's result, and the CancelledError escapes as a traceback
