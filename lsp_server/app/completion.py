@@ -284,8 +284,10 @@ def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: Pro
         offset=offset,
         path=path,
         language_id=snapshot.language_id,
-        tree=snapshot.tree,
-        index=sources.index,
+        # Per keystroke: a document whose reparses are slow and broken goes without scope headers
+        # for a while rather than paying a whole-file parse per request.
+        tree=snapshot.tree_within_budget(),
+        parse_missing=False,
         budget_chars=settings.completion.max_prompt_chars,
         recent_edits=sources.recent_edits,
         open_files=sources.open_files,

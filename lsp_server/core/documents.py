@@ -16,6 +16,7 @@ clamped, and binary or huge files are kept as plain text without a tree.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import accumulate, chain
@@ -48,6 +49,20 @@ TreeEdit = tuple[int, int, int, Point, Point, Point]
 _BLOCK = 64  # lines per block when a block is (re)built; small enough that O(block) work is cheap
 _MAX_BLOCK = 2 * _BLOCK
 _MAX_PENDING = 16  # tree edits kept apart before they are folded into one covering edit
+# A reparse that takes longer than this and leaves syntax errors (an unclosed string or bracket
+# re-lexes the rest of the file at every edit) pauses tree_within_budget() for the document for
+# _SLOW_PARSE_PAUSE times as long, so such parses take at most ~5 % of the time while typing.
+_SLOW_PARSE_SECONDS = 0.010
+_SLOW_PARSE_PAUSE = 20
+
+
+class _ParseBudget:
+    """When a document's slow, broken reparses may run again (shared by all its versions)."""
+
+    __slots__ = ("paused_until",)
+
+    def __init__(self) -> None:
+        self.paused_until = 0.0
 
 
 @attrs.frozen
@@ -68,7 +83,7 @@ class _TreeState:
     next version starts from the resolved tree.
     """
 
-    __slots__ = ("grammar", "base", "edits", "blocks", "tree", "done")
+    __slots__ = ("grammar", "base", "edits", "blocks", "tree", "done", "budget")
 
     def __init__(
         self,
@@ -76,6 +91,7 @@ class _TreeState:
         base: Tree | None = None,
         edits: tuple[TreeEdit, ...] = (),
         blocks: tuple[tuple[str, ...], ...] = (),
+        budget: _ParseBudget | None = None,
     ) -> None:
         self.grammar = grammar
         self.base = base
@@ -83,6 +99,11 @@ class _TreeState:
         self.blocks = blocks  # the version's text, as the store's immutable line blocks
         self.tree: Tree | None = None
         self.done = grammar is None
+        self.budget = budget or _ParseBudget()
+
+    def paused(self) -> bool:
+        """True when this version is not parsed yet and the document's slow reparses are paused."""
+        return not self.done and self.budget.paused_until > time.monotonic()
 
     def resolve(self) -> Tree | None:
         if not self.done:
@@ -91,6 +112,7 @@ class _TreeState:
             # view), so every incremental parse leaked the chunks it read. Joining and encoding is
             # C-level work once per parsed version (a completion request), never per keystroke.
             source = to_utf8("".join(chain.from_iterable(self.blocks)))
+            started = time.monotonic()
             if self.base is None:
                 self.tree = syntax.parse(self.grammar, source)
             else:
@@ -99,6 +121,9 @@ class _TreeState:
                 for edit in self.edits:
                     edited.edit(*edit)
                 self.tree = syntax.parse(self.grammar, source, edited)
+            took = time.monotonic() - started
+            if took > _SLOW_PARSE_SECONDS and self.tree is not None and self.tree.root_node.has_error:
+                self.budget.paused_until = time.monotonic() + took * _SLOW_PARSE_PAUSE
             self.done, self.base, self.edits, self.blocks = True, None, (), ()
         return self.tree
 
@@ -150,6 +175,16 @@ class Snapshot:
         if self._tree is None and self._state is not None:
             object.__setattr__(self, "_tree", self._state.resolve())
         return self._tree
+
+    def tree_within_budget(self) -> Tree | None:
+        """``tree``, or ``None`` while reparsing this document is paused for being slow and broken.
+
+        For per-keystroke work (inline completion), which does well without a tree; explicit
+        actions use ``tree``, which always parses.
+        """
+        if self._tree is None and self._state is not None and self._state.paused():
+            return None
+        return self.tree
 
     @property
     def cold_parse_bytes(self) -> int:
@@ -326,6 +361,7 @@ class _Document:
     version: int
     lines: _Lines
     state: _TreeState
+    budget: _ParseBudget
     snapshot: Snapshot | None = None
 
 
@@ -352,7 +388,7 @@ class DocumentStore:
         """Start tracking a document (re-opening replaces it)."""
         grammar = syntax.grammar_name(language_id, uri_basename(uri))
         lines = _Lines(text)
-        doc = _Document(uri, language_id, grammar, version, lines, _TreeState(None))
+        doc = _Document(uri, language_id, grammar, version, lines, _TreeState(None), _ParseBudget())
         doc.state = self._new_state(doc, None, [])
         self._docs[uri] = doc
         return self._snapshot(doc)
@@ -406,7 +442,7 @@ class DocumentStore:
         if not self._parseable(doc):
             return _TreeState(None)
         blocks = tuple(doc.lines.blocks)
-        return _TreeState(doc.grammar, base, tuple(edits) if base is not None else (), blocks)
+        return _TreeState(doc.grammar, base, tuple(edits) if base is not None else (), blocks, doc.budget)
 
     def _snapshot(self, doc: _Document) -> Snapshot:
         if doc.snapshot is None:

@@ -841,6 +841,7 @@ def build_context(
     sanitize: Callable[[str], str] = identity,
     is_excluded: Callable[[str], bool] = never,
     display_path: Callable[[str], str] = base_name,
+    parse_missing: bool = True,
 ) -> BuiltContext:
     """The FIM prompt for a cursor at character ``offset`` of ``text``, within ``budget_chars``.
 
@@ -849,6 +850,8 @@ def build_context(
     ``sanitize`` runs over the prefix, the suffix and every snippet before they are measured;
     ``is_excluded`` drops snippets from excluded files (open files, recent edits, definitions); it
     judges real paths, and ``display_path`` turns a path into the label the prompt shows.
+    Without ``tree``, the text is parsed here unless ``parse_missing`` is False (the document store
+    withheld the tree on purpose: scope headers are left out then).
     """
     offset = max(0, min(offset, len(text)))
     grammar = syntax.grammar_name(language_id, path)
@@ -856,7 +859,7 @@ def build_context(
     source = text.encode("utf-8", errors="replace")
     # Without a tree from the caller, parse only files of ordinary size: the document store gives no
     # tree for files over its limit on purpose (a 50 MB file took seconds to parse per request).
-    if tree is None and grammar is not None and len(source) <= MAX_PARSE_BYTES:
+    if tree is None and parse_missing and grammar is not None and len(source) <= MAX_PARSE_BYTES:
         tree = syntax.parse(grammar, source)
     byte_offset = len(text[:offset].encode("utf-8", errors="replace"))
     scopes = enclosing_scopes(tree, byte_offset)
