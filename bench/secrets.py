@@ -228,10 +228,10 @@ def main() -> None:
     # (if anything) it costs in recall.
     saved = redaction._MIN_SCANNED_CHARS
     redaction._MIN_SCANNED_CHARS = 0
-    redaction._line_spans.cache_clear()
+    redaction.clear_cache()
     by_format_off, _, _ = measure_recall(corpus, pems)
     redaction._MIN_SCANNED_CHARS = saved
-    redaction._line_spans.cache_clear()
+    redaction.clear_cache()
     caught_off = sum(c for c, _ in by_format_off.values())
     print(f"  pre-filter off: {caught_off}/{total} caught (on: {total_caught}/{total})")
     short = [f"pwd={_r(random.Random(i), ALNUM, 3)}" for i in range(200)]
@@ -242,7 +242,7 @@ def main() -> None:
 
     lines = real_source_lines(args.fp_lines)
     print(f"\n== false positives on {len(lines)} real source lines (stdlib + site-packages)")
-    redaction._line_spans.cache_clear()
+    redaction.clear_cache()
     start = time.perf_counter()
     changed, kinds, examples = measure_false_positives(lines)
     cold_all = time.perf_counter() - start
@@ -255,12 +255,12 @@ def main() -> None:
         f"  scan cost, cold, pre-filter on: {cold_all / len(lines) * 1e6:.0f} us/line ({distinct} distinct)"
     )
     redaction._MIN_SCANNED_CHARS = 0
-    redaction._line_spans.cache_clear()
+    redaction.clear_cache()
     cold_off = timed(lambda: measure_false_positives(lines))
     redaction._MIN_SCANNED_CHARS = saved
     print(f"  scan cost, cold, pre-filter off: {cold_off / len(lines) * 1e6:.0f} us/line")
     sample = lines[:5000]
-    redaction._line_spans.cache_clear()
+    redaction.clear_cache()
     cold_sample = timed(lambda: [redaction.redact(line, name) for name, line in sample])
     warm = timed(lambda: [redaction.redact(line, name) for name, line in sample])
     print(
@@ -273,7 +273,7 @@ def main() -> None:
     window_lines = (stdlib / "argparse.py").read_text().splitlines()[1000:1197]
     window_lines[50:50] = [corpus[0][3], corpus[100][3], corpus[300][3]]
     window = "\n".join(window_lines)
-    redaction._line_spans.cache_clear()
+    redaction.clear_cache()
     cold = timed(lambda: redaction.redact(window, "argparse.py"))
     warm = timed(lambda: redaction.redact(window, "argparse.py"), repeat=50)
     edits = []

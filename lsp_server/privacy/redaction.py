@@ -20,9 +20,13 @@ from typing import Any
 #: model (or a log reader) which provider a removed key belonged to.
 PLACEHOLDER = "<redacted-secret>"
 
-#: Distinct line contents whose verdicts are remembered. A prompt window is ~200 lines; a few
-#: thousand entries hold every open file's window with room to spare.
+#: Distinct line contents whose verdicts are remembered (least recently used dropped first). A
+#: prompt window is ~200 lines; a few thousand entries hold every open file's window with room to
+#: spare. Only lines up to CACHED_LINE_CHARS long are cached, so the cache holds at most about
+#: 8192 x (512 + ~150 bytes of key and entry overhead), under 6 MiB; longer lines are rare and
+#: scanned each time.
 LINE_CACHE_SIZE = 8192
+CACHED_LINE_CHARS = 512
 
 # Hand-written because detect-secrets is line based: its PrivateKeyDetector flags only the
 # `BEGIN ... PRIVATE KEY` line, not the key body on the lines after it.
@@ -187,9 +191,24 @@ def _may_hold_secret(line: str) -> bool:
     return _SECRET_SHAPE.search(line) is not None
 
 
-@functools.lru_cache(maxsize=LINE_CACHE_SIZE)
 def _line_spans(line: str, scan_name: str) -> tuple[tuple[int, int], ...]:
-    """Spans of secret values in one line (no newline), cached per distinct content."""
+    """Spans of secret values in one line (no newline), cached per distinct content when short."""
+    if len(line) > CACHED_LINE_CHARS:
+        return _scan_line(line, scan_name)
+    return _cached_line_spans(line, scan_name)
+
+
+@functools.lru_cache(maxsize=LINE_CACHE_SIZE)
+def _cached_line_spans(line: str, scan_name: str) -> tuple[tuple[int, int], ...]:
+    return _scan_line(line, scan_name)
+
+
+def clear_cache() -> None:
+    """Forget cached line verdicts (every document closed; benchmarks measuring cold cost)."""
+    _cached_line_spans.cache_clear()
+
+
+def _scan_line(line: str, scan_name: str) -> tuple[tuple[int, int], ...]:
     if len(line.strip()) < _MIN_SCANNED_CHARS or not _may_hold_secret(line):
         return ()
     scanner = _scanner()

@@ -274,12 +274,23 @@ def test_ordinary_code_is_left_nearly_untouched() -> None:
 
 
 def test_line_verdicts_are_cached() -> None:
-    redaction._line_spans.cache_clear()
+    redaction.clear_cache()
     text = "\n".join(_stdlib_sample(200))
     redact(text)
-    misses = redaction._line_spans.cache_info().misses
+    misses = redaction._cached_line_spans.cache_info().misses
     redact(text.replace("\n", "\nx = 'changed'\n", 1))
-    assert redaction._line_spans.cache_info().misses == misses + 1
+    assert redaction._cached_line_spans.cache_info().misses == misses + 1
+
+
+def test_line_verdict_cache_is_bounded_in_bytes() -> None:
+    """Long lines (minified code, data) are scanned but never kept: the cache's size stays bounded."""
+    redaction.clear_cache()
+    key = "AKIA" + "QX7P4MZ2K9RT5WLB"
+    long_line = "x = [" + "1, " * 2000 + f"'{key}']"
+    assert key not in redact(long_line).text
+    assert redaction._cached_line_spans.cache_info().currsize == 0
+    redact("y = 2  # short lines are cached")
+    assert redaction._cached_line_spans.cache_info().currsize == 1
 
 
 def test_detect_secrets_is_imported_lazily() -> None:
