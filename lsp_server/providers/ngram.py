@@ -357,6 +357,12 @@ class OfflineModel:
             self._drop(path)
             self._reclaim()
 
+    def compact(self) -> None:
+        """Rebuild now if any entry is dead (the editor is idle: every document was closed)."""
+        with self._lock:
+            if self._dead:
+                self._rebuild()
+
     def _reclaim(self) -> None:
         """Rebuild once dead entries outnumber live ones: memory stays under ~2x the live index."""
         if self._dead > max(self._live, _MIN_DEAD_TOKENS):
