@@ -651,10 +651,10 @@ _Windows = tuple[tuple[int, frozenset[str], str], ...]
 
 # What the window cache may hold, in bytes. An entry costs about _WINDOW_BYTES_PER_CHAR bytes per
 # character of (capped) text: the token sets, the overlapping window copies and the text key itself
-# (measured with tracemalloc on real Python modules: ~20 bytes per character). 12 MiB hold the other
-# open files of a usual session (four 100 kB files); a change to any of them makes a new entry, so
-# the bound, not the number of files, is what keeps a day of typing flat.
-WINDOW_CACHE_BYTES = 12 * 2**20
+# (measured with tracemalloc on real Python modules: ~20 bytes per character). 8 MiB hold the four
+# other open files a request looks at (up to ~100 kB each); a change to any of them makes a new entry,
+# so the bound, not the number of files, is what keeps a day of typing flat.
+WINDOW_CACHE_BYTES = 8 * 2**20
 _WINDOW_BYTES_PER_CHAR = 21
 
 
