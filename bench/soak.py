@@ -80,7 +80,11 @@ def documents(count: int, length: int) -> list[str]:
     out = []
     for n in range(count):
         start = (n * length) % len(lines)
-        chunk = (lines * 2)[start : start + length] if start + length > len(lines) else lines[start : start + length]
+        chunk = (
+            (lines * 2)[start : start + length]
+            if start + length > len(lines)
+            else lines[start : start + length]
+        )
         out.append("".join(chunk))
     return out
 
@@ -110,7 +114,7 @@ class Doc:
     typed: int = 0
 
     def insert(self, line: int, col: int, text: str) -> tuple[int, int]:
-        """Insert ``text`` (no line break, or one leading ``\\n`` plus indentation); the new cursor."""
+        """Insert ``text`` (no line break, or a line break plus indentation); the new cursor."""
         current = self.lines[line]
         if text.startswith("\n"):
             self.lines[line : line + 1] = [current[:col], text[1:] + current[col:]]
@@ -121,11 +125,31 @@ class Doc:
 
 @dataclass
 class Run:
-    """What the run measured."""
+    """What the run measured (RSS in MiB, latency in seconds)."""
 
-    rss: list[tuple[int, float]] = field(default_factory=list)  # (keys typed, MiB)
-    latency: list[tuple[int, float]] = field(default_factory=list)  # (keys typed, seconds)
+    typed: int = 0
+    rss: list[tuple[int, float]] = field(default_factory=list)  # (keys typed, RSS)
+    latency: list[tuple[int, float]] = field(default_factory=list)  # (keys typed, send -> answer)
     errors: int = 0
+    seconds: float = 0.0
+    indexed: float = 0.0  # RSS after start-up + indexing, before any document is open
+    closed: float = 0.0  # RSS after closing every document
+    state: dict = field(default_factory=dict)
+    closed_state: dict = field(default_factory=dict)
+    exit_code: int | None = None
+
+    def growth(self, warmup: int) -> tuple[int, float, int, float] | None:
+        """(keys, RSS) at the first report at or after ``warmup`` and at the last report."""
+        after = [(k, m) for k, m in self.rss if k >= warmup]
+        if len(after) < 2:
+            return None
+        return (*after[0], *after[-1])
+
+    def latencies(self, warmup: int, span: int) -> tuple[list[float], list[float]]:
+        """Request latencies in the ``span`` keys after the warm-up, and in the last ``span`` keys."""
+        early = [t for k, t in self.latency if warmup < k <= warmup + span]
+        late = [t for k, t in self.latency if k > self.typed - span]
+        return early, late
 
 
 def answer_with(rng: random.Random, lines: list[str]):
@@ -174,16 +198,68 @@ def probe(client, uri: str) -> None:
     client.call("workspace/executeCommand", {"command": "llm-lsp.debugDocumentText", "arguments": [uri]}, 60)
 
 
-def soak(options: argparse.Namespace) -> Run:
+def prepare(options: argparse.Namespace, workspace: Path) -> list[Doc]:
+    """Write the workspace files and return the documents as opened, each with its keys to type."""
+    docs: list[Doc] = []
+    per_file = -(-options.keys // options.files)
+    for n, text in enumerate(documents(options.files, options.lines)):
+        lines = text.split("\n")
+        # The segment to type back: whole lines of real code from the first third of the file.
+        first = last = len(lines) // 3
+        while last < len(lines) and len(keystrokes("\n".join(lines[first:last]) + "\n")) < per_file:
+            last += 1
+        kept = [*lines[:first], "", *lines[last:]]  # typing starts on an empty line
+        path = workspace / f"module_{n}.py"
+        path.write_text("\n".join(kept))
+        docs.append(Doc(path.as_uri(), kept, (first, 0), keystrokes("\n".join(lines[first:last]) + "\n")))
+    return docs
+
+
+def next_key(options: argparse.Namespace, docs: list[Doc], current: int, typed: int) -> int | None:
+    """The index of the document the next key goes to (switching every ``--switch`` keys), or None."""
+    if docs[current].keys and not (typed and typed % options.switch == 0 and docs[current].typed):
+        return current
+    for step in range(1, len(docs) + 1):
+        candidate = (current + step) % len(docs)
+        if docs[candidate].keys:
+            return candidate
+    return None
+
+
+def type_key(client, options: argparse.Namespace, doc: Doc, rng: random.Random) -> tuple[int, int]:
+    """Send one keystroke as ``didChange``; the cursor after it."""
+    key = doc.keys.pop()
+    line, col = doc.cursor
+    if options.scatter:  # anywhere in the file, keeping the line count steady
+        line = rng.randrange(len(doc.lines))
+        col = rng.randint(0, len(doc.lines[line]))
+        key = " " if key.startswith("\n") else key
+    doc.version += 1
+    cursor = doc.insert(line, col, key)
+    if not options.scatter:
+        doc.cursor = cursor
+    where = {"line": line, "character": col}
+    change = {"range": {"start": where, "end": where}, "text": key}
+    client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": doc.uri, "version": doc.version}, "contentChanges": [change]},
+    )
+    doc.typed += 1
+    return cursor
+
+
+def soak(options: argparse.Namespace, out=print) -> Run:
+    """Run the session; ``out`` gets the progress lines. Returns what was measured."""
+    import rawclient
     from fake_openai import FakeOpenAI
     from rawclient import RawClient, server_env
 
-    import rawclient
-
     rng = random.Random(options.seed)
-    texts = documents(options.files, options.lines)
     run = Run()
     workspace = Path(tempfile.mkdtemp(prefix="llm-lsp-soak-"))
+    docs = prepare(options, workspace)
+    for doc in docs:
+        doc.keys.reverse()  # popped from the end
     extra = {}
     if options.tracemalloc:
         Path(options.tracemalloc).mkdir(parents=True, exist_ok=True)
@@ -193,121 +269,100 @@ def soak(options: argparse.Namespace) -> Run:
         client = RawClient(server_env(fake.base_url, "soak-model", **extra))
         try:
             pid = client.process.pid
-            docs: list[Doc] = []
-            per_file = -(-options.keys // options.files)
-            for n, text in enumerate(texts):
-                lines = text.split("\n")
-                # The segment to type back: whole lines of real code from the first third of the file.
-                first = last = len(lines) // 3
-                while last < len(lines) and len(keystrokes("\n".join(lines[first:last]) + "\n")) < per_file:
-                    last += 1
-                segment = "\n".join(lines[first:last]) + "\n"
-                kept = [*lines[:first], "", *lines[last:]]  # typing starts on an empty line
-                path = workspace / f"module_{n}.py"
-                path.write_text("\n".join(kept))
-                docs.append(Doc(path.as_uri(), kept, (first, 0), keystrokes(segment)))
             initialize(client, workspace.as_uri())
             wait_indexed(client)
             time.sleep(0.5)
-            indexed = rss_mib(pid)
+            run.indexed = rss_mib(pid)
+            if options.tracemalloc:
+                dump(pid, options.tracemalloc, "base")
             for doc in docs:
                 item = {"uri": doc.uri, "languageId": "python", "version": 1, "text": "\n".join(doc.lines)}
                 client.notify("textDocument/didOpen", {"textDocument": item})
             probe(client, docs[-1].uri)
-            opened = rss_mib(pid)
-            print(f"RSS after start-up + indexing {indexed:.1f} MiB; after opening {len(docs)} files {opened:.1f} MiB")
+            out(
+                f"RSS after start-up + indexing {run.indexed:.1f} MiB; "
+                f"after opening {len(docs)} files {rss_mib(pid):.1f} MiB"
+            )
             started = time.monotonic()
-            typed = 0
-            current = 0
-            while typed < options.keys:
+            current: int | None = 0
+            while run.typed < options.keys:
+                current = next_key(options, docs, current, run.typed)
+                if current is None:
+                    break
                 doc = docs[current]
-                if not doc.keys or (typed and typed % options.switch == 0 and doc.typed):
-                    current = (current + 1) % len(docs)
-                    doc = docs[current]
-                    if not doc.keys:
-                        if not any(d.keys for d in docs):
-                            break
-                        continue
-                key = doc.keys.pop(0)
-                line, col = doc.cursor
-                if options.scatter:
-                    line = rng.randrange(len(doc.lines))
-                    col = rng.randint(0, len(doc.lines[line]))
-                    key = key if key != "\n" and not key.startswith("\n") else " "
-                doc.version += 1
-                change = {
-                    "range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}},
-                    "text": key,
-                }
-                new_cursor = doc.insert(line, col, key)
-                if not options.scatter:
-                    doc.cursor = new_cursor
-                client.notify(
-                    "textDocument/didChange",
-                    {"textDocument": {"uri": doc.uri, "version": doc.version}, "contentChanges": [change]},
-                )
-                typed += 1
-                doc.typed += 1
-                if typed % options.every == 0:
-                    cursor = new_cursor
+                cursor = type_key(client, options, doc, rng)
+                run.typed += 1
+                if run.typed % options.every == 0:
                     params = {
                         "textDocument": {"uri": doc.uri},
                         "position": {"line": cursor[0], "character": cursor[1]},
-                        "context": {"triggerKind": 1},
+                        "context": {"triggerKind": 1},  # invoked: measures the server, not the debounce
                     }
                     msg_id = client.request("textDocument/inlineCompletion", params)
-                    answer = client.wait_answer(msg_id, 30)
-                    if "error" in answer:
+                    if "error" in client.wait_answer(msg_id, 60):
                         run.errors += 1
-                    run.latency.append((typed, client.answer_time(msg_id)))
-                if typed % options.report == 0:
+                    run.latency.append((run.typed, client.answer_time(msg_id)))
+                if run.typed % options.report == 0:
                     probe(client, doc.uri)
-                    if options.tracemalloc and typed == options.warmup:
+                    if options.tracemalloc and run.typed == options.warmup:
                         dump(pid, options.tracemalloc, "warm")
-                    run.rss.append((typed, rss_mib(pid)))
-                    print(
-                        f"  {typed:6d} keys  RSS {run.rss[-1][1]:6.1f} MiB  "
-                        f"({time.monotonic() - started:5.1f} s, {len(fake.requests)} model calls)",
-                        flush=True,
+                    run.rss.append((run.typed, rss_mib(pid)))
+                    out(
+                        f"  {run.typed:6d} keys  RSS {run.rss[-1][1]:6.1f} MiB  "
+                        f"({time.monotonic() - started:5.1f} s, {len(fake.requests)} model calls)"
                     )
+            run.seconds = time.monotonic() - started
             if options.tracemalloc:
                 probe(client, docs[0].uri)
                 dump(pid, options.tracemalloc, "late")
+            run.state = debug_state(client)
             for doc in docs:
                 client.notify("textDocument/didClose", {"textDocument": {"uri": doc.uri}})
             probe(client, docs[0].uri)
-            time.sleep(3.0)  # past the server's 2 s re-index delay, so nothing is pending
-            closed = rss_mib(pid)
-            report(options, run, indexed, closed, typed, time.monotonic() - started)
+            time.sleep(2.5)  # past the server's 2 s re-index delay, so nothing is pending
+            probe(client, docs[0].uri)
+            run.closed = rss_mib(pid)
+            run.closed_state = debug_state(client)
             if options.tracemalloc:
-                compare(options.tracemalloc)
-            print(f"exit code {client.shutdown_and_exit()}")
+                dump(pid, options.tracemalloc, "closed")
+            run.exit_code = client.shutdown_and_exit()
         finally:
             client.close()
     return run
 
 
-def report(options: argparse.Namespace, run: Run, indexed: float, closed: float, typed: int, took: float) -> None:
+def debug_state(client) -> dict:
+    """The server's own count of what it holds (test hook ``llm-lsp.debugState``)."""
+    answer = client.call("workspace/executeCommand", {"command": "llm-lsp.debugState"}, 60)
+    return answer.get("result") or {}
+
+
+def report(options: argparse.Namespace, run: Run) -> None:
     """Print the figures."""
-    after = [(k, m) for k, m in run.rss if k >= options.warmup]
-    print(f"{typed} keys, {len(run.latency)} completions ({run.errors} errors) in {took:.1f} s")
-    if after:
-        (k0, m0), (k1, m1) = after[0], after[-1]
-        per = (m1 - m0) / max(1, (k1 - k0)) * 1000
-        peak = max(m for _, m in run.rss)
+    print(f"{run.typed} keys, {len(run.latency)} completions ({run.errors} errors) in {run.seconds:.1f} s")
+    growth = run.growth(options.warmup)
+    if growth is not None:
+        k0, m0, k1, m1 = growth
+        per = (m1 - m0) / max(1, k1 - k0) * 1000
         print(
             f"RSS at warm-up ({k0} keys) {m0:.1f} MiB, at {k1} keys {m1:.1f} MiB: "
-            f"+{m1 - m0:.1f} MiB over {k1 - k0} keys ({per:.2f} MiB per 1,000 keys); peak {peak:.1f} MiB"
+            f"{m1 - m0:+.1f} MiB over {k1 - k0} keys ({per:+.2f} MiB per 1,000 keys); "
+            f"peak {max(m for _, m in run.rss):.1f} MiB"
         )
-    print(f"RSS after closing every document {closed:.1f} MiB ({closed - indexed:+.1f} vs start-up + indexing)")
-    early = [t for k, t in run.latency if options.warmup < k <= options.warmup + options.report]
-    late = [t for k, t in run.latency if k > typed - options.report]
+    print(
+        f"RSS after closing every document {run.closed:.1f} MiB "
+        f"({run.closed - run.indexed:+.1f} MiB vs start-up + indexing)"
+    )
+    print(f"server state at the end of typing: {run.state}")
+    print(f"server state after closing: {run.closed_state}")
+    early, late = run.latencies(options.warmup, options.report)
     if early and late:
         e, lt = statistics.median(early) * 1000, statistics.median(late) * 1000
         print(
             f"request latency median early {e:.1f} ms (mean {statistics.fmean(early) * 1000:.1f}), "
             f"late {lt:.1f} ms (mean {statistics.fmean(late) * 1000:.1f}): late/early {lt / e:.2f}x"
         )
+    print(f"exit code {run.exit_code}")
 
 
 # -- tracemalloc ------------------------------------------------------------------------------------
@@ -325,21 +380,26 @@ def dump(pid: int, directory: str, name: str) -> None:
 
 
 def compare(directory: str, top: int = 15) -> None:
-    """Print the allocation sites that grew most from the warm-up snapshot to the late one."""
+    """Print the allocation sites that grew most over the typing, and what closing left behind."""
     import tracemalloc
 
-    warm = tracemalloc.Snapshot.load(str(Path(directory) / "warm.snap"))
-    late = tracemalloc.Snapshot.load(str(Path(directory) / "late.snap"))
-    print(f"Python memory allocated after the warm-up and still alive: {_total(late):.1f} MiB")
-    print(f"top {top} growing allocation sites (tracemalloc, warm-up -> late):")
-    for stat in late.compare_to(warm, "lineno")[:top]:
-        frame = stat.traceback[0]
-        where = f"{_short(frame.filename)}:{frame.lineno}"
-        print(f"  {stat.size_diff / 2**20:+7.2f} MiB {stat.count_diff:+8d} blocks  {where}")
-    print("grouped by traceback (top 5):")
-    for stat in late.compare_to(warm, "traceback")[:5]:
+    def load(name: str):
+        return tracemalloc.Snapshot.load(str(Path(directory) / f"{name}.snap"))
+
+    for older, newer, title in (
+        ("warm", "late", "warm-up -> end of typing"),
+        ("base", "closed", "start-up + indexing -> all closed"),
+    ):
+        before, after = load(older), load(newer)
+        print(f"traced Python memory {title}: {_total(before):.1f} -> {_total(after):.1f} MiB; top sites:")
+        for stat in after.compare_to(before, "lineno")[:top]:
+            frame = stat.traceback[0]
+            where = f"{_short(frame.filename)}:{frame.lineno}"
+            print(f"  {stat.size_diff / 2**20:+7.2f} MiB {stat.count_diff:+8d} blocks  {where}")
+    print("warm-up -> end of typing, by traceback (top 5):")
+    for stat in load("late").compare_to(load("warm"), "traceback")[:5]:
         print(f"  {stat.size_diff / 2**20:+7.2f} MiB")
-        for line in stat.traceback.format()[-12:]:
+        for line in stat.traceback.format()[-10:]:
             print("     ", line.strip())
 
 
@@ -348,10 +408,9 @@ def _total(snapshot) -> float:
 
 
 def _short(filename: str) -> str:
-    for marker in ("site-packages/", "/lsp_server/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1] if marker != "/lsp_server/" else "lsp_server/" + filename.split(marker, 1)[1]
-    return filename
+    if "/lsp_server/" in filename:
+        return "lsp_server/" + filename.split("/lsp_server/", 1)[1]
+    return filename.split("site-packages/", 1)[-1]
 
 
 def serve_traced(argv: list[str]) -> int:
@@ -369,7 +428,7 @@ def serve_traced(argv: list[str]) -> int:
 
         gc.collect()
         if not tracemalloc.is_tracing():
-            tracemalloc.start(10)
+            tracemalloc.start(6)
         name = (directory / "next").read_text().strip()
         tmp = directory / f"{name}.tmp"
         tracemalloc.take_snapshot().dump(str(tmp))
@@ -395,7 +454,11 @@ def main() -> None:
     parser.add_argument("--scatter", action="store_true", help="type each key at a random place")
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--tracemalloc", metavar="DIR", help="trace the server's allocations")
-    soak(parser.parse_args())
+    options = parser.parse_args()
+    run = soak(options, out=lambda line: print(line, flush=True))
+    report(options, run)
+    if options.tracemalloc:
+        compare(options.tracemalloc)
 
 
 if __name__ == "__main__":
