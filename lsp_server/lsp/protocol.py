@@ -64,6 +64,8 @@ class LlmLspProtocol(LanguageServerProtocol):
         self.shutdown_requested = False
         # Request id -> method, so a failure is logged once with the method it happened in.
         self._methods: dict[Any, str] = {}
+        # Finished handler futures waiting to leave _request_futures (see _forget_future).
+        self._finished: list[tuple[Any, Any]] = []
 
     # receiving: envelope checks, structuring, answering -----------------------------------------
 
@@ -220,6 +222,7 @@ class LlmLspProtocol(LanguageServerProtocol):
         and pygls cancels only the outer future: a cancelled request now cancels the async handler
         (the model stream would run on).
         """
+        self._sweep_finished()
         super()._execute_handler(msg_id, handler, callback, args, kwargs)
         stored = self._request_futures.get(msg_id)
         if stored is not None:
@@ -229,8 +232,15 @@ class LlmLspProtocol(LanguageServerProtocol):
             outer.add_done_callback(lambda done: stored.cancel() if done.cancelled() else None)
 
     def _forget_future(self, msg_id: Any, future: Any) -> None:
-        if self._request_futures.get(msg_id) is future:  # a duplicate id must not drop the other one
-            del self._request_futures[msg_id]
+        # Not deleted here: a concurrent future runs its callbacks inside cancel(), and pygls's
+        # shutdown cancels futures while iterating _request_futures. The next handler sweeps.
+        self._finished.append((msg_id, future))
+
+    def _sweep_finished(self) -> None:
+        finished, self._finished = self._finished, []
+        for msg_id, future in finished:
+            if self._request_futures.get(msg_id) is future:  # a duplicate id must not drop the other
+                del self._request_futures[msg_id]
 
     def _run_generator(self, future: Any, *, gen: Any, result_future: Any) -> None:
         # pygls reads a cancelled inner task's result, and the CancelledError escapes as a traceback

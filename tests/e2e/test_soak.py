@@ -52,7 +52,7 @@ def test_typing_with_completions_keeps_memory_flat():
     # Nothing piles up per keystroke or per request: every table is bounded by design.
     state = run.state
     assert state["documents"] == options.files
-    assert state["handlerFutures"] <= 2, state  # the probe itself, at most one more
+    assert state["handlerFutures"] <= 4, state  # the probe itself and the last few, swept per message
     assert state["windowCacheBytes"] <= soak_window_budget(), state
     assert state["offlineDeadTokens"] <= max(state["offlineLiveTokens"], 100_000), state
 
