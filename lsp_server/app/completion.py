@@ -288,6 +288,7 @@ def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: Pro
         # for a while rather than paying a whole-file parse per request.
         tree=snapshot.tree_within_budget(),
         parse_missing=False,
+        index=sources.index,
         budget_chars=settings.completion.max_prompt_chars,
         recent_edits=sources.recent_edits,
         open_files=sources.open_files,
