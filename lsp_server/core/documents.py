@@ -83,7 +83,7 @@ class _TreeState:
     next version starts from the resolved tree.
     """
 
-    __slots__ = ("grammar", "base", "edits", "blocks", "tree", "done", "budget")
+    __slots__ = ("grammar", "base", "edits", "blocks", "sizes", "tree", "done", "budget")
 
     def __init__(
         self,
@@ -92,11 +92,13 @@ class _TreeState:
         edits: tuple[TreeEdit, ...] = (),
         blocks: tuple[tuple[str, ...], ...] = (),
         budget: _ParseBudget | None = None,
+        sizes: tuple[int, ...] = (),
     ) -> None:
         self.grammar = grammar
         self.base = base
         self.edits = edits
         self.blocks = blocks  # the version's text, as the store's immutable line blocks
+        self.sizes = sizes  # utf-8 size of each block
         self.tree: Tree | None = None
         self.done = grammar is None
         self.budget = budget or _ParseBudget()
@@ -124,7 +126,7 @@ class _TreeState:
             took = time.monotonic() - started
             if took > _SLOW_PARSE_SECONDS and self.tree is not None and self.tree.root_node.has_error:
                 self.budget.paused_until = time.monotonic() + took * _SLOW_PARSE_PAUSE
-            self.done, self.base, self.edits, self.blocks = True, None, (), ()
+            self.done, self.base, self.edits, self.blocks, self.sizes = True, None, (), (), ()
         return self.tree
 
     @property
@@ -441,8 +443,9 @@ class DocumentStore:
     def _new_state(self, doc: _Document, base: Tree | None, edits: list[TreeEdit]) -> _TreeState:
         if not self._parseable(doc):
             return _TreeState(None)
-        blocks = tuple(doc.lines.blocks)
-        return _TreeState(doc.grammar, base, tuple(edits) if base is not None else (), blocks, doc.budget)
+        blocks, sizes = tuple(doc.lines.blocks), tuple(doc.lines.nbytes)
+        pending = tuple(edits) if base is not None else ()
+        return _TreeState(doc.grammar, base, pending, blocks, doc.budget, sizes)
 
     def _snapshot(self, doc: _Document) -> Snapshot:
         if doc.snapshot is None:
