@@ -53,7 +53,7 @@ _BARE_KEY_MIN_CHARS = 20
 _BARE_TOKEN = re.compile(rf"[A-Za-z0-9+/_\-]{{{_BARE_KEY_MIN_CHARS},}}={{0,2}}")
 
 # A line shorter than this (ignoring whitespace) cannot hold a secret any plugin would report: the
-# shortest reportable shapes (`pwd="ab1"`, a 20-character AWS key id) are longer. bench/secrets.py
+# shortest reportable shapes (`pwd="ab1"`, a 20-character AWS key id) are longer. bench/secret_redaction.py
 # measures that this pre-filter loses no recall.
 _MIN_SCANNED_CHARS = 8
 
@@ -180,7 +180,7 @@ def _scan_name(filename: str) -> str:
 # Token-shaped detectors (AWS, GitHub, Slack, Stripe, JWT, entropy, ...) need a run of at least
 # 16 key characters; the keyword detector needs one of its keyword stems (password, pwd, secret,
 # api_key, ...); basic-auth URLs need "://". Lines with none of these (most code) are skipped.
-# bench/secrets.py measures that recall is unchanged with and without it.
+# bench/secret_redaction.py measures that recall is unchanged with and without it.
 _SECRET_SHAPE = re.compile(
     r"[A-Za-z0-9+/=_\-.:~]{16,}|://|pass|pwd|secret|key|token|auth|cred|contrase",
     re.IGNORECASE,

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+# Appended, not prepended: a bench script must never shadow a library module for the whole test run.
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 
 import soak  # noqa: E402
 

@@ -269,7 +269,7 @@ def test_ordinary_code_is_left_nearly_untouched() -> None:
     lines = _stdlib_sample(3000)
     assert len(lines) >= 2000
     changed = sum(redact(line, "x.py").count > 0 for line in lines)
-    # bench/secrets.py measures the rate on 20,000 lines; a fixed sample must stay under 0.5 %.
+    # bench/secret_redaction.py measures the rate on 20,000 lines; a fixed sample must stay under 0.5 %.
     assert changed / len(lines) < 0.005, changed
 
 

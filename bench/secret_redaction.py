@@ -1,6 +1,6 @@
 """Measure the privacy gate's secret redaction: recall, false positives and cost.
 
-Run: /work/venv/bin/python bench/secrets.py [--fp-lines 20000] [--per-format 50] [--seed 7]
+Run: python bench/secret_redaction.py [--fp-lines 20000] [--per-format 50] [--seed 7]
 
 1. Recall: fake keys of many provider formats (random bodies of the right alphabet and length)
    embedded in realistic code lines of several languages; a key counts as caught when it no longer
