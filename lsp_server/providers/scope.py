@@ -277,8 +277,26 @@ def line_balance(
     A copied rest of line that leaves the line balanced agrees with the live text; one that closes
     brackets the line never opened, or opens more than it closes, is shown less readily.
     """
-    text = line_before + suggestion
+    brackets, _, _ = _code_brackets(line_before + suggestion, hash_comments, single_quotes)
     depth = over = 0
+    for i, c in brackets:
+        if c in _OPENERS:
+            depth += 1
+        elif depth:
+            depth -= 1
+        elif i >= len(line_before):
+            over += 1
+    return depth, over
+
+
+def _code_brackets(
+    text: str, hash_comments: bool, single_quotes: bool
+) -> tuple[list[tuple[int, str]], str, bool]:
+    """One line's brackets outside strings and comments, its open quote, and whether a comment ends it.
+
+    Hand-written: a per-line lexical scan, far cheaper than a parse, shared by both line checks.
+    """
+    brackets: list[tuple[int, str]] = []
     quote = ""
     i, n = 0, len(text)
     while i < n:
@@ -292,16 +310,11 @@ def line_balance(
         elif c == '"' or c == "`" or (c == "'" and single_quotes):
             quote = c
         elif (c == "#" and hash_comments) or text.startswith("//", i):
-            break
-        elif c in _OPENERS:
-            depth += 1
-        elif c in _CLOSERS:
-            if depth:
-                depth -= 1
-            elif i >= len(line_before):
-                over += 1
+            return brackets, quote, True
+        elif c in _OPENERS or c in _CLOSERS:
+            brackets.append((i, c))
         i += 1
-    return depth, over
+    return brackets, quote, False
 
 
 _PYTHON_BLOCK_RE = re.compile(r"(?:async\s+)?(?:def|class|if|elif|else|for|while|with|try|except|finally)\b")
@@ -345,26 +358,15 @@ def finish_line(
 
 def _line_state(body: str, hash_comments: bool, single_quotes: bool) -> tuple[str, list[str]]:
     """The quote left open by ``body`` ("" if none) and the brackets it opened and did not close."""
+    brackets, quote, comment = _code_brackets(body, hash_comments, single_quotes)
+    if comment:
+        return "", []  # a comment: nothing to close
     stack: list[str] = []
-    quote = ""
-    i, n = 0, len(body)
-    while i < n:
-        c = body[i]
-        if quote:
-            if c == "\\":
-                i += 2
-                continue
-            if c == quote:
-                quote = ""
-        elif c == '"' or c == "`" or (c == "'" and single_quotes):
-            quote = c
-        elif (c == "#" and hash_comments) or body.startswith("//", i):
-            return "", []  # a comment: nothing to close
-        elif c in _OPENERS:
+    for _, c in brackets:
+        if c in _OPENERS:
             stack.append(c)
-        elif c in _CLOSERS and stack and stack[-1] == _CLOSERS[c]:
+        elif stack and stack[-1] == _CLOSERS[c]:
             stack.pop()
-        i += 1
     return quote, stack
 
 

@@ -39,15 +39,15 @@ def emacs() -> str:
     return exe
 
 
-def test_eglot_attaches_completes_and_fixes(emacs, llm_lsp_cmd, fake_model):
-    model = fake_model({"invalid syntax": FIX}, fallback="a + b")
-    work = Path(tempfile.mkdtemp(prefix="emacs-e2e-"))
+def run_driver(emacs: str, driver: Path, llm_lsp_cmd: list[str], base_url: str, prefix: str) -> dict:
+    """Run one Emacs batch driver on a fresh folder with a half-written and a broken file; its result."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     source = work / "example.py"
     source.write_text("def add(a, b):\n    return \n")
     broken = work / "broken.py"
     broken.write_text("def add(a, b):\n    return a +\n")
     out = work / "result.json"
-    env = model_env(model.base_url, "starcoder2")
+    env = model_env(base_url, "starcoder2")
     env.update(
         {
             "LLM_LSP_CMD_JSON": json.dumps(llm_lsp_cmd),
@@ -59,7 +59,7 @@ def test_eglot_attaches_completes_and_fixes(emacs, llm_lsp_cmd, fake_model):
         }
     )
     proc = subprocess.run(
-        [emacs, "--batch", "-q", "-L", str(CLIENT_DIR), "-l", str(DRIVER)],
+        [emacs, "--batch", "-q", "-L", str(CLIENT_DIR), "-l", str(driver)],
         cwd=work,
         env=env,
         capture_output=True,
@@ -69,6 +69,12 @@ def test_eglot_attaches_completes_and_fixes(emacs, llm_lsp_cmd, fake_model):
     assert out.exists(), f"emacs wrote no result (exit {proc.returncode}): {proc.stderr[-2000:]}"
     result = json.loads(out.read_text())
     assert result["ok"] is True, (result.get("error"), proc.stderr[-2000:])
+    return result
+
+
+def test_eglot_attaches_completes_and_fixes(emacs, llm_lsp_cmd, fake_model):
+    model = fake_model({"invalid syntax": FIX}, fallback="a + b")
+    result = run_driver(emacs, DRIVER, llm_lsp_cmd, model.base_url, "emacs-e2e-")
     assert result["attached"] is True
     assert result["inlineCompletionProvider"] is True
     # Eglot declares no inline completion, so the suggestion comes as a completion item too.
@@ -107,34 +113,7 @@ def test_lsp_mode_attaches_completes_fixes_and_runs_a_command(emacs, lsp_mode, l
     model = fake_model(
         {"invalid syntax": FIX, "Add documentation using": f"```python\n{DOCUMENTED}\n```"}, fallback="a + b"
     )
-    work = Path(tempfile.mkdtemp(prefix="lsp-mode-e2e-"))
-    source = work / "example.py"
-    source.write_text("def add(a, b):\n    return \n")
-    broken = work / "broken.py"
-    broken.write_text("def add(a, b):\n    return a +\n")
-    out = work / "result.json"
-    env = model_env(model.base_url, "starcoder2")
-    env.update(
-        {
-            "LLM_LSP_CMD_JSON": json.dumps(llm_lsp_cmd),
-            "LLM_LSP_TEST_OUT": str(out),
-            "LLM_LSP_TEST_FILE": str(source),
-            "LLM_LSP_TEST_FIX_FILE": str(broken),
-            "LLM_LSP_TEST_DIAGNOSTIC": "SyntaxError: invalid syntax",
-            "HOME": str(work),
-        }
-    )
-    proc = subprocess.run(
-        [emacs, "--batch", "-q", "-L", str(CLIENT_DIR), "-l", str(LSP_MODE_DRIVER)],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert out.exists(), f"emacs wrote no result (exit {proc.returncode}): {proc.stderr[-2000:]}"
-    result = json.loads(out.read_text())
-    assert result["ok"] is True, (result.get("error"), proc.stderr[-2000:])
+    result = run_driver(emacs, LSP_MODE_DRIVER, llm_lsp_cmd, model.base_url, "lsp-mode-e2e-")
     assert result["attached"] is True and result["server_id"] == "llm-lsp", result
     if result["inline_completion_mode"] is False:
         # No inline completion declared: the suggestion is an item of lsp-mode's completion list.
