@@ -28,6 +28,7 @@ from typing import Any
 IDENTIFIER_RE = re.compile(r"[^\W\d]\w*")
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
+_BRACKETS = frozenset(_OPENERS) | frozenset(_CLOSERS)
 # The characters the bracket scan stops at; everything else is skipped at C speed.
 _SCAN = re.compile(r"""//|[\\"'`()\[\]{}\n]""")
 _SCAN_HASH = re.compile(r"""//|[\\"'`()\[\]{}\n#]""")
@@ -122,36 +123,10 @@ def mentioned_names(line_before: str, suggestion: str, hash_comments: bool, sing
     The state of strings and comments is carried over from ``line_before`` (the cursor's line up to
     the cursor), so a suggestion that finishes a string literal mentions no names.
     """
-    text = line_before + suggestion
     start = len(line_before)
-    out: list[str] = []
-    quote = ""
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if quote:
-            if c == "\\":
-                i += 2
-                continue
-            if c == quote:
-                quote = ""
-            i += 1
-            continue
-        if c == '"' or c == "`" or (c == "'" and single_quotes):
-            quote = c
-            i += 1
-            continue
-        if (c == "#" and hash_comments) or text.startswith("//", i):
-            break
-        if c.isalpha() or c == "_":
-            match = IDENTIFIER_RE.match(text, i)
-            end = match.end() if match else i + 1
-            if end > start:  # a word the cursor splits is introduced by the suggestion that ends it
-                out.append(match.group() if match else c)
-            i = end
-            continue
-        i += 1
-    return out
+    tokens, _, _ = _code_tokens(line_before + suggestion, hash_comments, single_quotes)
+    # A word the cursor splits is introduced by the suggestion that ends it.
+    return [word for _, end, word in tokens if end > start and word not in _BRACKETS]
 
 
 def _scan_brackets(
@@ -277,9 +252,11 @@ def line_balance(
     A copied rest of line that leaves the line balanced agrees with the live text; one that closes
     brackets the line never opened, or opens more than it closes, is shown less readily.
     """
-    brackets, _, _ = _code_brackets(line_before + suggestion, hash_comments, single_quotes)
+    tokens, _, _ = _code_tokens(line_before + suggestion, hash_comments, single_quotes)
     depth = over = 0
-    for i, c in brackets:
+    for i, _, c in tokens:
+        if c not in _BRACKETS:
+            continue
         if c in _OPENERS:
             depth += 1
         elif depth:
@@ -289,14 +266,16 @@ def line_balance(
     return depth, over
 
 
-def _code_brackets(
+def _code_tokens(
     text: str, hash_comments: bool, single_quotes: bool
-) -> tuple[list[tuple[int, str]], str, bool]:
-    """One line's brackets outside strings and comments, its open quote, and whether a comment ends it.
+) -> tuple[list[tuple[int, int, str]], str, bool]:
+    """One line's brackets and words outside strings and comments, its open quote, and a comment end.
 
-    Hand-written: a per-line lexical scan, far cheaper than a parse, shared by both line checks.
+    Tokens are ``(start, end, text)``; the flag says whether a line comment ends the line.
+
+    Hand-written: a per-line lexical scan, far cheaper than a parse, shared by the line checks.
     """
-    brackets: list[tuple[int, str]] = []
+    tokens: list[tuple[int, int, str]] = []
     quote = ""
     i, n = 0, len(text)
     while i < n:
@@ -310,11 +289,17 @@ def _code_brackets(
         elif c == '"' or c == "`" or (c == "'" and single_quotes):
             quote = c
         elif (c == "#" and hash_comments) or text.startswith("//", i):
-            return brackets, quote, True
-        elif c in _OPENERS or c in _CLOSERS:
-            brackets.append((i, c))
+            return tokens, quote, True
+        elif c in _BRACKETS:
+            tokens.append((i, i + 1, c))
+        elif c.isalpha() or c == "_":
+            match = IDENTIFIER_RE.match(text, i)
+            end = match.end() if match else i + 1
+            tokens.append((i, end, match.group() if match else c))
+            i = end
+            continue
         i += 1
-    return brackets, quote, False
+    return tokens, quote, False
 
 
 _PYTHON_BLOCK_RE = re.compile(r"(?:async\s+)?(?:def|class|if|elif|else|for|while|with|try|except|finally)\b")
@@ -358,11 +343,13 @@ def finish_line(
 
 def _line_state(body: str, hash_comments: bool, single_quotes: bool) -> tuple[str, list[str]]:
     """The quote left open by ``body`` ("" if none) and the brackets it opened and did not close."""
-    brackets, quote, comment = _code_brackets(body, hash_comments, single_quotes)
+    tokens, quote, comment = _code_tokens(body, hash_comments, single_quotes)
     if comment:
         return "", []  # a comment: nothing to close
     stack: list[str] = []
-    for _, c in brackets:
+    for _, _, c in tokens:
+        if c not in _BRACKETS:
+            continue
         if c in _OPENERS:
             stack.append(c)
         elif stack and stack[-1] == _CLOSERS[c]:
