@@ -38,9 +38,11 @@ T = TypeVar("T")
 
 PROMPT_MODES = ("auto", "fim", "chat")
 # How the SDK reaches the server, through its ``http_client`` hook (bench/http_hop.py measures each):
-# "sdk" lets the SDK build its default httpx2 client; "httpx" passes a tuned httpx2 client; "aiohttp"
-# uses the SDK's aiohttp adapter (needs the ``aiohttp`` package).
-TRANSPORTS = ("sdk", "httpx", "aiohttp")
+# "keepalive" (the default) passes an httpx2 client whose ``http://`` requests go through our keep-alive
+# transport (providers/http_transport.py) and everything else through httpx2's; "httpx" passes a tuned
+# httpx2 client; "sdk" lets the SDK build its default client; "aiohttp" uses the SDK's aiohttp adapter
+# (needs the ``aiohttp`` package).
+TRANSPORTS = ("keepalive", "httpx", "sdk", "aiohttp")
 FIM_APIS = ("auto", "suffix", "tokens", "infill", "mistral")
 
 # Sent when no key is configured: local servers ignore it, and it cannot be mistaken for a real key.
@@ -114,7 +116,7 @@ class OpenAIProvider:
         connect_timeout: float = 3.0,
         max_retries: int = 1,
         max_prompt_chars: int = 200_000,
-        transport: str = "httpx",
+        transport: str = "keepalive",
     ) -> None:
         """Configure only; the SDK is imported and the client built on first use.
 
@@ -364,7 +366,13 @@ class OpenAIProvider:
         # One client for the provider's life: its pool keeps the connection to the model server open
         # between keystrokes (keep-alive longer than a typing pause), so a request never pays a connect.
         limits = httpx2.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=120.0)
-        return sdk.DefaultAsyncHttpxClient(timeout=timeout, limits=limits)
+        if self._transport == "httpx" or _proxied(self._base_url):
+            # httpx2 applies environment proxies only to clients without a transport of their own.
+            return sdk.DefaultAsyncHttpxClient(timeout=timeout, limits=limits)
+        from lsp_server.providers.http_transport import KeepAliveTransport
+
+        transport = KeepAliveTransport(httpx2.AsyncHTTPTransport(limits=limits), keepalive_expiry=120.0)
+        return sdk.DefaultAsyncHttpxClient(timeout=timeout, transport=transport)
 
     def _timeout(self, deadline: float) -> Any:
         """An httpx2 timeout for one attempt: connect <= connect_timeout, everything else <= deadline.
@@ -457,6 +465,17 @@ def _host_of(url: str) -> str:
     if not parts.hostname:
         return "the model server"
     return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+
+
+def _proxied(url: str) -> bool:
+    """Whether an environment proxy (``HTTP_PROXY``, ``ALL_PROXY``, less ``NO_PROXY``) applies to ``url``."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    parts = urlsplit(url)
+    if parts.scheme not in proxies and "all" not in proxies:
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def _sdk() -> Any:
