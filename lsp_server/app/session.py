@@ -46,6 +46,7 @@ from lsp_server.providers.prompts import FimPrompt
 log = logging.getLogger(__name__)
 
 INDEX_SLICE_SECONDS = 0.008  # the workspace walk yields to the event loop this often
+BUSY_AFTER_S = 0.15  # the status turns "busy" only for work that lasts this long (see begin_work)
 
 
 class Progress(Protocol):
@@ -119,6 +120,7 @@ class Session:
         self.debounce = self._new_debounce()
         self.status = Status()
         self.running = 0
+        self._busy_timer: asyncio.TimerHandle | None = None
         self.on_status = on_status
         self.progress: Progress = progress or NoProgress()
         self.log_level_override: str | None = None
@@ -543,13 +545,32 @@ class Session:
         return "offline" if provider is None or provider.is_offline else "idle"
 
     def begin_work(self) -> None:
-        """Mark one model request as running (the status shows ``busy`` while any runs)."""
+        """Mark one model request as running; the status shows ``busy`` once work lasts ``BUSY_AFTER_S``.
+
+        Why late: most completions end within milliseconds, and a spinner that flashes on every
+        keystroke is noise that also costs two notifications per request; slow models and commands
+        still show it.
+        """
         self.running += 1
-        self.set_status("busy", message=self.status.message if self.status.state != "error" else "")
+        if self.running == 1 and self._busy_timer is None and self.status.state != "busy":
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called outside a loop: nothing would ever fire the timer
+                self._show_busy()
+                return
+            self._busy_timer = loop.call_later(BUSY_AFTER_S, self._show_busy)
+
+    def _show_busy(self) -> None:
+        self._busy_timer = None
+        if self.running:
+            self.set_status("busy", message=self.status.message if self.status.state != "error" else "")
 
     def end_work(self) -> None:
         """Mark one model request as done; back to the resting state when none runs (errors stay)."""
         self.running = max(0, self.running - 1)
+        if self.running == 0 and self._busy_timer is not None:
+            self._busy_timer.cancel()
+            self._busy_timer = None
         if self.running == 0 and self.status.state == "busy":
             description = self._provider.description if self._provider else ""
             self.set_status(self.resting_state(), message=description)

@@ -22,7 +22,7 @@ from lsp_server.core.errors import DocumentNotOpen, ExcludedFile, ProviderError
 from lsp_server.core.layout import GITIGNORE, LLMLSPIGNORE
 from lsp_server.core.uris import uri_to_path
 from lsp_server.lsp import convert
-from lsp_server.lsp.server import LlmLanguageServer, server
+from lsp_server.lsp.server import LOG_FILE_ONLY, LlmLanguageServer, server
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,10 @@ async def inline(ls: LlmLanguageServer, uri: str, position: types.Position, expl
     total_ms = (time.perf_counter() - received) * 1000
     # Read by bench/server.py from the log file: the server's own time, model wait excluded.
     log.debug(
-        "inline timing: %.3f ms total, %.3f ms waiting for the model", total_ms, result.model_seconds * 1000
+        "inline timing: %.3f ms total, %.3f ms waiting for the model",
+        total_ms,
+        result.model_seconds * 1000,
+        extra=LOG_FILE_ONLY,  # one line per keystroke would bury the editor's log panel
     )
     if uri not in session.store or session.store.get(uri).version != result.version:
         raise JsonRpcContentModified(f"{uri} changed while the suggestion was computed")

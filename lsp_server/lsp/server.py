@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_NOTIFICATION = "llmLsp/status"
+# ``extra=`` for log records meant for the log file only, never forwarded as window/logMessage.
+LOG_FILE_ONLY = {"log_file_only": True}
 
 
 class LspProgress:

@@ -40,7 +40,7 @@ class ClientLogHandler(logging.Handler):
         self._emitting = False
 
     def emit(self, record: logging.LogRecord) -> None:  # noqa: D102
-        if self._emitting or self.ls.protocol.writer is None:
+        if self._emitting or self.ls.protocol.writer is None or getattr(record, "log_file_only", False):
             return
         self._emitting = True  # logging from inside the transport must not recurse
         try:
