@@ -184,13 +184,16 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
         purpose="completion",
     )
     chat = not isinstance(prompt, FimPrompt) or getattr(pipeline.provider, "prompt_mode", "fim") == "chat"
+    # One scene per request: the stream's stop checks and every candidate's post-processing share it.
+    with slow_step("scene", snapshot.uri):
+        scene = request_scene(cursor)
     started = pipeline.clock()
-    texts = await read_candidates(pipeline.provider, request, cursor, chat=chat)
+    texts = await read_candidates(pipeline.provider, request, cursor, chat=chat, scene=scene)
     model_seconds = pipeline.clock() - started
     pipeline.debounce.observe_latency(model_seconds)
 
     with slow_step("post-processing", snapshot.uri):
-        shown = dedupe(postprocess.suggest(text, cursor, chat=chat) for text in texts)
+        shown = dedupe(postprocess.suggest(text, cursor, chat=chat, scene=scene) for text in texts)
     # Held back (and logged): a multi-line suggestion adding process execution with a URL or secret path.
     safe = set(
         capabilities.without_risky([item.text for item in shown], snapshot.grammar, prefix_key + suffix_key)
@@ -202,8 +205,22 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
     return InlineResult(snapshot.uri, snapshot.version, offset, shown, model_seconds=model_seconds)
 
 
+def request_scene(cursor: postprocess.Cursor) -> postprocess.Scene | None:
+    """The post-processing scene for ``cursor``, or None (each step then builds its own, and logs)."""
+    try:
+        return postprocess.scene_for(cursor)
+    except Exception:  # model-independent, but a scene bug must cost at most this shortcut
+        log.exception("scene for %d failed", cursor.offset)
+        return None
+
+
 async def read_candidates(
-    provider: Provider, request: ModelRequest, cursor: postprocess.Cursor, *, chat: bool = False
+    provider: Provider,
+    request: ModelRequest,
+    cursor: postprocess.Cursor,
+    *,
+    chat: bool = False,
+    scene: postprocess.Scene | None = None,
 ) -> list[str]:
     """Read the model stream into one text per candidate, closing it as soon as enough arrived.
 
@@ -213,9 +230,9 @@ async def read_candidates(
     A candidate whose stream ended without a finish reason (cut connection) is still usable for
     ghost text: post-processing only shows complete lines/blocks of it.
     """
-    # The scene is built once here; each delta then costs work proportional to its own text.
+    # The scene is built once per request; each delta then costs work proportional to its own text.
     with slow_step("stream stop scene", "this request"):
-        stopper = StreamStopper(cursor) if not chat else None
+        stopper = StreamStopper(cursor, scene) if not chat else None
     texts: dict[int, list[str]] = {}
     finished: set[int] = set()
     stopped: set[int] = set()

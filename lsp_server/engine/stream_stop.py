@@ -40,14 +40,14 @@ class StreamStopper:
 
     __slots__ = ("scene", "_candidates", "decisions")
 
-    def __init__(self, cursor: postprocess.Cursor) -> None:
-        """Build the scene for ``cursor`` (the only scan and parse this request's stream pays)."""
-        self.scene: postprocess.Scene | None
-        try:
-            self.scene = postprocess.scene_for(cursor)
-        except Exception:  # a stop check must never take the pipeline down: read to the end instead
-            log.exception("stream stop scene failed")
-            self.scene = None
+    def __init__(self, cursor: postprocess.Cursor, scene: postprocess.Scene | None = None) -> None:
+        """Use the request's ``scene``, or build it for ``cursor`` (the only scan and parse it pays)."""
+        self.scene: postprocess.Scene | None = scene
+        if scene is None:
+            try:
+                self.scene = postprocess.scene_for(cursor)
+            except Exception:  # a stop check must never take the pipeline down: read to the end instead
+                log.exception("stream stop scene failed")
         self._candidates: dict[int, _Candidate] = {}
         self.decisions = 0  # how often the rule ran (tests and benches read it)
 

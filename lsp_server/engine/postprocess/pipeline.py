@@ -35,20 +35,20 @@ class Suggestion:
     replaces: int = 0
 
 
-def suggest(raw: str, cursor: Cursor, *, chat: bool = False) -> Suggestion:
+def suggest(raw: str, cursor: Cursor, *, chat: bool = False, scene: Scene | None = None) -> Suggestion:
     """The suggestion to show for a model's raw answer at ``cursor``, with the range it replaces.
 
     Order: line endings -> chat extraction (fences, echoed prefix, indentation) -> closers the answer
     writes itself (the replace range) -> single/multi-line decision (block headers included) ->
     single-line cut -> closing brackets -> block scope -> overlap with the text after the cursor ->
     repetition -> indentation style -> trailing shape -> syntax validation -> nothing trivial; in the
-    document's line endings. ``Suggestion("")`` means show nothing.
+    document's line endings. ``Suggestion("")`` means show nothing. ``scene``: the request's scene
+    for ``cursor`` when the caller already built it (one per request, shared by its candidates).
     """
     if not raw or not raw.strip():
         return Suggestion("")
     try:
-        scene = scene_for(cursor)
-        return _run(raw, scene, chat=chat)
+        return _run(raw, scene if scene is not None else scene_for(cursor), chat=chat)
     except Exception:  # model output must never crash the server; fall back to a safe single line
         log.exception("post-processing failed")
         return Suggestion(raw.replace("\r\n", "\n").split("\n", 1)[0].rstrip())
