@@ -4,7 +4,8 @@ Owns a small LRU of suggestions keyed by document and cursor surroundings. A loo
 current prefix is a stored prefix plus the start of one of its suggestions (the user typed what was
 shown) and the text after the cursor is unchanged (or only gained auto-closed brackets/quotes);
 backspacing to a stored state hits with the whole suggestion. Only a bounded tail of the prefix and
-head of the suffix are ever compared, so a lookup costs O(entries), never O(file size). Time is passed
+head of the suffix are ever compared, so a lookup costs O(entries), never O(file size), and an entry
+stored elsewhere is ruled out by one string comparison. Time is passed
 in explicitly. Pure and synchronous; it must not know about LSP, providers or settings.
 """
 
@@ -64,11 +65,13 @@ def _typed_since(entry: _Entry, prefix: str) -> str | None:
 
 def _remaining(entry: _Entry, prefix: str, suffix_head: str) -> list[str] | None:
     """What is left of the entry's suggestions for this prefix/suffix, or None if it does not apply."""
-    typed = _typed_since(entry, prefix)
-    if typed is None:
-        return None
+    # The suffix first: a string comparison that fails at once for entries stored on other lines,
+    # where the prefix search would scan hundreds of characters per entry on every request.
     closers = _auto_closed(suffix_head, entry.suffix_head)
     if closers is None:
+        return None
+    typed = _typed_since(entry, prefix)
+    if typed is None:
         return None
     out = []
     for suggestion in entry.suggestions:
@@ -93,6 +96,8 @@ def _auto_closed(current: str, stored: str) -> str | None:
     """
     if current == stored:
         return ""
+    if not current or current[0] not in _AUTO_CLOSERS:  # the common miss, decided in O(1)
+        return None
     for extra in (1, 2):
         head = current[:extra]
         closers_only = len(current) >= extra and all(ch in _AUTO_CLOSERS for ch in head)

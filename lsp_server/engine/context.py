@@ -181,18 +181,18 @@ def window_bounds(text: str, offset: int, prefix_chars: int, suffix_chars: int) 
     line_end = len(text) if line_end < 0 else line_end
     start = line_start if offset - line_start <= max(prefix_chars, 200) else offset - prefix_chars
     end = line_end if line_end - offset <= max(suffix_chars, 200) else offset + suffix_chars
-    # Grow upwards one whole line at a time while it fits.
-    while start > 0:
-        previous = text.rfind("\n", 0, start - 1) + 1
-        if offset - previous > prefix_chars:
-            break
-        start = previous
-    while end < len(text):
-        following = text.find("\n", end + 1)
-        following = len(text) if following < 0 else following
-        if following - offset > suffix_chars:
-            break
-        end = following
+    # Grow to the farthest whole lines that fit: one search each way (not a Python step per line).
+    lowest = offset - prefix_chars
+    if lowest <= 0:
+        start = 0
+    elif start > lowest:
+        start = text.find("\n", lowest - 1, start) + 1 or start
+    highest = offset + suffix_chars
+    if highest >= len(text):
+        end = len(text)
+    elif end < highest:
+        following = text.rfind("\n", end + 1, highest + 1)
+        end = following if following >= 0 else end
     return start, end
 
 
