@@ -167,6 +167,25 @@ async def completions(client: LspProcess, uri: str, lines: list[str], n: int) ->
     return times
 
 
+async def completions_while_typing(client: LspProcess, uri: str, lines: list[str], n: int) -> list[float]:
+    """Round trips of explicit requests each sent right after a keystroke: every one on a new version.
+
+    What a user meets while typing: per-version costs (the new text, its tree) are paid by the
+    request, which a repeated request on one version would hide. The keystroke is not timed.
+    """
+    times = []
+    line = len(lines) // 2
+    column = len(lines[line])
+    for i in range(n):
+        client.insert(uri, 2 + i, line, column + i, "x")
+        started = time.perf_counter()
+        answer = await client.inline_nowait(uri, line, column + i + 1)
+        times.append(time.perf_counter() - started)
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+    return times
+
+
 def timings(log_file: Path) -> list[tuple[float, float]]:
     found = re.findall(r"inline timing: ([0-9.]+) ms total, ([0-9.]+) ms waiting", log_file.read_text())
     return [(float(total), float(model)) for total, model in found]
@@ -192,8 +211,9 @@ async def overhead(bench: Bench, requests: int) -> None:
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)
         profiler.wait()
-    await client.close()
     found = timings(log_file)[skip + 5 :]
+    typing = [t * 1000 for t in await completions_while_typing(client, uri, lines, requests)]
+    await client.close()
     own = [total - model for total, model in found]
     http = [model for _, model in found]
 
@@ -201,6 +221,7 @@ async def overhead(bench: Bench, requests: int) -> None:
     await naive_client.initialize()
     naive_client.open(uri, text)
     naive = [t * 1000 for t in await completions(naive_client, uri, lines, requests)]
+    naive_typing = [t * 1000 for t in await completions_while_typing(naive_client, uri, lines, requests)]
     await naive_client.close()
 
     p50 = percentile(trips, 0.5)
@@ -221,6 +242,10 @@ async def overhead(bench: Bench, requests: int) -> None:
         f"llm-lsp / stdio floor {p50 / percentile(floor, 0.5):.1f}, "
         f"round trip minus stdio floor {p50 - percentile(floor, 0.5):.2f} ms"
     )
+    print("same, each request right after a keystroke (a new version every time):")
+    print(f"  llm-lsp round trip                        {stats(typing)}")
+    print(f"  naive pygls + openai SDK server           {stats(naive_typing)}")
+    print(f"  ratio (p50): llm-lsp / naive {percentile(typing, 0.5) / percentile(naive_typing, 0.5):.2f}")
 
 
 async def keystrokes(bench: Bench, sizes: tuple[int, ...], strokes: int) -> None:

@@ -110,8 +110,6 @@ def cursor_for(snapshot: Snapshot, offset: int, multiline: str) -> postprocess.C
     )
 
 
-# A first parse larger than this (tens of ms and more) runs in a worker thread.
-COLD_PARSE_OFF_LOOP_BYTES = 100_000
 # No synchronous step may hold the event loop longer than this (every other request waits behind it).
 SLOW_STEP_SECONDS = 0.05
 
@@ -165,10 +163,6 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
         pipeline.debounce.observe_keystroke(now)
         await pipeline.sleep(pipeline.debounce.delay(now))
 
-    if snapshot.cold_parse_bytes > COLD_PARSE_OFF_LOOP_BYTES:
-        # The first parse of a big document (seconds for a couple of MB) runs in a worker thread, so
-        # other documents' requests are answered meanwhile; the prompt then reads the parsed tree.
-        await asyncio.to_thread(lambda: snapshot.tree)
     with slow_step("scene window", snapshot.uri):
         cursor = cursor_for(snapshot, offset, settings.completion.multiline)
     with slow_step("prompt", snapshot.uri):
@@ -301,10 +295,10 @@ def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: Pro
         offset=offset,
         path=path,
         language_id=snapshot.language_id,
-        # Per keystroke: a document whose reparses are slow and broken goes without scope headers
-        # for a while rather than paying a whole-file parse per request.
-        tree=snapshot.tree_within_budget(),
-        parse_missing=False,
+        # No tree of the whole document: each keystroke makes a new version, and reparsing all of it
+        # per request costs O(file) (16-20 ms for 10k lines of Python). The scopes come from a parse
+        # of the construct around the cursor (context.scope_region).
+        tree=None,
         index=sources.index,
         budget_chars=settings.completion.max_prompt_chars,
         recent_edits=sources.recent_edits,

@@ -71,6 +71,15 @@ SIMILAR_MIN_SCORE = 0.15
 SIMILAR_TOP = 2
 MAX_OPEN_FILE_CHARS = 100_000  # similar-snippet windows read this much of another open file (one pass)
 MAX_PARSE_BYTES = 2_000_000  # same bound as documents.DocumentStore's max_parse_bytes
+# Without a tree of the whole text, the scopes around the cursor come from a parse of a region: from
+# the top-level construct holding the cursor (searched at most this far up) to the next one below
+# (at most SCOPE_BELOW_CHARS on). A parse of the whole document per request (an incremental reparse
+# of a 10k-line Python file took 16-20 ms here) is what this avoids; the cost now follows the
+# construct around the cursor, bounded, whatever the file's size.
+SCOPE_ABOVE_CHARS = 32_000
+SCOPE_BELOW_CHARS = 8_000
+# A line that starts a construct at column 0 (not a closer, a comment or a continuation).
+_TOP_LEVEL_LINE = re.compile(r"\n(?=[A-Za-z_@$\[<])")
 
 
 class Priority(IntEnum):
@@ -391,6 +400,62 @@ def local_types(
 
 _SCOPE_TYPES = syntax.FUNCTION_NODES | syntax.CLASS_NODES | syntax.NAMESPACE_NODES
 _CLASS_TYPES = syntax.CLASS_NODES
+
+
+def scope_region(text: str, offset: int) -> tuple[int, int]:
+    """Character offsets [start, end) of the region parsed for the scopes around ``offset``.
+
+    Starts at the nearest column-0 construct line at or above the cursor's line (searched in growing
+    windows up to ``SCOPE_ABOVE_CHARS``, else a line start that far up) and ends before the next one
+    below the cursor's line (within ``SCOPE_BELOW_CHARS``). Top-level constructs parse on their own,
+    so the scopes found in the region are those of the whole file, minus any enclosing construct
+    that starts farther up than the bound (a huge class: its methods are still found).
+    """
+    line_start = text.rfind("\n", 0, offset) + 1
+    start = None
+    for reach in (2_000, 8_000, SCOPE_ABOVE_CHARS):
+        lowest = max(0, line_start - reach)
+        # endpos one past the line start: the lookahead must see the cursor line's first character.
+        for match in _TOP_LEVEL_LINE.finditer(text, max(0, lowest - 1), line_start + 1):
+            start = match.end()
+        if start is not None or lowest == 0:
+            break
+    if start is None and line_start <= SCOPE_ABOVE_CHARS:
+        start = 0  # the file's start: nothing encloses it
+    elif start is None:
+        start = _outermost_line(text, text.find("\n", line_start - SCOPE_ABOVE_CHARS) + 1, line_start)
+    line_end = text.find("\n", offset)
+    if line_end < 0:
+        return start, len(text)
+    limit = line_end + SCOPE_BELOW_CHARS
+    following = _TOP_LEVEL_LINE.search(text, line_end, limit + 1)
+    if following is not None:
+        return start, following.start()
+    if limit >= len(text):
+        return start, len(text)
+    return start, max(text.rfind("\n", line_end, limit), line_end)
+
+
+def _outermost_line(text: str, lowest: int, line_start: int) -> int:
+    """The first least-indented line in [lowest, line_start] (a line start).
+
+    Inside a huge construct, a start from which the code parses as siblings (``def`` after ``def``),
+    not as a fragment of a deeper block. Only for cursors more than ``SCOPE_ABOVE_CHARS`` into one
+    construct (rare), hence a plain line-by-line walk.
+    """
+    best, best_width = line_start, None
+    position = lowest
+    while position <= line_start:
+        end = text.find("\n", position, line_start + 1)
+        line = text[position : line_start + 1 if end < 0 else end]
+        if line.strip():
+            width = len(line) - len(line.lstrip())
+            if best_width is None or width < best_width:
+                best, best_width = position, width
+        if end < 0:
+            break
+        position = end + 1
+    return best
 
 
 def enclosing_scopes(tree: Tree | None, byte_offset: int) -> list[Node]:
@@ -856,12 +921,19 @@ def build_context(
     offset = max(0, min(offset, len(text)))
     grammar = syntax.grammar_name(language_id, path)
     comment = comment_prefix(grammar, language_id)
-    source = text.encode("utf-8", errors="replace")
-    # Without a tree from the caller, parse only files of ordinary size: the document store gives no
-    # tree for files over its limit on purpose (a 50 MB file took seconds to parse per request).
-    if tree is None and parse_missing and grammar is not None and len(source) <= MAX_PARSE_BYTES:
-        tree = syntax.parse(grammar, source)
-    byte_offset = len(text[:offset].encode("utf-8", errors="replace"))
+    # ``source`` holds text[base:...] in utf-8: the whole text with a caller's tree, else the region
+    # around the cursor (``scope_region``); node byte offsets are relative to it.
+    base = 0
+    if tree is not None:
+        source = text.encode("utf-8", errors="replace")
+    elif parse_missing and grammar is not None:
+        base, region_end = scope_region(text, offset)
+        source = text[base:region_end].encode("utf-8", errors="replace")
+        if len(source) <= MAX_PARSE_BYTES:
+            tree = syntax.parse(grammar, source)
+    else:
+        source = b""
+    byte_offset = len(text[base:offset].encode("utf-8", errors="replace"))
     scopes = enclosing_scopes(tree, byte_offset)
     resolver = None
     receiver = None
@@ -870,8 +942,8 @@ def build_context(
             (_class_name(source, node) for node in scopes if node.type in _CLASS_TYPES), None
         ) or _go_receiver_type(source, scopes)
         function_start = next((n.start_byte for n in scopes if n.type not in _CLASS_TYPES), None)
-        if function_start is not None and len(source) != len(text):
-            function_start = len(source[:function_start].decode("utf-8", errors="replace"))
+        if function_start is not None:
+            function_start = base + len(source[:function_start].decode("utf-8", errors="replace"))
         types = local_types(text, offset, grammar, function_start)
         resolver = _Resolver(index, path, types, self_class)
         receiver = receiver_members(text, offset, index, resolver, comment)
@@ -892,7 +964,8 @@ def build_context(
     start, end = window_bounds(text, offset, prefix_room, suffix_room)
 
     candidates: list[Snippet] = [receiver] if receiver is not None else []
-    start_byte = len(text[:start].encode("utf-8", errors="replace"))
+    # Scopes that start above the window (and the region's start, ``base``) are not in the prompt.
+    start_byte = len(text[base:start].encode("utf-8", errors="replace")) if start > base else 0
     label = path or "untitled"
     headers = [_header(source, node) for node in reversed(scopes) if node.start_byte < start_byte]
     if headers:
