@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import string
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from enum import IntEnum
@@ -298,6 +299,7 @@ def callee_at(text: str, offset: int) -> tuple[str, ...] | None:
     return None
 
 
+_ASCII_WORD = string.ascii_letters + string.digits + "_"
 _CALL_RESULT_ACCESS = re.compile(r"\)[ \t]*[?!]?\.[ \t]*\w*$")
 # How far back on the cursor's line a receiver is looked for (a bound, not the line).
 MEMBER_ACCESS_CHARS = 300
@@ -311,6 +313,11 @@ def member_access_at(text: str, offset: int) -> tuple[str, ...] | None:
     """
     line_start = text.rfind("\n", max(0, offset - MEMBER_ACCESS_CHARS), offset) + 1
     line = text[max(line_start, offset - MEMBER_ACCESS_CHARS) : offset]
+    # Both patterns need a ``.`` before the word being typed. Without one, say so in O(n): the regex
+    # search backtracks quadratically over a long run of word characters.
+    before = line.rstrip(_ASCII_WORD).rstrip(" \t")
+    if not before.endswith(".") and not (before and before[-1].isalnum()):
+        return None
     match = _MEMBER_ACCESS.search(line)
     if match is not None:
         return tuple(part.strip(" \t?!") for part in match.group(1).split("."))
