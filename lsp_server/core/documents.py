@@ -157,6 +157,8 @@ class Snapshot:
     _tree: Tree | None = attrs.field(default=None, alias="tree", repr=False)
     encoding: Encoding = Encoding.UTF16
     _blocks: tuple[tuple[str, ...], ...] | None = attrs.field(default=None, alias="blocks", repr=False)
+    # Characters per block (from the store): positions <-> offsets walk blocks, not every line.
+    _block_chars: tuple[int, ...] | None = attrs.field(default=None, alias="block_chars", repr=False)
     _state: _TreeState | None = attrs.field(default=None, alias="state", repr=False)
     _lines: tuple[str, ...] | None = attrs.field(default=None, init=False, repr=False)
     _starts: list[int] | None = attrs.field(default=None, init=False, repr=False)
@@ -240,17 +242,47 @@ class Snapshot:
             return starts
         return self._starts
 
+    def _walkable(self) -> bool:
+        # A version whose lines were never listed: its positions cost O(blocks), not O(lines) (each
+        # keystroke makes a new version, and a request converts two positions on it).
+        return self._lines is None and self._blocks is not None and self._block_chars is not None
+
     def offset_at(self, line: int, character: int) -> int:
         """Str offset of an LSP position, clamped: past the last line is the end of the text."""
-        lines = self.lines
         if line < 0:
             return 0
+        if self._walkable():
+            assert self._blocks is not None and self._block_chars is not None
+            base = first = 0
+            for block, chars in zip(self._blocks, self._block_chars, strict=True):
+                if line < first + len(block):
+                    i = line - first
+                    return (
+                        base + sum(map(len, block[:i])) + column_to_index(block[i], character, self.encoding)
+                    )
+                first += len(block)
+                base += chars
+            return base
+        lines = self.lines
         if line >= len(lines):
             return len(self.text)
         return self._line_starts()[line] + column_to_index(lines[line], character, self.encoding)
 
     def position_at(self, offset: int) -> Position:
         """LSP position of a str offset (clamped to the text; inside a line ending: end of that line)."""
+        if self._walkable():
+            assert self._blocks is not None and self._block_chars is not None
+            base = first = 0
+            last = len(self._blocks) - 1
+            for k, (block, chars) in enumerate(zip(self._blocks, self._block_chars, strict=True)):
+                if offset < base + chars or k == last:
+                    for i, text in enumerate(block):
+                        if offset < base + len(text) or (k == last and i == len(block) - 1):
+                            index = min(max(0, offset - base), line_content_length(text))
+                            return first + i, index_to_column(text, index, self.encoding)
+                        base += len(text)
+                first += len(block)
+                base += chars
         lines, starts = self.lines, self._line_starts()
         number = max(0, min(bisect_right(starts, offset) - 1, len(lines) - 1))
         line = lines[number]
@@ -456,6 +488,7 @@ class DocumentStore:
                 grammar=doc.grammar,
                 encoding=self._encoding,
                 blocks=doc.state.blocks or tuple(doc.lines.blocks),
+                block_chars=tuple(doc.lines.chars),
                 state=doc.state,
             )
         return doc.snapshot
