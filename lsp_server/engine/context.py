@@ -315,8 +315,9 @@ def member_access_at(text: str, offset: int) -> tuple[str, ...] | None:
     line = text[max(line_start, offset - MEMBER_ACCESS_CHARS) : offset]
     # Both patterns need a ``.`` before the word being typed. Without one, say so in O(n): the regex
     # search backtracks quadratically over a long run of word characters.
-    before = line.rstrip(_ASCII_WORD).rstrip(" \t")
-    if not before.endswith(".") and not (before and before[-1].isalnum()):
+    head = line.rstrip(_ASCII_WORD)
+    unicode_word = bool(head) and head[-1].isalnum()  # a non-ASCII letter in the word: the regex judges
+    if not unicode_word and not head.rstrip(" \t").endswith("."):
         return None
     match = _MEMBER_ACCESS.search(line)
     if match is not None:
