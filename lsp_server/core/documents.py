@@ -16,7 +16,6 @@ clamped, and binary or huge files are kept as plain text without a tree.
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import accumulate, chain
@@ -49,20 +48,6 @@ TreeEdit = tuple[int, int, int, Point, Point, Point]
 _BLOCK = 64  # lines per block when a block is (re)built; small enough that O(block) work is cheap
 _MAX_BLOCK = 2 * _BLOCK
 _MAX_PENDING = 16  # tree edits kept apart before they are folded into one covering edit
-# A reparse that takes longer than this and leaves syntax errors (an unclosed string or bracket
-# re-lexes the rest of the file at every edit) pauses tree_within_budget() for the document for
-# _SLOW_PARSE_PAUSE times as long, so such parses take at most ~5 % of the time while typing.
-_SLOW_PARSE_SECONDS = 0.010
-_SLOW_PARSE_PAUSE = 20
-
-
-class _ParseBudget:
-    """When a document's slow, broken reparses may run again (shared by all its versions)."""
-
-    __slots__ = ("paused_until",)
-
-    def __init__(self) -> None:
-        self.paused_until = 0.0
 
 
 @attrs.frozen
@@ -83,7 +68,7 @@ class _TreeState:
     next version starts from the resolved tree.
     """
 
-    __slots__ = ("grammar", "base", "edits", "blocks", "sizes", "tree", "done", "budget")
+    __slots__ = ("grammar", "base", "edits", "blocks", "tree", "done")
 
     def __init__(
         self,
@@ -91,21 +76,13 @@ class _TreeState:
         base: Tree | None = None,
         edits: tuple[TreeEdit, ...] = (),
         blocks: tuple[tuple[str, ...], ...] = (),
-        budget: _ParseBudget | None = None,
-        sizes: tuple[int, ...] = (),
     ) -> None:
         self.grammar = grammar
         self.base = base
         self.edits = edits
         self.blocks = blocks  # the version's text, as the store's immutable line blocks
-        self.sizes = sizes  # utf-8 size of each block
         self.tree: Tree | None = None
         self.done = grammar is None
-        self.budget = budget or _ParseBudget()
-
-    def paused(self) -> bool:
-        """True when this version is not parsed yet and the document's slow reparses are paused."""
-        return not self.done and self.budget.paused_until > time.monotonic()
 
     def resolve(self) -> Tree | None:
         if not self.done:
@@ -114,7 +91,6 @@ class _TreeState:
             # view), so every incremental parse leaked the chunks it read. Joining and encoding is
             # C-level work once per parsed version (a completion request), never per keystroke.
             source = to_utf8("".join(chain.from_iterable(self.blocks)))
-            started = time.monotonic()
             if self.base is None:
                 self.tree = syntax.parse(self.grammar, source)
             else:
@@ -123,16 +99,8 @@ class _TreeState:
                 for edit in self.edits:
                     edited.edit(*edit)
                 self.tree = syntax.parse(self.grammar, source, edited)
-            took = time.monotonic() - started
-            if took > _SLOW_PARSE_SECONDS and self.tree is not None and self.tree.root_node.has_error:
-                self.budget.paused_until = time.monotonic() + took * _SLOW_PARSE_PAUSE
-            self.done, self.base, self.edits, self.blocks, self.sizes = True, None, (), (), ()
+            self.done, self.base, self.edits, self.blocks = True, None, (), ()
         return self.tree
-
-    @property
-    def cold_bytes(self) -> int:
-        """Bytes a first (non-incremental) parse would read on resolve; 0 if resolved or incremental."""
-        return 0 if self.done or self.grammar is None or self.base is not None else sum(self.sizes)
 
     def next_base(self) -> tuple[Tree | None, list[TreeEdit]]:
         """Where the following version's tree starts from: this tree, or this one's own starting point."""
@@ -179,27 +147,6 @@ class Snapshot:
         if self._tree is None and self._state is not None:
             object.__setattr__(self, "_tree", self._state.resolve())
         return self._tree
-
-    def tree_within_budget(self) -> Tree | None:
-        """``tree``, or ``None`` while reparsing this document is paused for being slow and broken.
-
-        For per-keystroke work (inline completion), which does well without a tree; explicit
-        actions use ``tree``, which always parses.
-        """
-        if self._tree is None and self._state is not None and self._state.paused():
-            return None
-        return self.tree
-
-    @property
-    def cold_parse_bytes(self) -> int:
-        """Bytes that reading ``tree`` would parse from scratch (0: ready, none, or incremental).
-
-        A first parse of a big document takes long enough to stall the caller's event loop; the
-        caller can resolve ``tree`` in a worker thread instead when this is large.
-        """
-        if self._tree is not None or self._state is None:
-            return 0
-        return self._state.cold_bytes
 
     @property
     def source(self) -> bytes:
@@ -395,7 +342,6 @@ class _Document:
     version: int
     lines: _Lines
     state: _TreeState
-    budget: _ParseBudget
     snapshot: Snapshot | None = None
 
 
@@ -422,7 +368,7 @@ class DocumentStore:
         """Start tracking a document (re-opening replaces it)."""
         grammar = syntax.grammar_name(language_id, uri_basename(uri))
         lines = _Lines(text)
-        doc = _Document(uri, language_id, grammar, version, lines, _TreeState(None), _ParseBudget())
+        doc = _Document(uri, language_id, grammar, version, lines, _TreeState(None))
         doc.state = self._new_state(doc, None, [])
         self._docs[uri] = doc
         return self._snapshot(doc)
@@ -475,9 +421,9 @@ class DocumentStore:
     def _new_state(self, doc: _Document, base: Tree | None, edits: list[TreeEdit]) -> _TreeState:
         if not self._parseable(doc):
             return _TreeState(None)
-        blocks, sizes = tuple(doc.lines.blocks), tuple(doc.lines.nbytes)
+        blocks = tuple(doc.lines.blocks)
         pending = tuple(edits) if base is not None else ()
-        return _TreeState(doc.grammar, base, pending, blocks, doc.budget, sizes)
+        return _TreeState(doc.grammar, base, pending, blocks)
 
     def _snapshot(self, doc: _Document) -> Snapshot:
         if doc.snapshot is None:

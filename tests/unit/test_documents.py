@@ -220,22 +220,3 @@ def test_incremental_reparses_release_the_text_they_read(store):
     finally:
         tracemalloc.stop()
     assert grown < 300_000, f"{grown} bytes still held after 200 reparses"
-
-
-def test_slow_broken_reparses_are_paused_for_per_keystroke_work(store, monkeypatch):
-    """A file whose reparses are slow and leave errors stops costing a whole-file parse per request."""
-    from lsp_server.core import documents
-
-    monkeypatch.setattr(documents, "_SLOW_PARSE_SECONDS", 0.0)  # every parse counts as slow here
-    fine, broken = "file:///fine.py", "file:///broken.py"
-    store.open(fine, "python", 1, "def f():\n    return 1\n")
-    store.open(broken, "python", 1, 'x = """never closed\ndef f():\n    return 1\n')
-    assert store.get(fine).tree_within_budget() is not None
-    assert store.get(broken).tree_within_budget().root_node.has_error  # parsed once: now paused
-
-    store.change(broken, 2, [Change("y", ((2, 0), (2, 0)))])
-    assert store.get(broken).tree_within_budget() is None
-    snapshot = store.get(broken)
-    assert str(snapshot.tree.root_node) == str(syntax.parse("python", snapshot.source).root_node)
-    store.change(fine, 2, [Change("y", ((1, 0), (1, 0)))])
-    assert store.get(fine).tree_within_budget() is not None  # clean files are never paused

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
 from lsp_server.app import completion
-from lsp_server.core.documents import DocumentStore, Snapshot
+from lsp_server.core.documents import Snapshot
 from lsp_server.core.settings import defaults, from_flat
 from lsp_server.engine import context
 from lsp_server.privacy import redaction
@@ -81,13 +80,3 @@ def test_a_slow_step_is_logged(caplog):
         with completion.slow_step("fast", "file:///x.py"):
             pass
     assert [r.getMessage().split(" took")[0] for r in caplog.records] == ["slow step: example"]
-
-
-def test_a_big_document_reports_its_cold_parse_and_a_thread_can_resolve_it():
-    store = DocumentStore()
-    text = "".join(f"def f{i}(a):\n    return a + {i}\n\n" for i in range(5_000))
-    snapshot = store.open("file:///big.py", "python", 1, text)
-    assert snapshot.cold_parse_bytes == len(text.encode())
-    tree = asyncio.run(asyncio.to_thread(lambda: snapshot.tree))
-    assert tree is not None and snapshot.cold_parse_bytes == 0
-    assert store.get("file:///big.py").tree is tree
