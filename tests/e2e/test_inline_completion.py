@@ -12,6 +12,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig
 
+from lsp_server.app.session import BUSY_AFTER_S
+
 URI = "file:///tmp/llm_lsp_e2e/example.py"
 SOURCE = "def add(a, b):\n    return \n\nprint(add(1, 2))\n"
 
@@ -239,3 +241,28 @@ async def test_settings_hot_reload_on_did_change_configuration(fake):
         await asyncio.sleep(0.5)
         third = await client.text_document_inline_completion_async(inline_params(URI, 1, 12))
         assert [item.insert_text for item in third.items] == ["a + b"]
+
+
+async def test_the_status_turns_busy_for_a_slow_answer_and_stays_quiet_for_a_quick_one(fake):
+    # Instant answers send no status at all (no spinner flashing per keystroke, no extra writes); an
+    # answer slower than the busy delay shows busy, then the resting state again.
+    fake.script(Reply(text="a * b"), Reply(text="a + b"), Reply(text="a - b", latency=0.6))
+    async with running_server(server_env(fake.base_url, "starcoder2")) as client:
+        open_document(client, URI, SOURCE)
+        # The first request pays one-time imports and the model check: it may well be slow.
+        await client.text_document_inline_completion_async(inline_params(URI, 1, 10))
+        await asyncio.sleep(0.3)
+        client.statuses.clear()
+        started = time.monotonic()
+        quick = await client.text_document_inline_completion_async(inline_params(URI, 1, 11))
+        took = time.monotonic() - started
+        assert [item.insert_text for item in quick.items] == ["a + b"]
+        await asyncio.sleep(0.3)
+        if took < BUSY_AFTER_S:  # on a machine loaded enough to make it slow, busy is right
+            assert client.statuses == []
+        insert(client, URI, 2, 1, 11, " ")
+        slow = await client.text_document_inline_completion_async(inline_params(URI, 1, 12))
+        assert [item.insert_text for item in slow.items] == ["a - b"]
+        await asyncio.sleep(0.1)
+        states = [status.state for status in client.statuses]
+        assert states == ["busy", "idle"], states
