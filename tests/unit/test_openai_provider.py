@@ -299,6 +299,34 @@ async def test_stall_mid_stream_times_out(fake: FakeOpenAI, make) -> None:
     assert fake.wait_for_disconnect(0, timeout=2).disconnected
 
 
+async def test_a_deadline_passing_while_the_consumer_works_never_cancels_the_consumer(
+    fake: FakeOpenAI, make
+) -> None:
+    # The stream runs in the consumer's task: the deadline may only cancel a read of the model.
+    # Passing while the consumer awaits something of its own, it surfaces at the next read instead.
+    fake.script(Reply(text="a b c"))
+    provider = make()
+    await provider.warm_up()
+    seen: list[Delta] = []
+    with pytest.raises(errors.ProviderTimeout):
+        async for delta in provider.stream(request(FIM, seconds=0.3)):
+            seen.append(delta)
+            await asyncio.sleep(0.5)  # not cancelled: this is the consumer's own wait
+    assert joined(seen) == "a"
+
+
+async def test_a_cancel_from_outside_stays_a_cancel(fake: FakeOpenAI, make) -> None:
+    fake.script(Reply(hang=True))
+    provider = make()
+    await provider.warm_up()
+    reading = asyncio.ensure_future(collect(provider, request(FIM, seconds=5)))
+    await asyncio.to_thread(fake.wait_for_requests, 1)
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert fake.wait_for_disconnect(0, timeout=2).disconnected
+
+
 async def test_cut_stream_ends_without_finish_reason(fake: FakeOpenAI, make) -> None:
     fake.script(Reply(text="a + b", cut=True))
     deltas = await collect(make(), request(FIM))
