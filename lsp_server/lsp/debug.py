@@ -67,6 +67,9 @@ def on_debug_memory(ls: LlmLanguageServer, *args: Any) -> dict[str, Any]:
     RSS alone cannot tell apart (bench/soak.py prints it at each step).
     """
     gc.collect()
+    if args and args[0] == "trim":  # the effect of one more trim, on this thread (bench/soak.py)
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).malloc_trim(0)
     mib = 2**20
     status = _proc_status()
     out: dict[str, Any] = {
