@@ -309,7 +309,10 @@ def soak(options: argparse.Namespace, out=print) -> Run:
         Path(options.tracemalloc).mkdir(parents=True, exist_ok=True)
         rawclient.SERVER = [sys.executable, str(Path(__file__).resolve()), "--serve-traced"]
         extra["SOAK_TRACE_DIR"] = str(Path(options.tracemalloc).resolve())
-    with FakeOpenAI(default=answer_with(random.Random(options.seed + 1), corpus_lines())) as fake:
+    # Keep-alive, as hosted APIs and local servers answer: a reconnect per request is not the server.
+    with FakeOpenAI(
+        default=answer_with(random.Random(options.seed + 1), corpus_lines()), keep_alive=True
+    ) as fake:
         client = RawClient(server_env(fake.base_url, "soak-model", **extra))
         try:
             pid = client.process.pid

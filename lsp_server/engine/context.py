@@ -790,33 +790,38 @@ class _Windows:
 # MAX_OPEN_FILE_CHARS when the text is longer, and about _WINDOW_BYTES_PER_CHAR bytes per character of
 # that for the index: postings arrays, per-window sizes, line offsets and the identifier dict
 # (measured with tracemalloc on real Python modules: 3.3-3.7 bytes per character; the set-per-window
-# layout before took about 20). 8 MiB hold the four other open files a request looks at (up to
-# ~100 kB each) several times over; a change to any of them makes a new entry, so the bound, not the
-# number of files, is what keeps a day of typing flat.
-WINDOW_CACHE_BYTES = 8 * 2**20
+# layout before took about 20). 4 MiB hold the four other open files a request looks at (up to
+# ~100 kB each, about 0.5 MiB an entry) twice over. An entry per file, replaced when its text changes:
+# old versions are never read again.
+WINDOW_CACHE_BYTES = 4 * 2**20
 _WINDOW_BYTES_PER_CHAR = 4
 
 
 class _WindowCache:
-    """Sliding windows per distinct file text, least recently used dropped first, bounded in bytes."""
+    """Sliding windows of the latest text of each file, least recently used dropped first, in bytes.
+
+    Keyed by file, not by text: a new version of a file replaces its entry, so an edited file never
+    leaves one entry per version behind (old versions are never read again).
+    """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.used = 0
-        self._entries: OrderedDict[str, tuple[int, _Windows]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[str, _Windows]] = OrderedDict()
 
-    def get(self, text: str) -> _Windows:
-        found = self._entries.get(text)
-        if found is not None:
-            self._entries.move_to_end(text)
+    def get(self, path: str, text: str) -> _Windows:
+        found = self._entries.get(path)
+        if found is not None and (found[0] is text or found[0] == text):
+            self._entries.move_to_end(path)
             return found[1]
+        if found is not None:
+            self.used -= self._entries.pop(path)[1].cost
         windows = _Windows(text)
-        cost = windows.cost
-        if cost <= self.budget:
-            self._entries[text] = (cost, windows)
-            self.used += cost
+        if windows.cost <= self.budget:
+            self._entries[path] = (text, windows)
+            self.used += windows.cost
             while self.used > self.budget:
-                self.used -= self._entries.popitem(last=False)[1][0]
+                self.used -= self._entries.popitem(last=False)[1][1].cost
         return windows
 
     def clear(self) -> None:
@@ -846,7 +851,7 @@ def similar_snippets(query: frozenset[str], files: Sequence[tuple[str, str]]) ->
         return []
     scored: list[Snippet] = []
     for path, text in files:
-        best = _WINDOW_CACHE.get(text).best(query)
+        best = _WINDOW_CACHE.get(path, text).best(query)
         if best is not None:
             scored.append(Snippet(path, best[2], "similar", Priority.SIMILAR, best[1], round(best[0], 3)))
     scored.sort(key=lambda s: -s.score)

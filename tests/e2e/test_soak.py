@@ -57,7 +57,13 @@ def test_typing_with_completions_keeps_memory_flat():
     assert state["windowCacheBytes"] <= soak_window_budget(), state
     assert state["offlineDeadTokens"] <= max(state["offlineLiveTokens"], 100_000), state
 
-    # Closing every document releases what held their text.
+    # Closing every document releases what held their text: the live Python objects are back at the
+    # level after start-up plus one completion in a scratch file (measured: within 0.2 MiB and 300
+    # objects). Resident memory is not asserted: pymalloc keeps every 1 MiB arena that still holds
+    # one live object, so RSS after closing depends on where the last long-lived objects landed.
+    primed, after = run.memory["+ one completion, closed"], run.memory["all closed"]
+    assert after["pyUsed"] - primed["pyUsed"] < 2.0, (primed, after)
+    assert after["gcObjects"] - primed["gcObjects"] < 5000, (primed, after)
     closed = run.closed_state
     assert closed["documents"] == 0
     assert closed["suggestionCache"] == 0

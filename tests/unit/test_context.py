@@ -459,5 +459,10 @@ def test_window_cache_is_bounded_in_bytes_measured() -> None:
 
     cache = context._WindowCache(budget=3 * windows.cost)
     for n in range(10):
-        cache.get(f"{text}# version {n}\n")  # every edit makes a new entry
+        cache.get(
+            "edited.py", f"{text}# version {n}\n"
+        )  # an edited file keeps one entry, not one per version
+    assert len(cache) == 1 and cache.used <= windows.cost + 100
+    for n in range(10):
+        cache.get(f"file_{n}.py", f"{text}# file {n}\n")
     assert len(cache) <= 3 and cache.used <= cache.budget
