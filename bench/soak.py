@@ -135,6 +135,7 @@ class Run:
     indexed: float = 0.0  # RSS after start-up + indexing (and the SDK's warm-up), no document open yet
     primed: float = 0.0  # RSS after one completion in a scratch document, closed again
     closed: float = 0.0  # RSS after closing every document
+    trimmed: float = 0.0  # RSS after one more gc + malloc_trim on the server's main thread
     memory: dict = field(default_factory=dict)  # name -> the server's llm-lsp.debugMemory breakdown
     state: dict = field(default_factory=dict)
     closed_state: dict = field(default_factory=dict)
@@ -379,6 +380,7 @@ def soak(options: argparse.Namespace, out=print) -> Run:
             run.closed = rss_mib(pid)
             run.closed_state = debug_state(client)
             run.memory["all closed"] = debug_memory(client)
+            run.trimmed = debug_memory(client, "trim").get("rss", 0.0)  # did the server's own trim run?
             if options.tracemalloc:
                 dump(pid, options.tracemalloc, "closed")
             run.exit_code = client.shutdown_and_exit()
@@ -439,6 +441,10 @@ def report(options: argparse.Namespace, run: Run) -> None:
         f"RSS after closing every document {run.closed:.1f} MiB: "
         f"{run.closed - run.indexed:+.1f} MiB vs start-up + indexing, "
         f"{run.closed - run.primed:+.1f} MiB vs start-up + indexing + one completion in a scratch file"
+    )
+    print(
+        f"one more gc + malloc_trim(0) on the server's main thread after that: {run.trimmed:.1f} MiB "
+        "(the server's own trim at the last close already ran if this is no lower)"
     )
     if run.memory:
         print("the server's memory (llm-lsp.debugMemory, MiB):")

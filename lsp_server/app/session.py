@@ -133,6 +133,10 @@ class Session:
         # Open documents edited since they were opened: the index and the offline engine learn their
         # text at pauses, so closing one hands them back the file on disk (unsaved edits are gone).
         self.edited: set[str] = set()
+        # Open documents whose latest text the offline engine has not learnt: while a model serves,
+        # the engine (a fallback then) catches up only when it is about to answer, so typing does not
+        # re-index whole files into it at every pause (its dead entries were the largest churn).
+        self.offline_stale: set[str] = set()
 
     # settings -----------------------------------------------------------------------------------
 
@@ -213,6 +217,8 @@ class Session:
             old = self._provider
             self._provider = choose_provider(self.settings, self.offline_provider())
             self._provider_key = key
+            if self._provider.is_offline:
+                self.catch_up_offline()
             if old is not None and old is not self._provider and old is not self.offline:
                 self.keep(asyncio.ensure_future(old.aclose()))
             warm_up = getattr(self._provider, "warm_up", None)
@@ -318,6 +324,7 @@ class Session:
         """
         edited = uri in self.edited
         self.edited.discard(uri)
+        self.offline_stale.discard(uri)
         self.store.close(uri)
         self.cache.clear(uri)
         context.clear_window_cache()
@@ -456,10 +463,22 @@ class Session:
         snapshot = self.store.get(uri)
         try:
             self.index.add_file(path, snapshot.text, snapshot.language_id)
-            self.teach_offline(path, snapshot.text)
+            if self._provider is not None and not self._provider.is_offline:
+                self.offline_stale.add(uri)
+            else:
+                self.offline_stale.discard(uri)
+                self.teach_offline(path, snapshot.text)
         except Exception:
             # The index only degrades context; a failure here must never fail didOpen/didSave.
             log.exception("indexing %s failed", uri)
+
+    def catch_up_offline(self) -> None:
+        """Teach the offline engine the open documents it has not learnt yet (it is about to answer)."""
+        for uri in list(self.offline_stale):
+            self.offline_stale.discard(uri)
+            path = uri_to_path(uri)
+            if path is not None and uri in self.store and not self.uri_excluded(uri):
+                self.teach_offline(path, self.store.get(uri).text)
 
     def file_changed(self, path: str, deleted: bool) -> None:
         """A workspace file changed on disk (not an open document): update the index and engine."""
@@ -520,6 +539,7 @@ class Session:
                     raise
                 log.warning("completion failed, answering from the offline engine: %s", exc)
                 self.set_status("error", message=f"{exc} (offline engine answering)")
+                self.catch_up_offline()
                 offline = attrs.evolve(pipeline, provider=self.offline_provider())
                 result = await completion.suggest(offline, snapshot, offset, explicit=True)
                 return attrs.evolve(result, fallback=True)
