@@ -13,12 +13,18 @@ for it. The fake model (tests/fake_openai.py, 127.0.0.1) answers at once with a 
 random from the corpus, so no two answers are alike. ``--scatter`` types each key at a random place in
 the current file instead.
 
-Printed, never asserted: the server's RSS (VmRSS from /proc) after start-up + indexing, after opening,
-every ``--report`` keys, and after closing every document; growth per 1,000 keys after the warm-up;
+Printed, never asserted: the server's RSS (VmRSS from /proc) after start-up + indexing (taken once the
+model SDK's background warm-up has ended, so the level does not swing with it), after one completion in
+a scratch document that is then closed (the code a first completion loads: post-processing, the HTTP
+path), after opening, every ``--report`` keys, and after closing every document (once the server's idle
+reclaim has run); the closed level against both earlier ones; growth per 1,000 keys after the warm-up;
 request latency (send -> answer) early (the ``--report`` keys after the warm-up) and late (the last
-``--report`` keys). With ``--tracemalloc DIR`` the server runs under tracemalloc and dumps a snapshot
-at the end of the warm-up and at the end of typing (SIGUSR1); the top growing allocation sites
-between the two are printed.
+``--report`` keys); and at each step the server's own split of its memory (``llm-lsp.debugMemory``):
+live Python objects, pymalloc arenas and their free room, glibc's heap, modules loaded. The fake
+model keeps its connection alive, as hosted APIs and local servers do. With ``--tracemalloc DIR`` the
+server runs under tracemalloc and dumps snapshots (SIGUSR1) at start-up, after the scratch completion,
+at the end of the warm-up, at the end of typing and after closing; the top sites between them are
+printed.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ The session of bench/soak.py at a smaller scale: the real ``llm-lsp`` over stdio
 of three 2,000-line Python files cut from real modules, opens them, and real code is typed into them
 key by key with an inline completion every 4 keys against the fake model on 127.0.0.1 (answers vary).
 Resident memory is read from /proc; the server's own tables come from the ``llm-lsp.debugState``
-test hook. Per-version leaks grew by 8-16 MiB per 1,000 keys; after the warm-up the growth must stay
-under a small bound, nothing may pile up per keystroke or per request, and closing the documents
-must release everything that holds their text.
+test hook, the live Python objects from ``llm-lsp.debugMemory``. Per-version leaks grew by 8-16 MiB per
+1,000 keys; after the warm-up the growth must stay under a small bound, nothing may pile up per
+keystroke or per request, and closing the documents must release everything that holds their text.
 """
 
 from __future__ import annotations
