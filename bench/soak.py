@@ -24,7 +24,7 @@ live Python objects, pymalloc arenas and their free room, glibc's heap, modules 
 model keeps its connection alive, as hosted APIs and local servers do. With ``--tracemalloc DIR`` the
 server runs under tracemalloc and dumps snapshots (SIGUSR1) at start-up, after the scratch completion,
 at the end of the warm-up, at the end of typing and after closing; the top sites between them are
-printed.
+printed (pymalloc's split is not available while tracemalloc wraps the allocator).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Test-only commands, registered only when ``LLM_LSP_TEST_HOOKS=1`` (never for users).
 
 Read back the server's copy of a document, so tests can prove it equals the client's after any edit
-sequence; report how much state the server holds; and break a feature on purpose, to test that a
-failure stays isolated.
+sequence; report how much state the server holds, and where its resident memory is (live Python
+objects, pymalloc's free room, the C heap: bench/soak.py prints it); and break a feature on purpose,
+to test that a failure stays isolated.
 """
 
 from __future__ import annotations
