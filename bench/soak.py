@@ -13,12 +13,18 @@ for it. The fake model (tests/fake_openai.py, 127.0.0.1) answers at once with a 
 random from the corpus, so no two answers are alike. ``--scatter`` types each key at a random place in
 the current file instead.
 
-Printed, never asserted: the server's RSS (VmRSS from /proc) after start-up + indexing, after opening,
-every ``--report`` keys, and after closing every document; growth per 1,000 keys after the warm-up;
+Printed, never asserted: the server's RSS (VmRSS from /proc) after start-up + indexing (taken once the
+model SDK's background warm-up has ended, so the level does not swing with it), after one completion in
+a scratch document that is then closed (the code a first completion loads: post-processing, the HTTP
+path), after opening, every ``--report`` keys, and after closing every document (once the server's idle
+reclaim has run); the closed level against both earlier ones; growth per 1,000 keys after the warm-up;
 request latency (send -> answer) early (the ``--report`` keys after the warm-up) and late (the last
-``--report`` keys). With ``--tracemalloc DIR`` the server runs under tracemalloc and dumps a snapshot
-at the end of the warm-up and at the end of typing (SIGUSR1); the top growing allocation sites
-between the two are printed.
+``--report`` keys); and at each step the server's own split of its memory (``llm-lsp.debugMemory``):
+live Python objects, pymalloc arenas and their free room, glibc's heap, modules loaded. The fake
+model keeps its connection alive, as hosted APIs and local servers do. With ``--tracemalloc DIR`` the
+server runs under tracemalloc and dumps snapshots (SIGUSR1) at start-up, after the scratch completion,
+at the end of the warm-up, at the end of typing and after closing; the top sites between them are
+printed (pymalloc's split is not available while tracemalloc wraps the allocator).
 """
 
 from __future__ import annotations
@@ -132,8 +138,11 @@ class Run:
     latency: list[tuple[int, float]] = field(default_factory=list)  # (keys typed, send -> answer)
     errors: int = 0
     seconds: float = 0.0
-    indexed: float = 0.0  # RSS after start-up + indexing, before any document is open
+    indexed: float = 0.0  # RSS after start-up + indexing (and the SDK's warm-up), no document open yet
+    primed: float = 0.0  # RSS after one completion in a scratch document, closed again
     closed: float = 0.0  # RSS after closing every document
+    trimmed: float = 0.0  # RSS after one more gc + malloc_trim on the server's main thread
+    memory: dict = field(default_factory=dict)  # name -> the server's llm-lsp.debugMemory breakdown
     state: dict = field(default_factory=dict)
     closed_state: dict = field(default_factory=dict)
     exit_code: int | None = None
@@ -193,6 +202,24 @@ def initialize(client, root_uri: str) -> None:
     client.notify("initialized", {})
 
 
+def wait_settled(client, timeout: float = 60.0) -> None:
+    """Wait until the server runs no background task (the model SDK's import and warm-up connection).
+
+    The provider warms up in the background after ``initialized``: measured before it ends, the
+    start-up level misses the SDK (10-17 MiB) and swings with the machine's load.
+    """
+    deadline = time.monotonic() + timeout
+    while debug_state(client).get("backgroundTasks", 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def settle(client, uri: str) -> None:
+    """Every earlier message handled and the server idle for a moment (the allocator has settled)."""
+    probe(client, uri)
+    time.sleep(0.3)
+    probe(client, uri)
+
+
 def probe(client, uri: str) -> None:
     """A round trip that the server answers only after every earlier notification was handled."""
     client.call("workspace/executeCommand", {"command": "llm-lsp.debugDocumentText", "arguments": [uri]}, 60)
@@ -202,6 +229,7 @@ def prepare(options: argparse.Namespace, workspace: Path) -> list[Doc]:
     """Write the workspace files and return the documents as opened, each with its keys to type."""
     docs: list[Doc] = []
     per_file = -(-options.keys // options.files)
+    (workspace / "scratch.py").write_text(SCRATCH)
     for n, text in enumerate(documents(options.files, options.lines)):
         lines = text.split("\n")
         # The segment to type back: whole lines of real code from the first third of the file.
@@ -213,6 +241,29 @@ def prepare(options: argparse.Namespace, workspace: Path) -> list[Doc]:
         path.write_text("\n".join(kept))
         docs.append(Doc(path.as_uri(), kept, (first, 0), keystrokes("\n".join(lines[first:last]) + "\n")))
     return docs
+
+
+# The primer's document: a first completion loads what only a completion needs (post-processing,
+# the HTTP path), so the soak can tell that one-off code from what typing leaves behind.
+SCRATCH = (
+    'import os\n\n\ndef home() -> str:\n    return os.path.expanduser("~")\n\n\ndef user_dir() -> str:\n    '
+)
+
+
+def prime(client, workspace: Path) -> None:
+    """Open the scratch document, ask one completion at its end, close it again."""
+    uri = (workspace / "scratch.py").as_uri()
+    item = {"uri": uri, "languageId": "python", "version": 1, "text": SCRATCH}
+    client.notify("textDocument/didOpen", {"textDocument": item})
+    lines = SCRATCH.split("\n")
+    position = {"line": len(lines) - 1, "character": len(lines[-1])}
+    params = {"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": 1}}
+    answer = client.call("textDocument/inlineCompletion", params, 60)
+    assert "result" in answer, answer
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    probe(client, uri)
+    wait_settled(client)
+    settle(client, uri)
 
 
 def next_key(options: argparse.Namespace, docs: list[Doc], current: int, typed: int) -> int | None:
@@ -265,22 +316,33 @@ def soak(options: argparse.Namespace, out=print) -> Run:
         Path(options.tracemalloc).mkdir(parents=True, exist_ok=True)
         rawclient.SERVER = [sys.executable, str(Path(__file__).resolve()), "--serve-traced"]
         extra["SOAK_TRACE_DIR"] = str(Path(options.tracemalloc).resolve())
-    with FakeOpenAI(default=answer_with(random.Random(options.seed + 1), corpus_lines())) as fake:
+    # Keep-alive, as hosted APIs and local servers answer: a reconnect per request is not the server.
+    with FakeOpenAI(
+        default=answer_with(random.Random(options.seed + 1), corpus_lines()), keep_alive=True
+    ) as fake:
         client = RawClient(server_env(fake.base_url, "soak-model", **extra))
         try:
             pid = client.process.pid
             initialize(client, workspace.as_uri())
             wait_indexed(client)
-            time.sleep(0.5)
+            wait_settled(client)
+            settle(client, docs[0].uri)
             run.indexed = rss_mib(pid)
+            run.memory["start-up + indexing"] = debug_memory(client)
             if options.tracemalloc:
                 dump(pid, options.tracemalloc, "base")
+            prime(client, workspace)
+            run.primed = rss_mib(pid)
+            run.memory["+ one completion, closed"] = debug_memory(client)
+            if options.tracemalloc:
+                dump(pid, options.tracemalloc, "primed")
             for doc in docs:
                 item = {"uri": doc.uri, "languageId": "python", "version": 1, "text": "\n".join(doc.lines)}
                 client.notify("textDocument/didOpen", {"textDocument": item})
             probe(client, docs[-1].uri)
             out(
-                f"RSS after start-up + indexing {run.indexed:.1f} MiB; "
+                f"RSS after start-up + indexing {run.indexed:.1f} MiB; after a first completion in a "
+                f"scratch file, closed again {run.primed:.1f} MiB; "
                 f"after opening {len(docs)} files {rss_mib(pid):.1f} MiB"
             )
             started = time.monotonic()
@@ -316,13 +378,15 @@ def soak(options: argparse.Namespace, out=print) -> Run:
                 probe(client, docs[0].uri)
                 dump(pid, options.tracemalloc, "late")
             run.state = debug_state(client)
+            run.memory["end of typing"] = debug_memory(client)
             for doc in docs:
                 client.notify("textDocument/didClose", {"textDocument": {"uri": doc.uri}})
-            probe(client, docs[0].uri)
-            time.sleep(2.5)  # past the server's 2 s re-index delay, so nothing is pending
-            probe(client, docs[0].uri)
+            wait_settled(client)  # the server reclaims and trims in the background once nothing is open
+            settle(client, docs[0].uri)
             run.closed = rss_mib(pid)
             run.closed_state = debug_state(client)
+            run.memory["all closed"] = debug_memory(client)
+            run.trimmed = debug_memory(client, "trim").get("rss", 0.0)  # did the server's own trim run?
             if options.tracemalloc:
                 dump(pid, options.tracemalloc, "closed")
             run.exit_code = client.shutdown_and_exit()
@@ -335,6 +399,36 @@ def debug_state(client) -> dict:
     """The server's own count of what it holds (test hook ``llm-lsp.debugState``)."""
     answer = client.call("workspace/executeCommand", {"command": "llm-lsp.debugState"}, 60)
     return answer.get("result") or {}
+
+
+def debug_memory(client, *arguments: str) -> dict:
+    """The server's own breakdown of its memory (test hook ``llm-lsp.debugMemory``)."""
+    params = {"command": "llm-lsp.debugMemory", "arguments": list(arguments)}
+    answer = client.call("workspace/executeCommand", params, 60)
+    return answer.get("result") or {}
+
+
+MEMORY_COLUMNS = (
+    ("rss", "RSS"),
+    ("rssFile", "file-backed"),
+    ("pyUsed", "Python objects"),
+    ("pyArenas", "pymalloc arenas (1 MiB)"),
+    ("pyFreeBlocks", "pymalloc free blocks"),
+    ("pyFreePools", "pymalloc free pools"),
+    ("mallocInUse", "malloc in use"),
+    ("mallocFree", "malloc free"),
+)
+
+
+def memory_table(run: Run) -> list[str]:
+    """The server's memory breakdown at each step, as aligned lines (MiB; modules and objects counted)."""
+    names = list(run.memory)
+    lines = [f"  {'':26s}" + "".join(f"{name:>26s}" for name in names)]
+    for key, title in (*MEMORY_COLUMNS, ("modules", "modules loaded"), ("gcObjects", "gc objects")):
+        row = [run.memory[n].get(key) for n in names]
+        cells = "".join(f"{v:26.1f}" if isinstance(v, float) else f"{v!s:>26s}" for v in row)
+        lines.append(f"  {title:26s}{cells}")
+    return lines
 
 
 def report(options: argparse.Namespace, run: Run) -> None:
@@ -350,9 +444,18 @@ def report(options: argparse.Namespace, run: Run) -> None:
             f"peak {max(m for _, m in run.rss):.1f} MiB"
         )
     print(
-        f"RSS after closing every document {run.closed:.1f} MiB "
-        f"({run.closed - run.indexed:+.1f} MiB vs start-up + indexing)"
+        f"RSS after closing every document {run.closed:.1f} MiB: "
+        f"{run.closed - run.indexed:+.1f} MiB vs start-up + indexing, "
+        f"{run.closed - run.primed:+.1f} MiB vs start-up + indexing + one completion in a scratch file"
     )
+    print(
+        f"one more gc + malloc_trim(0) on the server's main thread after that: {run.trimmed:.1f} MiB "
+        "(the server's own trim at the last close already ran if this is no lower)"
+    )
+    if run.memory:
+        print("the server's memory (llm-lsp.debugMemory, MiB):")
+        for line in memory_table(run):
+            print(line)
     print(f"server state at the end of typing: {run.state}")
     print(f"server state after closing: {run.closed_state}")
     early, late = run.latencies(options.warmup, options.report)
@@ -389,6 +492,7 @@ def compare(directory: str, top: int = 15) -> None:
     for older, newer, title in (
         ("warm", "late", "warm-up -> end of typing"),
         ("base", "closed", "start-up + indexing -> all closed"),
+        ("primed", "closed", "one completion in a scratch file, closed -> all closed"),
     ):
         before, after = load(older), load(newer)
         print(f"traced Python memory {title}: {_total(before):.1f} -> {_total(after):.1f} MiB; top sites:")

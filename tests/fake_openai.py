@@ -151,8 +151,16 @@ class FakeOpenAI:
         models: tuple[str, ...] = ("fake-model",),
         reject_suffix: bool = False,
         port: int = 0,
+        keep_alive: bool = False,
     ) -> None:
-        """``default`` answers when the script is empty; ``reject_suffix`` makes it behave like vLLM."""
+        """``default`` answers when the script is empty; ``reject_suffix`` makes it behave like vLLM.
+
+        ``keep_alive``: a stream that ends normally is sent with chunked encoding and the connection
+        stays open for the next request, as hosted APIs and local servers do (benchmarks that measure
+        the server, not a reconnect per request). Off by default: tests rely on the close after every
+        stream (a drop mid-stream is a clean early EOF).
+        """
+        self.keep_alive = keep_alive
         self.default: Reply | Responder = default if default is not None else Reply(text="")
         self.models = models
         self.reject_suffix = reject_suffix
@@ -334,11 +342,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if reply.reject_suffix and _sends_suffix(request):
             reply = _suffix_rejection()
+        self.close_connection = True
         try:
             self._answer(kind, request, reply)
         except (_ClientGone, BrokenPipeError, ConnectionResetError):
             self.server.fake._mark_disconnected(request)
-        self.close_connection = True
+            self.close_connection = True
 
     def _record_request(self, body: Any) -> tuple[Recorded, Reply]:
         request = Recorded(self.command, self.path, self._lower_headers(), body, time.monotonic())
@@ -369,6 +378,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send_json(200, _whole_answer(kind, reply, n, model), reply.headers, cut=reply.cut)
 
     def _stream(self, kind: str, reply: Reply, n: int, model: str) -> None:
+        if self.server.fake.keep_alive and not (reply.cut or reply.reset):
+            self._stream_chunked(kind, reply, n, model)
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -395,6 +407,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if kind != "infill":  # llama.cpp's native endpoints end the stream without [DONE]
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
+
+    def _stream_chunked(self, kind: str, reply: Reply, n: int, model: str) -> None:
+        """The same events, chunk-encoded on a connection that stays open (``keep_alive``).
+
+        No Nagle delay, as streaming servers set: on a connection that stays open, the last small
+        write would otherwise wait for the client's delayed ACK (40 ms) instead of the close.
+        """
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        events = [b"data: " + json.dumps(e).encode() + b"\n\n" for e in _events(kind, reply, n, model)]
+        if kind != "infill":
+            events.append(b"data: [DONE]\n\n")
+        for i, event in enumerate(events):
+            if i and reply.chunk_delay:
+                self._wait(reply.chunk_delay)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+        self.close_connection = False
 
     def _send_raw(self, data: bytes, headers: Mapping[str, str]) -> None:
         self.send_response(200)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import gc
 import logging
 import os
@@ -86,12 +87,12 @@ def _ignore(_status: Status) -> None:
 
 
 def release_memory() -> None:
-    """The last document closed: drop the secret-verdict cache and hand freed memory back to the OS.
+    """Hand memory freed since the last collection back to the OS (the editor is idle: nothing open).
 
-    Python and glibc keep freed blocks for reuse, so without ``malloc_trim`` the resident size stays
-    at its high-water mark after every document is gone.
+    glibc keeps freed blocks for reuse, so without ``malloc_trim`` the resident size stays at its
+    high-water mark after every document is gone. (pymalloc's 1 MiB arenas go back by themselves
+    once empty; one that still holds a live object stays, which no call can change.)
     """
-    redaction.clear_cache()
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
         ctypes.CDLL(None).malloc_trim(0)
@@ -129,6 +130,13 @@ class Session:
         # (uri, line) of the latest edits, newest last: other files' recent edits are prompt context.
         self.recent_edits: deque[tuple[str, int]] = deque(maxlen=16)
         self.recent_documents: deque[str] = deque(maxlen=8)
+        # Open documents edited since they were opened: the index and the offline engine learn their
+        # text at pauses, so closing one hands them back the file on disk (unsaved edits are gone).
+        self.edited: set[str] = set()
+        # Open documents whose latest text the offline engine has not learnt: while a model serves,
+        # the engine (a fallback then) catches up only when it is about to answer, so typing does not
+        # re-index whole files into it at every pause (its dead entries were the largest churn).
+        self.offline_stale: set[str] = set()
 
     # settings -----------------------------------------------------------------------------------
 
@@ -209,6 +217,8 @@ class Session:
             old = self._provider
             self._provider = choose_provider(self.settings, self.offline_provider())
             self._provider_key = key
+            if self._provider.is_offline:
+                self.catch_up_offline()
             if old is not None and old is not self._provider and old is not self.offline:
                 self.keep(asyncio.ensure_future(old.aclose()))
             warm_up = getattr(self._provider, "warm_up", None)
@@ -296,25 +306,67 @@ class Session:
     def change_document(self, uri: str, version: int, changes: list[Change]) -> None:
         """Apply edits (incremental: only the changed lines and the tree are touched)."""
         self.store.change(uri, version, changes)
+        self.edited.add(uri)
         last = changes[-1].range if changes else None
         self.recent_edits.append((uri, last[0][0] if last else 0))
         if not self.recent_documents or self.recent_documents[-1] != uri:
             self.recent_documents.append(uri)
 
     def close_document(self, uri: str) -> None:
-        """Forget a closed document, everything its text lives on in, and its out-of-workspace index.
+        """Forget a closed document and everything its text lives on in.
 
-        Cached suggestions and similar-snippet windows go; once no document is open, the offline
-        model is compacted and freed memory is handed back (``release_memory``).
+        Its cached suggestions, similar-snippet windows and recent-edit entries go. The index and the
+        offline engine, which learnt its edited text at pauses, get the file on disk back (or forget
+        it: outside the workspace, deleted). Once no document is open the editor is idle: the
+        per-line secret verdicts go, and the offline model's dead entries are reclaimed in a worker
+        thread before freed memory is handed back (``release_memory``). What is freed goes first, so
+        what is rebuilt reuses its room instead of pinning fresh allocator arenas.
         """
+        edited = uri in self.edited
+        self.edited.discard(uri)
+        self.offline_stale.discard(uri)
         self.store.close(uri)
         self.cache.clear(uri)
         context.clear_window_cache()
+        self.recent_edits = deque(
+            (e for e in self.recent_edits if e[0] != uri), maxlen=self.recent_edits.maxlen
+        )
+        self.recent_documents = deque(
+            (u for u in self.recent_documents if u != uri), maxlen=self.recent_documents.maxlen
+        )
+        idle = not self.store.uris()
+        if idle:
+            redaction.clear_cache()
+            gc.collect()
         path = uri_to_path(uri)
-        if path is not None and not self.in_workspace(path):
-            self.index.remove_file(path)
-        if not self.store.uris():
-            model = getattr(self.offline, "model", None)
+        revert = path is not None and (edited or not self.in_workspace(path))
+        disk: str | None = None
+        if path is not None and revert:
+            if self.in_workspace(path) and not self.path_excluded(path):
+                disk = read_source(Path(path), self.settings.index.max_file_bytes)
+            if disk is None:
+                self.index.remove_file(path)
+            else:
+                self.index.add_file(path, disk)
+        if getattr(self.offline, "model", None) is None and not idle:
+            return
+        work = functools.partial(self._settle_model, uri, path if revert else None, disk, idle)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a caller outside the server): do it here
+            work()
+            return
+        self.keep(loop.create_task(asyncio.to_thread(work)))
+
+    def _settle_model(self, uri: str, path: str | None, disk: str | None, idle: bool) -> None:
+        """After a close, in a worker thread: the offline model gets the disk text; idle: reclaim, trim."""
+        model = getattr(self.offline, "model", None)
+        if model is not None and path is not None and uri not in self.store:  # not reopened meanwhile
+            if disk is None:
+                model.remove(path)
+            else:
+                model.update(path, disk)
+        if idle and not self.store.uris():
             if model is not None:
                 model.compact()  # the edited texts' dead entries: O(workspace), once per idle moment
             release_memory()
@@ -411,10 +463,22 @@ class Session:
         snapshot = self.store.get(uri)
         try:
             self.index.add_file(path, snapshot.text, snapshot.language_id)
-            self.teach_offline(path, snapshot.text)
+            if self._provider is not None and not self._provider.is_offline:
+                self.offline_stale.add(uri)
+            else:
+                self.offline_stale.discard(uri)
+                self.teach_offline(path, snapshot.text)
         except Exception:
             # The index only degrades context; a failure here must never fail didOpen/didSave.
             log.exception("indexing %s failed", uri)
+
+    def catch_up_offline(self) -> None:
+        """Teach the offline engine the open documents it has not learnt yet (it is about to answer)."""
+        for uri in list(self.offline_stale):
+            self.offline_stale.discard(uri)
+            path = uri_to_path(uri)
+            if path is not None and uri in self.store and not self.uri_excluded(uri):
+                self.teach_offline(path, self.store.get(uri).text)
 
     def file_changed(self, path: str, deleted: bool) -> None:
         """A workspace file changed on disk (not an open document): update the index and engine."""
@@ -475,6 +539,7 @@ class Session:
                     raise
                 log.warning("completion failed, answering from the offline engine: %s", exc)
                 self.set_status("error", message=f"{exc} (offline engine answering)")
+                self.catch_up_offline()
                 offline = attrs.evolve(pipeline, provider=self.offline_provider())
                 result = await completion.suggest(offline, snapshot, offset, explicit=True)
                 return attrs.evolve(result, fallback=True)

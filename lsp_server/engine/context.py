@@ -33,9 +33,12 @@ from __future__ import annotations
 import posixpath
 import re
 import string
-from collections import OrderedDict
+import sys
+from array import array
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from enum import IntEnum
+from itertools import accumulate, chain
 from typing import TYPE_CHECKING, Protocol, cast
 
 import attrs
@@ -720,37 +723,105 @@ def tokens(text: str) -> frozenset[str]:
     return frozenset(_TOKEN.findall(text))
 
 
-_Windows = tuple[tuple[int, frozenset[str], str], ...]
+class _Windows:
+    """A file's sliding windows, searchable by identifier: an inverted index, not one set per window.
 
-# What the window cache may hold, in bytes. An entry costs about _WINDOW_BYTES_PER_CHAR bytes per
-# character of (capped) text: the token sets, the overlapping window copies and the text key itself
-# (measured with tracemalloc on real Python modules: ~20 bytes per character). 8 MiB hold the four
-# other open files a request looks at (up to ~100 kB each); a change to any of them makes a new entry,
-# so the bound, not the number of files, is what keeps a day of typing flat.
-WINDOW_CACHE_BYTES = 8 * 2**20
-_WINDOW_BYTES_PER_CHAR = 21
+    ``postings`` maps each identifier to the windows holding it, ``sizes`` is each window's number of
+    distinct identifiers and ``bounds`` the character offsets of the lines, so a window's text is cut
+    only for the one that wins. Scoring every window of a file is then one C-level count over the
+    query's postings instead of two set operations per window (5.8 -> about 1 ms per request over
+    four 2,000-line files), and the entry holds no copy of the windows' text.
+    """
+
+    __slots__ = ("text", "postings", "sizes", "bounds", "starts", "cost")
+
+    def __init__(self, text: str) -> None:
+        kept = text[:MAX_OPEN_FILE_CHARS]
+        lines = kept.splitlines(keepends=True)
+        self.text = kept
+        self.bounds = array("l", accumulate(map(len, lines), initial=0))
+        postings: dict[str, list[int]] = {}
+        sizes: list[int] = []
+        starts: list[int] = []
+        last = max(1, len(lines) - SIMILAR_WINDOW_LINES + SIMILAR_STRIDE)
+        for start in range(0, last, SIMILAR_STRIDE):
+            toks = tokens(self._chunk(start))
+            if not toks:
+                continue
+            window = len(sizes)
+            for tok in toks:
+                postings.setdefault(tok, []).append(window)
+            sizes.append(len(toks))
+            starts.append(start)
+        self.postings = {tok: array("H" if len(sizes) < 2**16 else "l", ids) for tok, ids in postings.items()}
+        self.sizes = sizes
+        self.starts = starts
+        copy = sys.getsizeof(kept) if kept is not text else 0
+        self.cost = sys.getsizeof(text) + copy + len(kept) * _WINDOW_BYTES_PER_CHAR
+
+    def _chunk(self, start: int) -> str:
+        """The text of the window at line ``start``: its lines without their endings, joined by newlines."""
+        end = min(start + SIMILAR_WINDOW_LINES, len(self.bounds) - 1)
+        return "\n".join(self.text[self.bounds[start] : self.bounds[end]].splitlines())
+
+    def best(self, query: frozenset[str]) -> tuple[float, int, str] | None:
+        """(Jaccard similarity, first line, text) of the best window at or over ``SIMILAR_MIN_SCORE``.
+
+        The first window wins a tie, as a scan in file order keeping only strictly better ones would.
+        """
+        postings = self.postings
+        shared = Counter(chain.from_iterable(postings[t] for t in query if t in postings))
+        found: tuple[float, int] | None = None
+        size, sizes = len(query), self.sizes
+        for window, common in shared.items():
+            score = common / (size + sizes[window] - common)
+            if score >= SIMILAR_MIN_SCORE and (
+                found is None or score > found[0] or (score == found[0] and window < found[1])
+            ):
+                found = (score, window)
+        if found is None:
+            return None
+        start = self.starts[found[1]]
+        return found[0], start, self._chunk(start)
+
+
+# What the window cache may hold, in bytes. An entry costs the text it is keyed by (an edited
+# document's old text outlives the document's next version here), a copy of the first
+# MAX_OPEN_FILE_CHARS when the text is longer, and about _WINDOW_BYTES_PER_CHAR bytes per character of
+# that for the index: postings arrays, per-window sizes, line offsets and the identifier dict
+# (measured with tracemalloc on real Python modules: 3.3-3.7 bytes per character; the set-per-window
+# layout before took about 20). 4 MiB hold the four other open files a request looks at (up to
+# ~100 kB each, about 0.5 MiB an entry) twice over. An entry per file, replaced when its text changes:
+# old versions are never read again.
+WINDOW_CACHE_BYTES = 4 * 2**20
+_WINDOW_BYTES_PER_CHAR = 4
 
 
 class _WindowCache:
-    """Sliding windows per distinct file text, least recently used dropped first, bounded in bytes."""
+    """Sliding windows of the latest text of each file, least recently used dropped first, in bytes.
+
+    Keyed by file, not by text: a new version of a file replaces its entry, so an edited file never
+    leaves one entry per version behind (old versions are never read again).
+    """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.used = 0
-        self._entries: OrderedDict[str, tuple[int, _Windows]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[str, _Windows]] = OrderedDict()
 
-    def get(self, text: str) -> _Windows:
-        found = self._entries.get(text)
-        if found is not None:
-            self._entries.move_to_end(text)
+    def get(self, path: str, text: str) -> _Windows:
+        found = self._entries.get(path)
+        if found is not None and (found[0] is text or found[0] == text):
+            self._entries.move_to_end(path)
             return found[1]
-        windows = _windows(text)
-        cost = min(len(text), MAX_OPEN_FILE_CHARS) * _WINDOW_BYTES_PER_CHAR
-        if cost <= self.budget:
-            self._entries[text] = (cost, windows)
-            self.used += cost
+        if found is not None:
+            self.used -= self._entries.pop(path)[1].cost
+        windows = _Windows(text)
+        if windows.cost <= self.budget:
+            self._entries[path] = (text, windows)
+            self.used += windows.cost
             while self.used > self.budget:
-                self.used -= self._entries.popitem(last=False)[1][0]
+                self.used -= self._entries.popitem(last=False)[1][1].cost
         return windows
 
     def clear(self) -> None:
@@ -762,18 +833,6 @@ class _WindowCache:
 
 
 _WINDOW_CACHE = _WindowCache(WINDOW_CACHE_BYTES)
-
-
-def _windows(text: str) -> _Windows:
-    """Sliding windows of a file as (first line, identifiers, text)."""
-    lines = text[:MAX_OPEN_FILE_CHARS].splitlines()
-    result = []
-    for start in range(0, max(1, len(lines) - SIMILAR_WINDOW_LINES + SIMILAR_STRIDE), SIMILAR_STRIDE):
-        chunk = "\n".join(lines[start : start + SIMILAR_WINDOW_LINES])
-        toks = tokens(chunk)
-        if toks:
-            result.append((start, toks, chunk))
-    return tuple(result)
 
 
 def window_cache_stats() -> tuple[int, int]:
@@ -792,12 +851,7 @@ def similar_snippets(query: frozenset[str], files: Sequence[tuple[str, str]]) ->
         return []
     scored: list[Snippet] = []
     for path, text in files:
-        best: tuple[float, int, str] | None = None
-        for start, toks, chunk in _WINDOW_CACHE.get(text):
-            union = len(query | toks)
-            score = len(query & toks) / union if union else 0.0
-            if score >= SIMILAR_MIN_SCORE and (best is None or score > best[0]):
-                best = (score, start, chunk)
+        best = _WINDOW_CACHE.get(path, text).best(query)
         if best is not None:
             scored.append(Snippet(path, best[2], "similar", Priority.SIMILAR, best[1], round(best[0], 3)))
     scored.sort(key=lambda s: -s.score)

@@ -391,3 +391,78 @@ def test_optional_chaining_and_non_null_receivers() -> None:
     assert member_access_at(text, offset) == ("this", "client")
     text, offset = cursor("    this.sub?.unsubscribe($0")
     assert callee_at(text, offset) == ("this", "sub", "unsubscribe")
+
+
+def _reference_best(query: frozenset[str], text: str) -> tuple[float, int, str] | None:
+    """The plain definition of the best window: every window's set, Jaccard, first best in file order."""
+    from lsp_server.engine.context import (
+        MAX_OPEN_FILE_CHARS,
+        SIMILAR_MIN_SCORE,
+        SIMILAR_STRIDE,
+        SIMILAR_WINDOW_LINES,
+        tokens,
+    )
+
+    lines = text[:MAX_OPEN_FILE_CHARS].splitlines()
+    best = None
+    for start in range(0, max(1, len(lines) - SIMILAR_WINDOW_LINES + SIMILAR_STRIDE), SIMILAR_STRIDE):
+        chunk = "\n".join(lines[start : start + SIMILAR_WINDOW_LINES])
+        toks = tokens(chunk)
+        if not toks:
+            continue
+        score = len(query & toks) / len(query | toks)
+        if score >= SIMILAR_MIN_SCORE and (best is None or score > best[0]):
+            best = (score, start, chunk)
+    return best
+
+
+def test_similar_windows_match_the_plain_definition() -> None:
+    """The inverted index picks exactly the window a scan of per-window sets picks (ties: the first)."""
+    import random
+
+    from lsp_server.engine.context import _Windows, tokens
+
+    rng = random.Random(7)
+    words = [f"name_{i}" for i in range(40)]
+    texts = [
+        "".join(
+            " ".join(rng.sample(words, rng.randint(0, 5))) + rng.choice(["\n", "\r\n", "\r"])
+            for _ in range(300)
+        )
+        for _ in range(3)
+    ]
+    texts += ["", "x", "a_a = 1\n" * 30, "same_line = 1\n" * 100, "u\u2028v\x0cw_w\n" * 40]
+    for _ in range(300):
+        text = rng.choice(texts)
+        query = tokens(
+            " ".join(rng.sample(words, rng.randint(1, 12))) + rng.choice(["", " a_a", " same_line"])
+        )
+        assert _Windows(text).best(query) == _reference_best(query, text)
+
+
+def test_window_cache_is_bounded_in_bytes_measured() -> None:
+    """What a window cache entry is charged covers what it really holds (tracemalloc)."""
+    import tracemalloc
+
+    from lsp_server.engine import context
+
+    source = Path(context.__file__).read_text(encoding="utf-8")
+    text = "".join(f"{line}  # {n}\n" for n, line in enumerate(source.splitlines()))  # a fresh string
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        windows = context._Windows(text)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held + len(text) <= windows.cost, (held, windows.cost)
+
+    cache = context._WindowCache(budget=3 * windows.cost)
+    for n in range(10):
+        cache.get(
+            "edited.py", f"{text}# version {n}\n"
+        )  # an edited file keeps one entry, not one per version
+    assert len(cache) == 1 and cache.used <= windows.cost + 100
+    for n in range(10):
+        cache.get(f"file_{n}.py", f"{text}# file {n}\n")
+    assert len(cache) <= 3 and cache.used <= cache.budget

@@ -253,3 +253,25 @@ def test_command_line_prints_base_url_and_writes_port_file(tmp_path: Path) -> No
     finally:
         proc.terminate()
         assert proc.wait(timeout=5) == 0
+
+
+def test_keep_alive_streams_share_one_connection() -> None:
+    """With ``keep_alive`` two streams are answered on one connection, each complete; a cut still closes."""
+    with FakeOpenAI(default=Reply(text="return a + b"), keep_alive=True) as fake:
+        conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+        body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+        for _ in range(2):
+            conn.request("POST", "/v1/chat/completions", body=json.dumps(body))
+            response = conn.getresponse()
+            assert response.getheader("Transfer-Encoding") == "chunked"
+            events = sse_events(response.read())
+            assert events[-1] == "[DONE]"
+            text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1])
+            assert text == "return a + b"
+        assert conn.sock is not None  # still open: the second answer came on the first connection
+        fake.script(Reply(text="return 1", cut=True))
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(body))
+        response = conn.getresponse()
+        assert response.getheader("Connection") == "close"
+        assert '"finish_reason": "stop"' not in response.read().decode()
+        conn.close()

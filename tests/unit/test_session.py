@@ -174,3 +174,64 @@ def test_display_paths_are_workspace_relative(tmp_path: Path):
     assert session.display_path("/home/someone/elsewhere/notes.py") == "notes.py"
     session.roots = [one, two]
     assert session.display_path(str(two / "main.go")) == "two/main.go"
+
+
+async def test_closing_hands_back_the_file_on_disk_and_forgets_the_text(tmp_path: Path):
+    """A closed document's unsaved text leaves the index, the offline engine and the recent lists."""
+    import asyncio
+
+    from lsp_server.core.documents import Change
+
+    (tmp_path / "app.py").write_text("def on_disk():\n    return 1\n")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.py"
+    outside.write_text("def elsewhere():\n    return 2\n")
+    session = session_in(tmp_path)
+    await session.load_workspace()
+    model = session.offline_provider().model
+    uri, other = (tmp_path / "app.py").as_uri(), outside.as_uri()
+    session.open_document(uri, "python", 1, "def on_disk():\n    return 1\n")
+    session.open_document(other, "python", 1, "def elsewhere():\n    return 2\n")
+    session.change_document(uri, 2, [Change("def typed_only():\n    pass\n", ((0, 0), (0, 0)))])
+    for opened in (uri, other):
+        session.refresh_document(opened)  # a pause in typing: index and engine learn the buffer
+    assert session.index.definitions("typed_only") and session.index.definitions("elsewhere")
+    assert session.recent_edits and uri in session.recent_documents
+
+    session.close_document(uri)
+    session.close_document(other)
+    await asyncio.gather(*session.background)
+
+    assert not session.index.definitions("typed_only") and session.index.definitions("on_disk")
+    assert not session.index.definitions("elsewhere")  # outside the workspace: forgotten
+    assert model.resolve_path(outside.name) is None and model.resolve_path("app.py") is not None
+    assert not session.recent_edits and not session.recent_documents and not session.edited
+    assert model.stats().dead_tokens == 0  # idle: reclaimed
+    outside.unlink()
+
+
+async def test_the_offline_engine_learns_typed_text_when_it_is_about_to_answer(tmp_path: Path):
+    """While a model serves, typing pauses do not re-index files into the offline engine; a fallback does."""
+    from lsp_server.core.documents import Change
+    from lsp_server.core.errors import ProviderError
+    from lsp_server.providers.choice import model_signature
+
+    @attrs.define
+    class FailingModel(RecordingProvider):
+        async def stream(self, request):
+            raise ProviderError("model down")
+            yield  # an async generator
+
+    session = session_in(tmp_path)
+    await session.load_workspace()
+    model = session.offline_provider().model
+    session._provider, session._provider_key = FailingModel(), model_signature(session.settings)
+    uri = (tmp_path / "typed.py").as_uri()
+    session.open_document(uri, "python", 1, "")
+    session.change_document(uri, 2, [Change("def handle_request(req):\n    return req\n", ((0, 0), (0, 0)))])
+    session.refresh_document(uri)  # a pause in typing
+    assert session.index.definitions("handle_request")  # the index always follows the buffer
+    assert model.resolve_path("typed.py") is None  # the fallback engine did not re-index it
+
+    result = await session.complete(uri, 0, explicit=True)
+    assert result.fallback
+    assert model.resolve_path("typed.py") is not None and not session.offline_stale
