@@ -86,6 +86,23 @@ def _ignore(_status: Status) -> None:
     pass
 
 
+# glibc's mallopt parameter for the size from which blocks are mmapped on their own (malloc.h).
+_M_MMAP_THRESHOLD = -3
+LARGE_BLOCK_BYTES = 128 * 1024
+
+
+def map_large_blocks_alone() -> None:
+    """Keep glibc from carving blocks of ``LARGE_BLOCK_BYTES`` and more out of its heap.
+
+    Each keystroke's version of a document joins its text once (100 KB and more for a big file), and
+    glibc's default raises its mmap threshold to the largest block freed so far: from then on those
+    texts come from the heap, and the holes they leave keep the resident size up long after (3-4 MiB
+    of free heap after a 20,000-key soak). A fixed threshold maps them alone and unmaps them when freed.
+    """
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to set
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES)
+
+
 def release_memory() -> None:
     """Hand memory freed since the last collection back to the OS (the editor is idle: nothing open).
 
@@ -327,7 +344,7 @@ class Session:
         self.offline_stale.discard(uri)
         self.store.close(uri)
         self.cache.clear(uri)
-        context.clear_window_cache()
+        context.clear_caches()
         self.recent_edits = deque(
             (e for e in self.recent_edits if e[0] != uri), maxlen=self.recent_edits.maxlen
         )
@@ -408,7 +425,7 @@ class Session:
         await self.ensure_gate()
         for uri in self.store.uris():
             self.refresh_document(uri)
-        await asyncio.to_thread(redaction.redact, "warm-up")  # loads detect-secrets off the loop
+        await asyncio.to_thread(redaction.load_scanner)  # detect-secrets off the loop, before any request
         if not self.settings.index.enable or not self.roots:
             return 0
         token = await self.progress.begin("llm-lsp: indexing workspace")

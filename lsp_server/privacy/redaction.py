@@ -89,6 +89,18 @@ def _scanner() -> _Scanner:
     return _Scanner(plugins, entropy)
 
 
+def load_scanner() -> None:
+    """Import detect-secrets and build its plugins now (about 150 modules).
+
+    Called in a worker thread after start-up, so the first request that meets a line shaped like a
+    secret does not pay the import on the event loop.
+    """
+    _scanner()
+    from detect_secrets.filters import heuristic
+
+    assert heuristic
+
+
 def _is_false_positive(plugin: Any, value: str, line: str) -> bool:
     """detect-secrets' default heuristic filters, applied to the guessing plugins only.
 

@@ -74,3 +74,28 @@ def test_the_region_stays_bounded_in_a_huge_construct_and_a_huge_file() -> None:
     # The method around the cursor is still found as a scope (its class, far above, is not).
     built = build_context(text=text, offset=offset, path="huge.py", language_id="python", budget_chars=400)
     assert "def method_2000(self)" in built.prompt.context
+
+
+def test_region_trees_reparsed_incrementally_equal_fresh_parses() -> None:
+    # Consecutive requests reuse the last region tree of the file, edited by the span that differs:
+    # typing, deleting, jumping elsewhere, and a region that shifts must all give the fresh tree.
+    from lsp_server.engine.context import _REGION_TREES
+
+    text = (ROOT / "lsp_server" / "engine" / "rewrite.py").read_text()
+    rng = random.Random(7)
+    _REGION_TREES.clear()
+    cursor = len(text) // 2
+    for step in range(150):
+        if step % 25 == 0:
+            cursor = rng.randint(0, len(text))  # a jump: a different region
+        elif rng.random() < 0.7:
+            piece = rng.choice(["x", " ", "\n", "(", "):", "\n    def g(self):\n        ", "é", '"'])
+            text, cursor = text[:cursor] + piece + text[cursor:], cursor + len(piece)
+        else:
+            cut = rng.randint(1, 5)
+            text, cursor = text[: max(0, cursor - cut)] + text[cursor:], max(0, cursor - cut)
+        start, end = scope_region(text, cursor)
+        source = text[start:end].encode()
+        cached = _REGION_TREES.parse("rewrite.py", "python", source)
+        assert str(cached.root_node) == str(syntax.parse("python", source).root_node), step
+    assert len(_REGION_TREES) == 1
