@@ -82,6 +82,7 @@ MAX_PARSE_BYTES = 2_000_000  # same bound as documents.DocumentStore's max_parse
 # construct around the cursor, bounded, whatever the file's size.
 SCOPE_ABOVE_CHARS = 32_000
 SCOPE_BELOW_CHARS = 8_000
+MAX_REGION_CHARS = SCOPE_ABOVE_CHARS + SCOPE_BELOW_CHARS + 8_000  # beyond: a huge line, not parsed
 # A line that starts a construct at column 0 (not a closer, a comment or a continuation).
 _TOP_LEVEL_LINE = re.compile(r"\n(?=[A-Za-z_@$\[<])")
 
@@ -756,8 +757,7 @@ class _Windows:
         self.postings = {tok: array("H" if len(sizes) < 2**16 else "l", ids) for tok, ids in postings.items()}
         self.sizes = sizes
         self.starts = starts
-        copy = sys.getsizeof(kept) if kept is not text else 0
-        self.cost = sys.getsizeof(text) + copy + len(kept) * _WINDOW_BYTES_PER_CHAR
+        self.cost = sys.getsizeof(kept) + len(kept) * _WINDOW_BYTES_PER_CHAR
 
     def _chunk(self, start: int) -> str:
         """The text of the window at line ``start``: its lines without their endings, joined by newlines."""
@@ -801,7 +801,10 @@ class _WindowCache:
     """Sliding windows of the latest text of each file, least recently used dropped first, in bytes.
 
     Keyed by file, not by text: a new version of a file replaces its entry, so an edited file never
-    leaves one entry per version behind (old versions are never read again).
+    leaves one entry per version behind (old versions are never read again). An entry holds only
+    the part of the text its windows are cut from (``MAX_OPEN_FILE_CHARS``), and is valid for any
+    text that starts with it: a huge file costs its bounded part, so it stays cached instead of
+    being rebuilt at every request (a 3.5 MB file's whole text exceeded the budget on its own).
     """
 
     def __init__(self, budget: int) -> None:
@@ -810,15 +813,16 @@ class _WindowCache:
         self._entries: OrderedDict[str, tuple[str, _Windows]] = OrderedDict()
 
     def get(self, path: str, text: str) -> _Windows:
+        kept = text[:MAX_OPEN_FILE_CHARS]  # the whole text itself (no copy) when it is shorter
         found = self._entries.get(path)
-        if found is not None and (found[0] is text or found[0] == text):
+        if found is not None and (found[0] is kept or found[0] == kept):
             self._entries.move_to_end(path)
             return found[1]
         if found is not None:
             self.used -= self._entries.pop(path)[1].cost
-        windows = _Windows(text)
+        windows = _Windows(kept)
         if windows.cost <= self.budget:
-            self._entries[path] = (text, windows)
+            self._entries[path] = (windows.text, windows)
             self.used += windows.cost
             while self.used > self.budget:
                 self.used -= self._entries.popitem(last=False)[1][1].cost
@@ -1074,9 +1078,11 @@ def build_context(
         source = text.encode("utf-8", errors="replace")
     elif parse_missing and grammar is not None:
         base, region_end = scope_region(text, offset)
-        source = text[base:region_end].encode("utf-8", errors="replace")
-        if len(source) <= MAX_PARSE_BYTES:
+        if region_end - base <= MAX_REGION_CHARS:
+            source = text[base:region_end].encode("utf-8", errors="replace")
             tree = _REGION_TREES.parse(path, grammar, source)
+        else:  # the cursor's line alone is longer (minified code, data): no scopes to speak of
+            base, source = offset, b""
     else:
         source = b""
     byte_offset = len(text[base:offset].encode("utf-8", errors="replace"))

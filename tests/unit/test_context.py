@@ -466,3 +466,16 @@ def test_window_cache_is_bounded_in_bytes_measured() -> None:
     for n in range(10):
         cache.get(f"file_{n}.py", f"{text}# file {n}\n")
     assert len(cache) <= 3 and cache.used <= cache.budget
+
+
+def test_a_huge_file_is_windowed_once_not_at_every_request() -> None:
+    """Windows come from the first MAX_OPEN_FILE_CHARS: a huge file is charged and cached for those."""
+    from lsp_server.engine import context
+
+    huge = "".join(f"ROW_{i} = {i * 7}\n" for i in range(200_000))  # 3.5 MB, more than the budget
+    cache = context._WindowCache(budget=context.WINDOW_CACHE_BYTES)
+    first = cache.get("generated.py", huge)
+    assert cache.get("generated.py", huge) is first
+    assert cache.get("generated.py", huge + "tail = 1\n") is first  # past the windowed part
+    assert cache.used <= context.MAX_OPEN_FILE_CHARS * 6
+    assert cache.get("generated.py", "changed = 1\n" + huge) is not first
