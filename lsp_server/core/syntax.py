@@ -206,10 +206,12 @@ def parse(
     return p.parse(source, old_tree)
 
 
-def error_count(node: Node) -> int:
+def error_count(node: Node, from_byte: int = -1) -> int:
     """How many ERROR or MISSING nodes lie under ``node`` (0 for a tree that parses cleanly).
 
-    Walks only subtrees flagged ``has_error``, so a clean file costs O(1).
+    With ``from_byte``, only those that do not end before it (a MISSING node ending right at it
+    counts, anything else ending there does not). Walks only subtrees flagged ``has_error``, so a
+    clean file costs O(1).
     """
     if not node.has_error:
         return 0
@@ -217,6 +219,8 @@ def error_count(node: Node) -> int:
     stack = [node]
     while stack:
         current = stack.pop()
+        if current.end_byte < from_byte or current.end_byte == from_byte and not current.is_missing:
+            continue
         if current.is_error or current.is_missing:
             count += 1
             continue

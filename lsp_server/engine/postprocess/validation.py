@@ -76,19 +76,7 @@ def errors_from(node: Node, start: int) -> int:
     above changes how many of them the parser reports when code is added below (a C header's
     ``static INLINE uint64_t f(`` reads as one error, and as two once its body is there).
     """
-    if not node.has_error:
-        return 0
-    count = 0
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.end_byte < start or current.end_byte == start and not current.is_missing:
-            continue
-        if current.is_error or current.is_missing:
-            count += 1
-            continue
-        stack.extend(child for child in current.children if child.has_error or child.is_missing)
-    return count
+    return syntax.error_count(node, start)
 
 
 def _token_cuts(line: str) -> list[int]:
