@@ -93,14 +93,12 @@ class _Body(httpx2.AsyncByteStream):
         transport: KeepAliveTransport,
         key: tuple[str, int],
         conn: _Connection,
-        parser: Any,
         response: _Response,
         read_timeout: float | None,
     ) -> None:
         self._transport = transport
         self._key = key
         self._conn: _Connection | None = conn
-        self._parser = parser
         self._response = response
         self._read_timeout = read_timeout
 
@@ -118,7 +116,7 @@ class _Body(httpx2.AsyncByteStream):
                     raise httpx2.RemoteProtocolError("the server closed the connection mid-answer")
                 response.complete = True  # a body delimited by the connection's end
                 break
-            _feed(self._parser, data)
+            _feed(response.parser, data)
         self._release()
 
     async def aclose(self) -> None:
@@ -210,7 +208,7 @@ class KeepAliveTransport(httpx2.AsyncBaseTransport):
         return httpx2.Response(
             parser.get_status_code(),
             headers=response.headers,
-            stream=_Body(self, key, conn, parser, response, timeouts.get("read")),
+            stream=_Body(self, key, conn, response, timeouts.get("read")),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason},
         )
