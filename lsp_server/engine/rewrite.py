@@ -472,18 +472,32 @@ def rewrite_prompt(
         "not repeat the surrounding code and do not add a second code block. Keep every "
         f"{redaction.PLACEHOLDER} exactly as it is.\n" + fences.DATA_INSTRUCTION(nonce)
     )
-    parts = [f"File: {filename}"]
-    if before.strip():
-        parts.append(fences.fence("code before (context, do not repeat)", before, nonce))
-    parts.append(fences.fence(f"code to rewrite: {scope.describe()}", code, nonce))
-    if after.strip():
-        parts.append(fences.fence("code after (context, do not repeat)", after, nonce))
+    parts = _fenced_code(
+        filename, (before, code, after), f"rewrite: {scope.describe()}", ", do not repeat", nonce
+    )
     if diagnostics:
         notes = "\n".join(invisible.strip_invisible(d.describe()) for d in diagnostics)
         parts.append(fences.fence("diagnostics", notes, nonce))
     return PreparedPrompt(
         ChatPrompt((ChatMessage("system", system), ChatMessage("user", "\n\n".join(parts)))), secrets
     )
+
+
+def _fenced_code(
+    filename: str, pieces: tuple[str, str, str], task: str, context_note: str, nonce: str
+) -> list[str]:
+    """The user message's parts: the file name, then the code before, the code to ``task`` and after.
+
+    Context that is blank is left out; ``context_note`` follows "context" in its labels.
+    """
+    before, code, after = pieces
+    parts = [f"File: {filename}"]
+    if before.strip():
+        parts.append(fences.fence(f"code before (context{context_note})", before, nonce))
+    parts.append(fences.fence(f"code to {task}", code, nonce))
+    if after.strip():
+        parts.append(fences.fence(f"code after (context{context_note})", after, nonce))
+    return parts
 
 
 def explain_prompt(snapshot: Snapshot, scope: Scope, *, redact: bool = True) -> PreparedPrompt:
@@ -498,12 +512,7 @@ def explain_prompt(snapshot: Snapshot, scope: Scope, *, redact: bool = True) -> 
         + "\n"
         + fences.DATA_INSTRUCTION(nonce)
     )
-    parts = [f"File: {filename}"]
-    if before.strip():
-        parts.append(fences.fence("code before (context)", before, nonce))
-    parts.append(fences.fence(f"code to explain: {scope.describe()}", code, nonce))
-    if after.strip():
-        parts.append(fences.fence("code after (context)", after, nonce))
+    parts = _fenced_code(filename, (before, code, after), f"explain: {scope.describe()}", "", nonce)
     return PreparedPrompt(
         ChatPrompt((ChatMessage("system", system), ChatMessage("user", "\n\n".join(parts))))
     )
