@@ -155,15 +155,20 @@ def check_edit(text: str, uri: str, line: int, column: int, transform, task: Tas
         tally.flagged.append(f"{uri.rsplit('/', 2)[-2:]}:{line + 1}: {result.review.summary}")
 
 
-def corpus(paths: list[Path], tally_by_kind: dict[str, Tally], transforms: dict, task: Task, limit=None):
-    count = 0
+def readable(paths: list[Path]):
+    """(path, text) of each UTF-8 file of ordinary size among ``paths`` (others are skipped)."""
     for path in paths:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        if len(text) > 400_000:
-            continue
+        if len(text) <= 400_000:
+            yield path, text
+
+
+def corpus(paths: list[Path], tally_by_kind: dict[str, Tally], transforms: dict, task: Task, limit=None):
+    count = 0
+    for path, text in readable(paths):
         for line, column in functions(text):
             for kind, transform in transforms.items():
                 check_edit(text, path.as_uri(), line, column, transform, task, tally_by_kind[kind])
@@ -177,13 +182,7 @@ def sample_site_packages(size: int, seed: int = 16) -> list[tuple[Path, int, int
     site = Path(sysconfig.get_paths()["purelib"])
     files = sorted(p for p in site.rglob("*.py") if "llm_lsp" not in str(p) and "__editable__" not in p.name)
     everything = []
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        if len(text) > 400_000:
-            continue
+    for path, text in readable(files):
         everything.extend((path, line, column) for line, column in functions(text))
     return random.Random(seed).sample(everything, min(size, len(everything)))
 
