@@ -85,6 +85,10 @@ SCOPE_BELOW_CHARS = 8_000
 MAX_REGION_CHARS = SCOPE_ABOVE_CHARS + SCOPE_BELOW_CHARS + 8_000  # beyond: a huge line, not parsed
 # A line that starts a construct at column 0 (not a closer, a comment or a continuation).
 _TOP_LEVEL_LINE = re.compile(r"\n(?=[A-Za-z_@$\[<])")
+_CONSTRUCT_START = re.compile(r"[A-Za-z_@$\[<]")
+# How far up the header of a construct bigger than the region is looked for (one C-level search).
+OUTER_HEADER_CHARS = 1_000_000
+OUTER_HEADER_LINES = 4
 
 
 class Priority(IntEnum):
@@ -424,14 +428,8 @@ def scope_region(text: str, offset: int) -> tuple[int, int]:
     that starts farther up than the bound (a huge class: its methods are still found).
     """
     line_start = text.rfind("\n", 0, offset) + 1
-    start = None
-    for reach in (2_000, 8_000, SCOPE_ABOVE_CHARS):
-        lowest = max(0, line_start - reach)
-        # endpos one past the line start: the lookahead must see the cursor line's first character.
-        for match in _TOP_LEVEL_LINE.finditer(text, max(0, lowest - 1), line_start + 1):
-            start = match.end()
-        if start is not None or lowest == 0:
-            break
+    # endpos one past the line start: the lookahead must see the cursor line's first character.
+    start = _nearest_top_level_line(text, line_start + 1, (2_000, 8_000, SCOPE_ABOVE_CHARS))
     if start is None and line_start <= SCOPE_ABOVE_CHARS:
         start = 0  # the file's start: nothing encloses it
     elif start is None:
@@ -448,6 +446,23 @@ def scope_region(text: str, offset: int) -> tuple[int, int]:
     return start, max(text.rfind("\n", line_end, limit), line_end)
 
 
+def _nearest_top_level_line(text: str, end: int, reaches: tuple[int, ...]) -> int | None:
+    """Start of the last column-0 construct line that starts before ``end``, or None.
+
+    Searched in windows of growing ``reaches`` (C-level regex scans), nearest first.
+    """
+    for reach in reaches:
+        lowest = max(0, end - 1 - reach)
+        found = None
+        for found in _TOP_LEVEL_LINE.finditer(text, max(0, lowest - 1), end):  # noqa: B007 - the last counts
+            pass
+        if found is not None:
+            return found.end()
+        if lowest == 0:  # the file's first line has no line break before it
+            return 0 if _CONSTRUCT_START.match(text) else None
+    return None
+
+
 def _outermost_line(text: str, lowest: int, line_start: int) -> int:
     """The first least-indented line in [lowest, line_start] (a line start).
 
@@ -460,14 +475,39 @@ def _outermost_line(text: str, lowest: int, line_start: int) -> int:
     while position <= line_start:
         end = text.find("\n", position, line_start + 1)
         line = text[position : line_start + 1 if end < 0 else end]
-        if line.strip():
-            width = len(line) - len(line.lstrip())
+        body = line.lstrip()
+        if body and _CONSTRUCT_START.match(body):  # not a closer or a continuation (``) -> int:``)
+            width = len(line) - len(body)
             if best_width is None or width < best_width:
                 best, best_width = position, width
         if end < 0:
             break
         position = end + 1
     return best
+
+
+def outer_header(text: str, start: int) -> str:
+    """The header of the top-level construct holding a region that starts inside it, or "".
+
+    When the cursor sits deeper than ``SCOPE_ABOVE_CHARS`` into one construct (a huge class), the
+    region starts at one of its members, and the class itself (what ``self.``/``this.`` resolve
+    against) is out of reach. Its header line(s), put before the region, make the parse nest the
+    members in it again. "" when ``start`` is itself at column 0 or no header is found.
+    """
+    if start == 0 or text[start] not in " \t":
+        return ""
+    head = _nearest_top_level_line(text, start, (64_000, OUTER_HEADER_CHARS))
+    if head is None:
+        return ""
+    end = head
+    for _ in range(OUTER_HEADER_LINES):  # up to the line that opens its body: ``:`` or ``{``
+        end = text.find("\n", end, start)
+        if end < 0:
+            return ""
+        if text[head:end].rstrip().endswith((":", "{")):
+            return text[head : end + 1]
+        end += 1
+    return ""
 
 
 def enclosing_scopes(tree: Tree | None, byte_offset: int) -> list[Node]:
@@ -1073,19 +1113,23 @@ def build_context(
     comment = comment_prefix(grammar, language_id)
     # ``source`` holds text[base:...] in utf-8: the whole text with a caller's tree, else the region
     # around the cursor (``scope_region``); node byte offsets are relative to it.
-    base = 0
+    # ``lead``: bytes put before text[base:...] in ``source`` (the header of a construct bigger
+    # than the region, see ``outer_header``); byte offsets in ``source`` count them.
+    base = lead = 0
     if tree is not None:
         source = text.encode("utf-8", errors="replace")
     elif parse_missing and grammar is not None:
         base, region_end = scope_region(text, offset)
         if region_end - base <= MAX_REGION_CHARS:
-            source = text[base:region_end].encode("utf-8", errors="replace")
+            header = outer_header(text, base).encode("utf-8", errors="replace")
+            lead = len(header)
+            source = header + text[base:region_end].encode("utf-8", errors="replace")
             tree = _REGION_TREES.parse(path, grammar, source)
         else:  # the cursor's line alone is longer (minified code, data): no scopes to speak of
             base, source = offset, b""
     else:
         source = b""
-    byte_offset = len(text[base:offset].encode("utf-8", errors="replace"))
+    byte_offset = lead + len(text[base:offset].encode("utf-8", errors="replace"))
     scopes = enclosing_scopes(tree, byte_offset)
     resolver = None
     receiver = None
@@ -1095,7 +1139,7 @@ def build_context(
         ) or _go_receiver_type(source, scopes)
         function_start = next((n.start_byte for n in scopes if n.type not in _CLASS_TYPES), None)
         if function_start is not None:
-            function_start = base + len(source[:function_start].decode("utf-8", errors="replace"))
+            function_start = base + len(source[lead:function_start].decode("utf-8", errors="replace"))
         types = local_types(text, offset, grammar, function_start)
         resolver = _Resolver(index, path, types, self_class)
         receiver = receiver_members(text, offset, index, resolver, comment)
@@ -1117,7 +1161,7 @@ def build_context(
 
     candidates: list[Snippet] = [receiver] if receiver is not None else []
     # Scopes that start above the window (and the region's start, ``base``) are not in the prompt.
-    start_byte = len(text[base:start].encode("utf-8", errors="replace")) if start > base else 0
+    start_byte = lead + (len(text[base:start].encode("utf-8", errors="replace")) if start > base else 0)
     label = path or "untitled"
     headers = [_header(source, node) for node in reversed(scopes) if node.start_byte < start_byte]
     if headers:

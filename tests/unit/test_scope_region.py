@@ -65,15 +65,17 @@ def test_the_region_stays_bounded_in_a_huge_construct_and_a_huge_file() -> None:
         + "".join(f"        x{j} = {j}\n" for j in range(30))
         + "        return {0}\n\n"
     )
-    body = "".join(method.format(i) for i in range(3_000))
+    body = "".join(method.format(i) for i in range(1_500))
     text = "class Huge:\n" + body + "def after():\n    pass\n" * 2_000
-    offset = text.index("return 2000")
+    offset = text.index("return 1000")
     start, end = scope_region(text, offset)
     assert offset - start <= SCOPE_ABOVE_CHARS + 100 and end - offset <= SCOPE_BELOW_CHARS + 100
     assert len(text) > 10 * (end - start)
-    # The method around the cursor is still found as a scope (its class, far above, is not).
+    # The method around the cursor is found as a scope, and so is its class, far above the region:
+    # its header is parsed before the region (``self.`` resolves against it).
     built = build_context(text=text, offset=offset, path="huge.py", language_id="python", budget_chars=400)
-    assert "def method_2000(self)" in built.prompt.context
+    assert "def method_1000(self)" in built.prompt.context
+    assert "class Huge:" in built.prompt.context
 
 
 def test_region_trees_reparsed_incrementally_equal_fresh_parses() -> None:
