@@ -42,7 +42,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from lsp_server.core import syntax
 from lsp_server.engine.context import build_context
 from lsp_server.engine.index import WorkspaceIndex
 
@@ -230,24 +229,17 @@ def main() -> None:
         twins = [(path, *dot_site(files[path], site)) for path, *site in sites if dot_site(files[path], site)]
         sites = sites + twins
         hits = base_hits = 0
-        trees = {}
         for path, offset, kind, callee, truth in sites:
             text = files[path]
-            # The server holds each open document's tree (documents.py): parsing is not retrieval.
             if kind == "obj.|":
                 text = dot_document(text, offset)
-                tree = syntax.parse(language, text.encode("utf-8"))
-            else:
-                if path not in trees:
-                    trees[path] = syntax.parse(language, text.encode("utf-8"))
-                tree = trees[path]
             started = time.perf_counter()
+            # As the server calls it: no tree of the whole document, scopes from the region parse.
             built = build_context(
                 text=text,
                 offset=offset,
                 path=path,
                 language_id=language,
-                tree=tree,
                 index=index,
                 budget_chars=args.budget,
             )
@@ -259,7 +251,6 @@ def main() -> None:
                 offset=offset,
                 path=path,
                 language_id=language,
-                tree=tree,
                 budget_chars=args.budget,
             ).prompt
             base_hit = truth in baseline.prefix or truth in baseline.suffix or truth in baseline.context
