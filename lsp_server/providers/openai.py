@@ -49,7 +49,6 @@ FIM_APIS = ("auto", "suffix", "tokens", "infill", "mistral")
 PLACEHOLDER_KEY = "no-key"
 
 _DEFAULT_BASE_URL = "https://api.openai.com/v1"
-_HAS_ASYNCIO_TIMEOUT = hasattr(asyncio, "timeout")
 _CHECK_SECONDS = 5.0
 _MESSAGE_LIMIT = 200
 
@@ -174,7 +173,7 @@ class OpenAIProvider:
         while True:
             sdk_stream: Any = None
             yielded = False
-            deadline = _StreamDeadline(request.deadline, self._host, self._model)
+            deadline = _Deadline(request.deadline, self._host, self._model)
             try:
                 sdk_stream, to_deltas = await deadline.read(self._open(request))
                 while True:
@@ -236,8 +235,9 @@ class OpenAIProvider:
         """Reach the server within a few seconds; a one-line result for ``llm-lsp doctor``."""
         sdk = _sdk()
         deadline = time.monotonic() + _CHECK_SECONDS
+        timer = _Deadline(deadline, self._host, self._model)
         try:
-            page = await self._within(deadline, self._client_().models.list(timeout=self._timeout(deadline)))
+            page = await timer.read(self._client_().models.list(timeout=self._timeout(deadline)))
             ids = [m.id for m in page.data]
         except sdk.APIStatusError as exc:
             if exc.status_code not in (404, 405):
@@ -245,6 +245,8 @@ class OpenAIProvider:
             ids = []  # some servers (llama.cpp builds, proxies) have no model list: just try the model
         except sdk.APIError as exc:
             raise self._error(exc) from None
+        finally:
+            timer.cancel()
         if self._model in ids:
             return f"OK: {self.description}; the server lists {len(ids)} model(s) including it"
         await self._one_token(deadline)
@@ -379,29 +381,11 @@ class OpenAIProvider:
     def _timeout(self, deadline: float) -> Any:
         """An httpx2 timeout for one attempt: connect <= connect_timeout, everything else <= deadline.
 
-        The deadline is enforced with ``asyncio.wait_for`` too; this keeps the SDK from holding a
-        socket open longer than the request can use it.
+        The deadline is enforced by ``_Deadline`` too; this keeps the SDK from holding a socket open
+        longer than the request can use it.
         """
         remaining = max(0.01, deadline - time.monotonic())
         return _sdk().Timeout(remaining, connect=min(self._connect_timeout, remaining))
-
-    async def _within(self, deadline: float, awaitable: Awaitable[T]) -> T:
-        """Await within the request's deadline, or raise ProviderTimeout (cancelling the awaitable)."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            if asyncio.iscoroutine(awaitable):
-                awaitable.close()  # never started: avoid a "never awaited" warning
-            raise errors.ProviderTimeout(f"{self._host} did not answer before the deadline")
-        try:
-            if _HAS_ASYNCIO_TIMEOUT:
-                # Python 3.11+: runs in the caller's task (no task per chunk, as wait_for makes on 3.11).
-                async with asyncio.timeout(remaining):  # type: ignore[attr-defined]
-                    return await awaitable
-            return await asyncio.wait_for(awaitable, remaining)
-        except asyncio.TimeoutError:
-            raise errors.ProviderTimeout(
-                f"{self._host} did not finish before the deadline (model {self._model})"
-            ) from None
 
     def _retry_delay(self, exc: Exception, retries_left: int, deadline: float) -> float | None:
         """Seconds to wait before retrying ``exc``, or None when it must be raised now."""
@@ -461,8 +445,8 @@ class OpenAIProvider:
 # -- wire shapes -----------------------------------------------------------------------------------
 
 
-class _StreamDeadline:
-    """A request's deadline over one streamed attempt: one timer for the stream, not one per chunk.
+class _Deadline:
+    """A request's deadline over its awaits of the model: one timer for a whole stream, not one per chunk.
 
     ``asyncio.timeout`` around each chunk cost about 20 us a chunk (a timer handle made and dropped
     every time, 0.3 ms per 16-chunk answer). Like it, the timer cancels the reading task and the
@@ -533,7 +517,7 @@ def _sdk() -> Any:
 
 
 async def _next_or_none(stream: Any) -> Any:
-    """The next chunk of an SDK stream, or None at its end (wait_for cannot carry StopAsyncIteration)."""
+    """The next chunk of an SDK stream, or None at its end (an awaitable for ``_Deadline.read``)."""
     try:
         return await stream.__anext__()
     except StopAsyncIteration:
