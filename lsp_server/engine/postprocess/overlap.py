@@ -116,6 +116,14 @@ def _matches_suffix(lines: list[str], suffix: list[str]) -> bool:
     return n >= 2 or n == len(suffix)
 
 
+def matches_following(lines: list[str], scene: Scene) -> bool:
+    """Whether ``lines`` (the end of a suggestion) are blank or repeat the lines after the cursor's line."""
+    rest = [line for line in lines if line.strip()]
+    if not rest:
+        return True
+    return _matches_suffix(rest, [line for line in scene.following if line.strip()])
+
+
 def trim_suffix_overlap(text: str, scene: Scene) -> str:
     """Drop the part of the suggestion that repeats what already follows the cursor.
 
@@ -139,7 +147,8 @@ def trim_suffix_overlap(text: str, scene: Scene) -> str:
                     continue
                 return "\n".join(lines[:i])
     after = scene.after.strip()
-    if after and len(lines) == 1:
+    # At a line start the rest of the line is ``rest_of_line``'s: here only mid-line cursors.
+    if after and len(lines) == 1 and scene.before.strip():
         first = lines[0].rstrip()
         cut = rest_of_line_starts(first, after, scene)
         if cut is not None:

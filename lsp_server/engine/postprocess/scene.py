@@ -79,6 +79,9 @@ class Scene:
     replaced: str = ""
     # The next lines after the cursor line, whatever the window: what an over-generating answer repeats.
     following: tuple[str, ...] = ()
+    # The suggestion completes the cursor's line, whose rest (``after``) follows it: it does not insert
+    # lines above that text even at a line start (``rest_of_line`` decides).
+    completes_line: bool = False
 
     @property
     def window_prefix(self) -> str:
@@ -98,7 +101,7 @@ class Scene:
     @property
     def inserts_lines(self) -> bool:
         """Cursor in the leading whitespace of a line with text: a suggestion goes above that text."""
-        return not self.before.strip() and bool(self.after.strip())
+        return not self.before.strip() and bool(self.after.strip()) and not self.completes_line
 
 
 def _lines_up(text: str, end: int, limit: int) -> list[str]:
