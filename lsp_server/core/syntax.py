@@ -76,7 +76,7 @@ NAMESPACE_NODES = frozenset({"namespace_definition", "namespace_declaration", "m
 
 # Constructs whose elements stand one per line, so that a line ending inside one is followed by more of
 # the same: struct and class fields, interface and enum members, match and switch arms, the elements of
-# object / array / dict literals and initializer lists, import and const lists.
+# object / array / dict literals and initializer lists, import and const lists, arguments.
 LIST_NODES = frozenset(
     {
         # python
@@ -115,6 +115,14 @@ LIST_NODES = frozenset(
         # c, c++
         "enumerator_list",
         "initializer_list",
+        # every grammar: arguments and parameters written one per line, a parenthesized tuple
+        "argument_list",
+        "arguments",
+        "parameters",
+        "formal_parameters",
+        "parameter_list",
+        "parenthesized_expression",
+        "tuple_expression",
     }
 )
 # Containers that are lists only inside these parents: a C# interface's members (its classes share

@@ -56,7 +56,7 @@ def decide_mode(scene: Scene, text: str | None = None) -> str:
     """
     if scene.multiline == "always":
         return "multi"
-    if scene.multiline == "never" or scene.in_comment:
+    if scene.multiline == "never" or scene.in_comment and not scene.in_list:
         return "single"
     if scene.inserts_lines or not scene.before.strip():
         return "multi"
@@ -65,6 +65,6 @@ def decide_mode(scene: Scene, text: str | None = None) -> str:
     # Inside auto-closed brackets (`print($0)`) the user is finishing an argument, not a block.
     if scene.after.strip():
         return "single"
-    if BLOCK_OPENER.search(scene.before.rstrip()):
+    if BLOCK_OPENER.search(scene.before.rstrip()) or scene.in_list:
         return "multi"
     return "multi" if text is not None and opens_block(text, scene) else "single"

@@ -49,6 +49,8 @@ def cut_at_closing(text: str, scene: Scene, *, single: bool = False) -> str:
     Otherwise, on a single line, keep the closer and the rest of its line, then stop. First of all,
     a single line that reproduces the rest of the cursor's line ends where that starts.
     """
+    if scene.text_closer:
+        return text  # prose in a docstring or a comment: its brackets close nothing of the code's
     if single and scene.after.strip() and "\n" not in text:
         start = rest_of_line_starts(text.rstrip(), scene.after.strip(), scene)
         if start is not None:
@@ -107,6 +109,8 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
     current paragraph. A dedented ``end``-like line is kept unless the file already has it next;
     closing brackets are left to ``cut_at_closing``.
     """
+    if scene.text_closer and scene.before.strip():
+        return _cut_at_text_end(text, scene)
     lines = effective_lines(text, scene)
     first_text = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first_text is None:
@@ -116,18 +120,24 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
     )
     if scene.before.strip():
         ref = indent_width(scene.before)
-        limit = ref if opener else _scope_limit(scene, ref)
+        # A list's elements stand at the cursor line's indentation: a shallower line closes it.
+        limit = ref - 1 if scene.in_list else ref if opener else _scope_limit(scene, ref)
     else:
         ref = indent_width(lines[first_text])
         limit = _scope_limit(scene, ref)
     cut = len(lines)
     previous_width = ref
     after_blank = False
+    previous = lines[first_text]
     for i in range(first_text + 1, len(lines)):
         line = lines[i]
         if not line.strip():
             after_blank = True
             continue
+        if scene.in_list and line == previous:
+            cut = i  # the same element twice in a row: a list has no duplicate keys or fields
+            break
+        previous = line
         width = indent_width(line)
         stripped = line.strip()
         # At top level (limit < 0) a new paragraph or a statement after an indented body leaves.
@@ -150,3 +160,20 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
     kept = lines[:cut]
     kept[0] = kept[0][len(scene.before) :]
     return "\n".join(kept)
+
+
+def _cut_at_text_end(text: str, scene: Scene) -> str:
+    """Text spanning lines (a docstring, a block comment) ends at its closing delimiter, not by indentation.
+
+    A line made of the delimiter that the file already has next is dropped with all that follows;
+    otherwise the suggestion keeps the line that closes the text and stops after it.
+    """
+    closer = scene.text_closer
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if closer not in line:
+            continue
+        if line.strip().startswith(closer) and next_suffix_text(scene).startswith(closer):
+            return "\n".join(lines[:i])
+        return "\n".join(lines[: i + 1])
+    return text
