@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from lsp_server.core.indentation import bracket_depth_change, indent_width
-from lsp_server.engine.postprocess.scene import BLOCK_OPENER, Scene
+from lsp_server.engine.postprocess.scene import BLOCK_OPENER, Scene, brace_on_next_line
 
 # Headers that need no opener at the line end (Ruby, Lua, shell, Elixir, Crystal, Julia...).
 _KEYWORD_HEADER = re.compile(
@@ -25,8 +25,8 @@ _KEYWORD_HEADER = re.compile(
 def opens_block(text: str, scene: Scene) -> bool:
     """Whether the cursor's line, completed by the suggestion's first line, heads a block it writes.
 
-    Either the line ends with a block opener (``:``, ``{``, ``do``, ``then``, ``=>``...), or the next
-    line of the suggestion is indented deeper than the cursor's line while no bracket is left open
+    Either the line ends with a block opener (``:``, ``{``, ``do``, ``then``, ``=>``...) or its block's
+    ``{`` stands alone on the next line (Allman style), or the next line of the suggestion is indented deeper than the cursor's line while no bracket is left open
     (Ruby's ``def f(x)``, a shell ``function f()``): a wrapped argument list is not a header.
     """
     if not scene.before.strip() or scene.after.strip():
@@ -35,7 +35,7 @@ def opens_block(text: str, scene: Scene) -> bool:
     if not first.strip() or not rest.strip():
         return False
     line = (scene.before + first).rstrip()
-    if BLOCK_OPENER.search(line):
+    if BLOCK_OPENER.search(line) or brace_on_next_line(text) and bracket_depth_change(line) <= 0:
         return True
     if not may_head_block(line):
         return False
@@ -46,6 +46,19 @@ def opens_block(text: str, scene: Scene) -> bool:
 def may_head_block(line: str) -> bool:
     """Whether a line without an opener at its end can still head a block (by its first keyword)."""
     return BLOCK_OPENER.search(line.rstrip()) is not None or _KEYWORD_HEADER.match(line) is not None
+
+
+# Grammars where a block's `{` often stands alone on the line below its header (Allman style).
+_ALLMAN_GRAMMARS = frozenset({"c_sharp", "java", "c", "cpp"})
+
+
+def may_open_block_below(line: str, grammar: str | None) -> bool:
+    """Whether a complete line may be a header whose ``{`` comes on the next line (Allman style).
+
+    A streamed answer must not stop at such a line's end before the next line shows it.
+    """
+    end = line.rstrip()[-1:]
+    return grammar in _ALLMAN_GRAMMARS and bool(end) and end not in ";,{}"
 
 
 def decide_mode(scene: Scene, text: str | None = None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
-from lsp_server.core.indentation import bracket_depth_change, indent_width
+from lsp_server.core.indentation import bracket_depth_change, indent_width, strip_strings
 from lsp_server.engine.postprocess.closers import consumed_positions
 from lsp_server.engine.postprocess.scene import CLOSERS, Scene, effective_lines
 
@@ -124,6 +124,15 @@ def matches_following(lines: list[str], scene: Scene) -> bool:
     return _matches_suffix(rest, [line for line in scene.following if line.strip()])
 
 
+def _braces_open_before(scene: Scene) -> int:
+    """Braces opened in the window before the cursor and not closed there (strings blanked)."""
+    depth = 0
+    for line in (*scene.above, scene.before):
+        masked = strip_strings(line)
+        depth = max(0, depth + masked.count("{") - masked.count("}"))
+    return depth
+
+
 def trim_suffix_overlap(text: str, scene: Scene) -> str:
     """Drop the part of the suggestion that repeats what already follows the cursor.
 
@@ -137,10 +146,18 @@ def trim_suffix_overlap(text: str, scene: Scene) -> str:
         start = 0 if complete_first else 1
         # Compared as they will read in the file: the first line after the cursor's indentation.
         effective = effective_lines(text, scene)
+        depth = 0  # braces the suggestion opened and has not closed before line i
         for i in range(start, len(lines)):
+            if i > 0:
+                masked = strip_strings(lines[i - 1])
+                depth += masked.count("{") - masked.count("}")
             if not lines[i].strip():
                 continue
             rest = [line for line in effective[i:] if line.strip()]
+            # A `}` that closes a block the suggestion opened itself is its own when the file's `}`
+            # closes something opened before the cursor (`fn` typed in an `impl`).
+            if depth > 0 and rest[0].strip().startswith("}") and _braces_open_before(scene) > 0:
+                continue
             if _matches_suffix(rest, suffix):
                 # Only a literal repeat of the next line may empty a suggestion by itself.
                 if i == 0 and not same_text(rest[0], suffix[0]):

@@ -13,7 +13,7 @@ import attrs
 from lsp_server.engine.postprocess.chat import extract_chat_code, reindent_chat, strip_echoed_prefix
 from lsp_server.engine.postprocess.closers import consume_closers, replacement
 from lsp_server.engine.postprocess.indentation import normalize_indentation
-from lsp_server.engine.postprocess.mode import decide_mode, may_head_block
+from lsp_server.engine.postprocess.mode import decide_mode, may_head_block, may_open_block_below
 from lsp_server.engine.postprocess.overlap import drop_repetition, trim_suffix_overlap
 from lsp_server.engine.postprocess.rest_of_line import cut_at_rest_of_line
 from lsp_server.engine.postprocess.scene import Cursor, Scene, scene_for
@@ -119,6 +119,8 @@ def stop_with_scene(partial: str, scene: Scene) -> bool:
         if decide_mode(scene) == "single":
             first, newline, rest = text.partition("\n")
             line = scene.before + first
+            if first.strip() and newline and not rest.strip() and may_open_block_below(line, scene.grammar):
+                return False  # an Allman header shows itself by a `{` alone on the next line
             if first.strip() and newline and may_head_block(line) and not scene.after.strip():
                 # Whether the line heads a block shows on the next line's indentation: wait for it.
                 if not rest.strip():

@@ -360,3 +360,10 @@ def effective_lines(text: str, scene: Scene) -> list[str]:
     lines = text.split("\n")
     lines[0] = scene.before + lines[0]
     return lines
+
+
+def brace_on_next_line(text: str) -> bool:
+    """Whether the suggestion's first line is followed by a ``{`` alone on the next line (Allman style)."""
+    _, newline, rest = text.partition("\n")
+    following = next((line for line in rest.split("\n") if line.strip()), "") if newline else ""
+    return following.strip() == "{"

@@ -20,6 +20,7 @@ from lsp_server.engine.postprocess.scene import (
     OPENERS,
     PAIRS,
     Scene,
+    brace_on_next_line,
     effective_lines,
     next_suffix_text,
 )
@@ -118,6 +119,12 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
     opener = bool(scene.before.strip()) and (
         BLOCK_OPENER.search(lines[0].rstrip()) is not None or opens_block(text, scene)
     )
+    if opener:
+        end = _brace_block_end(lines, text)
+        if end is not None:
+            kept = lines[: end + 1]
+            kept[0] = kept[0][len(scene.before) :]
+            return "\n".join(kept)
     if scene.before.strip():
         ref = indent_width(scene.before)
         # A list's elements stand at the cursor line's indentation: a shallower line closes it.
@@ -143,8 +150,8 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
         # At top level (limit < 0) a new paragraph or a statement after an indented body leaves.
         leaves = width == 0 and (after_blank or previous_width > 0) if limit < 0 else width <= limit
         previous_width, after_blank = width, False
-        if not leaves:
-            continue
+        if not leaves or opener and stripped == "{" and i == first_text + 1:
+            continue  # (the `{` of an Allman header opens its block, at the header's indentation)
         if stripped[0] in CLOSERS:
             if BLOCK_OPENER.search(stripped):
                 continue  # `} else {`: the compound statement goes on
@@ -177,3 +184,24 @@ def _cut_at_text_end(text: str, scene: Scene) -> str:
             return "\n".join(lines[:i])
         return "\n".join(lines[: i + 1])
     return text
+
+
+def _brace_block_end(lines: list[str], text: str) -> int | None:
+    """The line that closes the brace block the header line (``lines[0]``) opens, by counting braces.
+
+    The header opens it at its end (``fn f() {``) or on the next line (Allman style). Counting, not
+    indentation, ends it: a model that indents the body as if the header stood at column 0
+    (``fn`` typed inside an ``impl``) still closes it with its own ``}``. ``None`` when the header
+    opens no brace block or the suggestion does not close it (yet).
+    """
+    header = strip_strings(lines[0]).rstrip()
+    if not header.endswith("{") and not brace_on_next_line(text):
+        return None
+    depth = sum(1 for ch in header if ch == "{") - sum(1 for ch in header if ch == "}")
+    base = depth - 1 if header.endswith("{") else depth
+    for i in range(1, len(lines)):
+        masked = strip_strings(lines[i])
+        depth += masked.count("{") - masked.count("}")
+        if depth <= base:
+            return i
+    return None
