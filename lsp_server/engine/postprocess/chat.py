@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from lsp_server.core.indentation import indent_width, leading
+from lsp_server.core.indentation import indent_width, leading, strip_strings
 from lsp_server.engine.postprocess.scene import BLOCK_OPENER, Scene
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
@@ -116,8 +116,13 @@ def reindent_chat(text: str, scene: Scene) -> str:
     # An answer that runs on into the code below the cursor shows its own columns: the reading whose
     # lines coincide with the file's lines (text and indentation) is the right one.
     kept_score, shifted_score = _agreement(rest, scene), _agreement(shifted, scene)
+    closer = _closer_width(first, rest)
     if kept_score != shifted_score:
         absolute = kept_score > shifted_score
+    elif closer is not None and not blank:
+        # The `}` of the block the first line opens stands at the cursor line's indentation when the
+        # answer is written in the file's columns, at column 0 when written as if the line were.
+        absolute = closer >= depth
     if blank:
         first = first[len(base) :] if first.startswith(base) and absolute else first.lstrip()
     return "\n".join([first, *(rest if absolute else shifted)])
@@ -138,3 +143,16 @@ def _agreement(lines: list[str], scene: Scene) -> int:
             k += 1
         best = max(best, k)
     return best
+
+
+def _closer_width(first: str, rest: list[str]) -> int | None:
+    """Indentation of the line that closes the brace block ``first`` opens at its end, if any."""
+    if not strip_strings(first).rstrip().endswith("{"):
+        return None
+    depth = 1
+    for line in rest:
+        masked = strip_strings(line)
+        depth += masked.count("{") - masked.count("}")
+        if depth <= 0:
+            return indent_width(line)
+    return None
