@@ -123,6 +123,10 @@ def reindent_chat(text: str, scene: Scene) -> str:
         # The `}` of the block the first line opens stands at the cursor line's indentation when the
         # answer is written in the file's columns, at column 0 when written as if the line were.
         absolute = closer >= depth
+    elif not blank and BLOCK_OPENER.search(first.rstrip()):
+        # Likewise the block's first line: deeper than the cursor's line in the file's columns, one
+        # step from column 0 otherwise.
+        absolute = indent_width(body[0]) > depth
     if blank:
         first = first[len(base) :] if first.startswith(base) and absolute else first.lstrip()
     return "\n".join([first, *(rest if absolute else shifted)])

@@ -119,7 +119,7 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
     opener = bool(scene.before.strip()) and (
         BLOCK_OPENER.search(lines[0].rstrip()) is not None or opens_block(text, scene)
     )
-    if opener:
+    if opener and not scene.in_list:  # (a list element's block is followed by the next element)
         end = _brace_block_end(lines, text)
         if end is not None:
             kept = lines[: end + 1]
