@@ -67,7 +67,12 @@ def cut_at_closing(text: str, scene: Scene, *, single: bool = False) -> str:
                 if stack and stack[-1] == PAIRS[ch]:
                     stack.pop()
                     continue
-                if next_suffix_text(scene).startswith(ch):
+                at_line_start = pos > 0 and not line[:i].strip()
+                if next_suffix_text(scene).startswith(ch) and not (at_line_start and _closes_inner(line, scene)):
+                    if at_line_start and BLOCK_OPENER.search(masked.rstrip()):
+                        # `} catch (e) {`: the suggestion closes the file's block and opens the next
+                        # part of the statement, which the file's closer now closes.
+                        break
                     return (
                         text[: pos + i].rstrip(" \t") if i == 0 or not line[:i].strip() else text[: pos + i]
                     )
@@ -136,17 +141,30 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
     previous_width = ref
     after_blank = False
     previous = lines[first_text]
-    for i in range(first_text + 1, len(lines)):
+    block = None if opener or scene.in_list else _cursor_block_width(scene)
+    start = first_text if not scene.before.strip() else first_text + 1
+    for i in range(start, len(lines)):
         line = lines[i]
         if not line.strip():
             after_blank = True
+            continue
+        width = indent_width(line)
+        stripped = line.strip()
+        if block is not None and width < block and _closes_block(stripped, scene.grammar):
+            # The suggestion closes the block the cursor is in (at the end of a file, a method's `}`):
+            # it ends there, unless the statement goes on (`else`, `catch` on the next line).
+            following = next((row.strip() for row in lines[i + 1 :] if row.strip()), "")
+            if not CONTINUATION.match(following):
+                ends_file_block = END_WORD.match(stripped) and next_suffix_text(scene).startswith(stripped.split()[0])
+                cut = i if ends_file_block else i + 1
+                break
+            block = width + 1
+        if i == first_text:
             continue
         if scene.in_list and line == previous:
             cut = i  # the same element twice in a row: a list has no duplicate keys or fields
             break
         previous = line
-        width = indent_width(line)
-        stripped = line.strip()
         # At top level (limit < 0) a new paragraph or a statement after an indented body leaves.
         leaves = width == 0 and (after_blank or previous_width > 0) if limit < 0 else width <= limit
         previous_width, after_blank = width, False
@@ -205,3 +223,41 @@ def _brace_block_end(lines: list[str], text: str) -> int | None:
         if depth <= base:
             return i
     return None
+
+
+def _closes_block(stripped: str, grammar: str | None) -> bool:
+    """Whether a line only closes a block: ``}`` (``};`` after a class), or ``end``, ``fi``, ``done``.
+
+    A literal's or a call's closer (``},`` ``})`` ``]``, any Python bracket) ends an expression, and
+    the statements after it are still the cursor's block.
+    """
+    if stripped in ("}", "};"):
+        return grammar != "python"
+    return END_WORD.match(stripped) is not None
+
+
+def _cursor_block_width(scene: Scene) -> int:
+    """Indentation of the statements of the block the cursor is in.
+
+    The cursor's line's own on a line with text; on a blank line, the nearest line above with
+    text, one step deeper when that line opens a block.
+    """
+    if scene.before.strip():
+        return indent_width(scene.before)
+    above = next((line for line in reversed(scene.above) if line.strip()), None)
+    if above is None:
+        return 0
+    deeper = BLOCK_OPENER.search(above.rstrip()) is not None or above.strip() == "{"
+    return indent_width(above) + (1 if deeper else 0)
+
+
+def _closes_inner(line: str, scene: Scene) -> bool:
+    """Whether a closer at the start of a suggestion line closes a block other than the file's next one.
+
+    The file's next line with text starts with the same closer but stands at another indentation:
+    the suggestion closes a block still open inside it (an ``if`` before the function's own ``}``).
+    """
+    if scene.after.strip():
+        return False  # the file's closer is on the cursor's line, after it
+    following = next((row for row in scene.below if row.strip()), None)
+    return following is not None and indent_width(following) != indent_width(line)
