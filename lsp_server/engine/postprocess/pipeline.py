@@ -18,6 +18,7 @@ from lsp_server.engine.postprocess.overlap import drop_repetition, trim_suffix_o
 from lsp_server.engine.postprocess.rest_of_line import cut_at_rest_of_line
 from lsp_server.engine.postprocess.scene import Cursor, Scene, scene_for
 from lsp_server.engine.postprocess.scope import cut_at_closing, cut_at_scope_end, keep_first_line
+from lsp_server.engine.postprocess.seam import trim_seam
 from lsp_server.engine.postprocess.validation import drop_trivial, shape_end, validate_syntax
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ def suggest(raw: str, cursor: Cursor, *, chat: bool = False, scene: Scene | None
     """The suggestion to show for a model's raw answer at ``cursor``, with the range it replaces.
 
     Order: line endings -> chat extraction (fences, echoed prefix, indentation) -> closers the answer
-    writes itself (the replace range) -> the rest of the cursor's line at a line start -> single/multi-line decision (block headers included) ->
+    writes itself (the replace range) -> whitespace at the seam -> the rest of the cursor's line at a line
+    start -> single/multi-line decision (block headers included) ->
     single-line cut -> closing brackets -> block scope -> overlap with the text after the cursor ->
     repetition -> indentation style -> trailing shape -> syntax validation -> nothing trivial; in the
     document's line endings. ``Suggestion("")`` means show nothing. ``scene``: the request's scene
@@ -74,6 +76,7 @@ def _run(raw: str, scene: Scene, *, chat: bool) -> Suggestion:
         text = strip_echoed_prefix(text, scene)
         text = reindent_chat(text, scene)
     text, scene = consume_closers(text, scene)
+    text = trim_seam(text, scene)
     text, scene = cut_at_rest_of_line(text, scene)
     single = decide_mode(scene, text) == "single"
     if single:
