@@ -57,7 +57,15 @@ FILES = {
 MODES = ("fim", "chat", "chat-col0")
 _WORD_OR_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|#[^\n]*|[A-Za-z_]\w*")
 _KEEP = set(keyword.kwlist) | set(keyword.softkwlist)
-_FENCE_LANG = {"python": "python", "typescript": "ts", "go": "go", "rust": "rust", "c": "c", "cpp": "cpp", "c_sharp": "csharp"}
+_FENCE_LANG = {
+    "python": "python",
+    "typescript": "ts",
+    "go": "go",
+    "rust": "rust",
+    "c": "c",
+    "cpp": "cpp",
+    "c_sharp": "csharp",
+}
 
 
 def rename_identifiers(code: str) -> str:
@@ -216,8 +224,20 @@ _LIST_NODES = {
     "python": {"dictionary", "list", "set", "tuple"},
     "typescript": {"object", "array", "interface_body", "object_type", "enum_body", "named_imports"},
     "javascript": {"object", "array", "named_imports"},
-    "go": {"field_declaration_list", "literal_value", "import_spec_list", "const_declaration", "var_declaration"},
-    "rust": {"field_declaration_list", "enum_variant_list", "match_block", "field_initializer_list", "use_list"},
+    "go": {
+        "field_declaration_list",
+        "literal_value",
+        "import_spec_list",
+        "const_declaration",
+        "var_declaration",
+    },
+    "rust": {
+        "field_declaration_list",
+        "enum_variant_list",
+        "match_block",
+        "field_initializer_list",
+        "use_list",
+    },
     "java": {"enum_body", "array_initializer", "switch_block"},
     "c_sharp": {"enum_member_declaration_list", "initializer_expression", "switch_body"},
     "c": {"field_declaration_list", "enumerator_list", "initializer_list"},
@@ -261,8 +281,11 @@ def _leaves_on_row(node, row: int) -> list:
 
 
 def _line_tail(tree, row: int, line: str, line_start: int, data: bytes) -> int | None:
-    """Where a statement line's tail starts (column): a trailing comment, then closers of brackets
-    opened on earlier lines and terminators (``;`` ``,``) before it. ``None`` without a tail."""
+    """Where a statement line's tail starts (its column), ``None`` without a tail.
+
+    The tail: a trailing comment, then the closers of brackets opened on earlier lines and the
+    terminators (``;`` ``,``) before it.
+    """
     leaves = _leaves_on_row(tree.root_node, row)
     start = None
     for leaf in reversed(leaves):
@@ -334,9 +357,23 @@ def _list_holes(tree, text: str, data: bytes, starts: list[int], grammar: str, p
             if closer.strip()[:1] not in ")]}" or not lines[last_row - 1].strip():
                 continue
             candidates = rows[-3:]
-        elif node.type in _TEXT_NODES and grammar in ("python", "typescript", "javascript", "java", "c_sharp", "c", "cpp", "go", "rust"):
+        elif node.type in _TEXT_NODES and grammar in (
+            "python",
+            "typescript",
+            "javascript",
+            "java",
+            "c_sharp",
+            "c",
+            "cpp",
+            "go",
+            "rust",
+        ):
             text_rows = [r for r in range(first_row + 1, last_row) if lines[r].strip()]
-            if len(text_rows) < 2 or not closer.strip() or closer_column != len(closer) - len(closer.lstrip()):
+            if (
+                len(text_rows) < 2
+                or not closer.strip()
+                or closer_column != len(closer) - len(closer.lstrip())
+            ):
                 continue
             if not closer.strip().startswith(('"""', "'''", "*/", "`")):
                 continue  # the closing delimiter must start its line
@@ -345,7 +382,6 @@ def _list_holes(tree, text: str, data: bytes, starts: list[int], grammar: str, p
             continue
         row = rng.choice(candidates)
         line = lines[row]
-        indent = len(line) - len(line.lstrip())
         if rng.random() < 0.5 and row - 1 > first_row and lines[row - 1].strip():
             cut = starts[row] - 1  # at the end of the line above: the model writes the next elements
         else:
@@ -414,7 +450,9 @@ def real_holes(path: Path, grammar: str, rng) -> list[Hole]:
             middle = line.rstrip()[cut:-1]
             if middle and "(" not in middle[:1]:
                 prefix = text[: starts[i]] + line[:cut]
-                holes.append(Hole("terminator", path, prefix, middle, text[starts[i] + len(line.rstrip()) - 1 :]))
+                holes.append(
+                    Hole("terminator", path, prefix, middle, text[starts[i] + len(line.rstrip()) - 1 :])
+                )
         member = _MEMBER.search(line)
         if member and i + 1 < len(lines) and not line.lstrip().startswith(("#", "//", "*")):
             cut = starts[i] + member.end()
@@ -438,7 +476,11 @@ def real_holes(path: Path, grammar: str, rng) -> list[Hole]:
             if tail is not None and tail > indent and line[indent:tail].strip():
                 content = line[indent:tail]
                 end = starts[i] + len(content.rstrip()) + indent
-                holes.append(Hole("line-start", path, text[: starts[i] + indent], line[indent:tail].rstrip(), text[end:]))
+                holes.append(
+                    Hole(
+                        "line-start", path, text[: starts[i] + indent], line[indent:tail].rstrip(), text[end:]
+                    )
+                )
                 if content.startswith("return ") and content[7:].strip():
                     cut = starts[i] + indent + 7
                     holes.append(Hole("return", path, text[:cut], content[7:].rstrip(), text[end:]))
@@ -626,10 +668,12 @@ def main() -> None:
         action="append",
         default=[],
         metavar="LANG=PATH",
-        help="a folder of real LANG sources (python, typescript, go, rust, java, csharp, c, cpp): holes cut from it",
+        help="real LANG sources (python, typescript, go, rust, java, csharp, c, cpp): holes cut from them",
     )
     parser.add_argument("--per-kind", type=int, default=60, help="real-code holes per language and kind")
-    parser.add_argument("--repo-lines", type=int, default=8, help="file lines the model over-generates (real code)")
+    parser.add_argument(
+        "--repo-lines", type=int, default=8, help="file lines the model over-generates (real code)"
+    )
     parser.add_argument("--kinds", nargs="*", default=None, help="only these real-code hole kinds")
     args = parser.parse_args()
     print(
@@ -637,7 +681,9 @@ def main() -> None:
         + ", ".join(MODES)
     )
     if args.repo:
-        run_real(args.repo, args.per_kind, args.repo_lines, args.show, set(args.kinds) if args.kinds else None)
+        run_real(
+            args.repo, args.per_kind, args.repo_lines, args.show, set(args.kinds) if args.kinds else None
+        )
     for name in args.sets:
         if name == "hard":
             run_hard(args.show)

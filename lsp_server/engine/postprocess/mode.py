@@ -25,9 +25,10 @@ _KEYWORD_HEADER = re.compile(
 def opens_block(text: str, scene: Scene) -> bool:
     """Whether the cursor's line, completed by the suggestion's first line, heads a block it writes.
 
-    Either the line ends with a block opener (``:``, ``{``, ``do``, ``then``, ``=>``...) or its block's
-    ``{`` stands alone on the next line (Allman style), or the next line of the suggestion is indented deeper than the cursor's line while no bracket is left open
-    (Ruby's ``def f(x)``, a shell ``function f()``): a wrapped argument list is not a header.
+    Either the line ends with a block opener (``:``, ``{``, ``do``, ``then``, ``=>``...) or its
+    block's ``{`` stands alone on the next line (Allman style), or the next line of the suggestion is
+    indented deeper than the cursor's line while no bracket is left open (Ruby's ``def f(x)``, a shell
+    ``function f()``): a wrapped argument list is not a header.
     """
     if not scene.before.strip() or scene.after.strip():
         return False
@@ -65,7 +66,9 @@ def decide_mode(scene: Scene, text: str | None = None) -> str:
     """``"single"`` (finish the current line) or ``"multi"`` (write a block) for the cursor.
 
     Without ``text`` the decision is the scene's alone; with it, a suggestion that completes a block
-    header at the end of the line gets its body too.
+    header at the end of the line gets its body too, and one that starts on a new line after a
+    complete line (or between ``{`` and the ``}`` the editor closed) writes the lines that follow,
+    as at a blank line.
     """
     if scene.multiline == "always":
         return "multi"
@@ -75,9 +78,12 @@ def decide_mode(scene: Scene, text: str | None = None) -> str:
         return "multi"
     if scene.mid_line:
         return "single"
-    # Inside auto-closed brackets (`print($0)`) the user is finishing an argument, not a block.
+    new_line = text is not None and text.lstrip(" \t").startswith("\n")
+    opener = BLOCK_OPENER.search(scene.before.rstrip()) is not None
+    # Inside auto-closed brackets (`print($0)`) the user is finishing an argument, not a block; between
+    # `{` and its `}` (`function f() {$0}`) a body starting on a new line is a block.
     if scene.after.strip():
-        return "single"
-    if BLOCK_OPENER.search(scene.before.rstrip()) or scene.in_list:
+        return "multi" if opener and new_line and scene.after.strip()[0] in "}])" else "single"
+    if opener or scene.in_list or new_line:
         return "multi"
     return "multi" if text is not None and opens_block(text, scene) else "single"

@@ -198,6 +198,25 @@ def rest_of_line_starts(first: str, after: str, scene: Scene) -> int | None:
     return found if 0 < found <= limit else None
 
 
+def drop_copy_of_next(text: str, scene: Scene) -> str:
+    """Nothing rather than a suggestion that makes the cursor's line a copy of the next line(s).
+
+    The model wrote the code that already follows (``    |;`` answered with the ``return`` on the
+    line below): accepted, it would stand twice. Only a suggestion that completes the cursor's line
+    counts here (mid-line, or at a line start whose end the file holds); lines inserted above the
+    cursor's line that repeat it are ``trim_suffix_overlap``'s.
+    """
+    if not text.strip() or scene.inserts_lines or not scene.before.strip() and not scene.completes_line:
+        return text
+    if not scene.after.strip() and not scene.completes_line:
+        return text
+    completed = [line for line in (scene.before + text + scene.after).split("\n") if line.strip()]
+    following = [line for line in scene.following if line.strip()][: len(completed)]
+    if len(following) == len(completed) and all(map(same_text, completed, following)):
+        return ""
+    return text
+
+
 def drop_repetition(text: str, scene: Scene) -> str:
     """Cut a model loop: a line repeated 3+ times, or a block of lines repeated at the end."""
     lines = effective_lines(text, scene)

@@ -14,7 +14,7 @@ from lsp_server.engine.postprocess.chat import extract_chat_code, reindent_chat,
 from lsp_server.engine.postprocess.closers import consume_closers, replacement
 from lsp_server.engine.postprocess.indentation import normalize_indentation
 from lsp_server.engine.postprocess.mode import decide_mode, may_head_block, may_open_block_below
-from lsp_server.engine.postprocess.overlap import drop_repetition, trim_suffix_overlap
+from lsp_server.engine.postprocess.overlap import drop_copy_of_next, drop_repetition, trim_suffix_overlap
 from lsp_server.engine.postprocess.rest_of_line import cut_at_rest_of_line
 from lsp_server.engine.postprocess.scene import Cursor, Scene, scene_for
 from lsp_server.engine.postprocess.scope import cut_at_closing, cut_at_scope_end, keep_first_line
@@ -41,11 +41,11 @@ def suggest(raw: str, cursor: Cursor, *, chat: bool = False, scene: Scene | None
     """The suggestion to show for a model's raw answer at ``cursor``, with the range it replaces.
 
     Order: line endings -> chat extraction (fences, echoed prefix, indentation) -> closers the answer
-    writes itself (the replace range) -> whitespace at the seam -> the rest of the cursor's line at a line
-    start -> single/multi-line decision (block headers included) ->
-    single-line cut -> closing brackets -> block scope -> overlap with the text after the cursor ->
-    repetition -> indentation style -> trailing shape -> syntax validation -> nothing trivial; in the
-    document's line endings. ``Suggestion("")`` means show nothing. ``scene``: the request's scene
+    writes itself (the replace range) -> whitespace at the seam -> the rest of the cursor's line at a
+    line start -> single/multi-line decision (block headers and lists included) -> single-line cut ->
+    closing brackets -> block scope -> overlap with the text after the cursor -> a copy of the next
+    line -> repetition -> indentation style -> trailing shape -> syntax validation -> nothing trivial;
+    in the document's line endings. ``Suggestion("")`` means show nothing. ``scene``: the request's scene
     for ``cursor`` when the caller already built it (one per request, shared by its candidates).
     """
     if not raw or not raw.strip():
@@ -85,6 +85,7 @@ def _run(raw: str, scene: Scene, *, chat: bool) -> Suggestion:
     if not single:
         text = cut_at_scope_end(text, scene)
     text = trim_suffix_overlap(text, scene)
+    text = drop_copy_of_next(text, scene)
     text = drop_repetition(text, scene)
     text = normalize_indentation(text, scene)
     text = shape_end(text, scene)
@@ -119,6 +120,8 @@ def stop_with_scene(partial: str, scene: Scene) -> bool:
     try:
         text = partial.replace("\r\n", "\n")
         text, scene = consume_closers(text, scene)
+        if text.lstrip(" \t").startswith("\n") and decide_mode(scene, text) == "multi":
+            return _beyond_scope(text, scene)  # new lines after a complete line: a block's worth
         if decide_mode(scene) == "single":
             first, newline, rest = text.partition("\n")
             line = scene.before + first

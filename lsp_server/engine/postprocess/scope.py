@@ -68,7 +68,9 @@ def cut_at_closing(text: str, scene: Scene, *, single: bool = False) -> str:
                     stack.pop()
                     continue
                 at_line_start = pos > 0 and not line[:i].strip()
-                if next_suffix_text(scene).startswith(ch) and not (at_line_start and _closes_inner(line, scene)):
+                if next_suffix_text(scene).startswith(ch) and not (
+                    at_line_start and _closes_inner(line, scene)
+                ):
                     if at_line_start and BLOCK_OPENER.search(masked.rstrip()):
                         # `} catch (e) {`: the suggestion closes the file's block and opens the next
                         # part of the statement, which the file's closer now closes.
@@ -155,7 +157,9 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
             # it ends there, unless the statement goes on (`else`, `catch` on the next line).
             following = next((row.strip() for row in lines[i + 1 :] if row.strip()), "")
             if not CONTINUATION.match(following):
-                ends_file_block = END_WORD.match(stripped) and next_suffix_text(scene).startswith(stripped.split()[0])
+                ends_file_block = END_WORD.match(stripped) and next_suffix_text(scene).startswith(
+                    stripped.split()[0]
+                )
                 cut = i if ends_file_block else i + 1
                 break
             block = width + 1

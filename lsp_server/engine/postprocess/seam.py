@@ -32,8 +32,10 @@ def trim_seam(text: str, scene: Scene) -> str:
 
 
 def _expected_widths(scene: Scene) -> set[int]:
-    """Indentations a statement may have on the cursor's line: the line above's (one step deeper
-    after a block opener, in the file's unit) and the line below's."""
+    """Indentations a statement may have on the cursor's line.
+
+    The line above's (one step deeper after a block opener, in the file's unit) and the line below's.
+    """
     widths: set[int] = set()
     above = next((line for line in reversed(scene.above) if line.strip()), None)
     if above is not None:
