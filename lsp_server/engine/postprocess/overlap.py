@@ -154,9 +154,11 @@ def trim_suffix_overlap(text: str, scene: Scene) -> str:
             if not lines[i].strip():
                 continue
             rest = [line for line in effective[i:] if line.strip()]
-            # A `}` that closes a block the suggestion opened itself is its own when the file's `}`
-            # closes something opened before the cursor (`fn` typed in an `impl`).
-            if depth > 0 and rest[0].strip().startswith("}") and _braces_open_before(scene) > 0:
+            # Closers ending a block the suggestion opened itself are its own when the file's `}`
+            # closes something opened before the cursor (`fn` typed in an `impl`); code after them
+            # that repeats the file too makes it a repeat after all.
+            closers_only = all(line.strip()[:1] == "}" for line in rest)
+            if depth > 0 and closers_only and _braces_open_before(scene) > 0:
                 continue
             if _matches_suffix(rest, suffix):
                 # Only a literal repeat of the next line may empty a suggestion by itself.

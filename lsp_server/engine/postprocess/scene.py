@@ -50,6 +50,8 @@ _STRING_DELIMITERS = {
 # Inside a long construct, Python's docstrings count too (with the cursor in one, no line qualifies
 # and the window falls back to its first line).
 _MEMBER_STRING_DELIMITERS = {**_STRING_DELIMITERS, "python": ('"""', "'''")}
+# How lines that are comments or preprocessor directives start.
+_NOT_HEADERS = ("#", "//", "/*", "*")
 # Lines that start a member of a class-like body: a definition, a declaration or a decorator.
 _MEMBER_HEADER = re.compile(
     r"^\s*(?:@|(?:(?:pub(?:\([^)]*\))?|export|async|static|public|private|protected|internal|override|abstract"
@@ -150,8 +152,14 @@ def _lines_down(text: str, start: int, limit: int) -> list[str]:
 
 
 def _is_top_level_start(line: str) -> bool:
-    """A line at column 0 that starts a construct (not a closer, a continuation or a comment tail)."""
+    """A line at column 0 that starts a construct.
+
+    Not a closer, a continuation, a comment tail, nor a comment or a preprocessor line (``#pragma``,
+    ``#if``, commented-out code), which stand at column 0 inside bodies too.
+    """
     if not line or line[0] in " \t" or not line.strip():
+        return False
+    if line.startswith(_NOT_HEADERS):
         return False
     return line[0] not in CLOSERS and not CONTINUATION.match(line) and not END_WORD.match(line)
 
@@ -169,7 +177,8 @@ def _headers(text: str, end: int, limit: int) -> tuple[str, ...]:
         start = text.rfind("\n", 0, end - 1) + 1
         line = text[start : end - 1]
         end = start
-        if not line.strip():
+        # Comments and preprocessor lines (`#pragma` at column 0 inside a class) enclose nothing.
+        if not line.strip() or line.lstrip().startswith(_NOT_HEADERS):
             continue
         width = indent_width(line)
         if current is None or width < current:
