@@ -22,6 +22,8 @@ _KEYWORD_TEXT = (
     "case default fn func struct impl true false null nil"
 )
 _KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+# A line that only closes a keyword block (Ruby, Lua, shell).
+_LONE_END = re.compile(r"(?:end|fi|done|esac);?")
 
 
 def _tokens(line: str) -> list[str]:
@@ -33,6 +35,8 @@ def _alpha_equal(a: str, b: str, forward: dict[str, str], backward: dict[str, st
     ta, tb = _tokens(a), _tokens(b)
     if len(ta) != len(tb) or not ta:
         return False
+    if _LONE_END.fullmatch(a.strip()) or _LONE_END.fullmatch(b.strip()):
+        return same_text(a, b)  # `end` closing a block is no renamed `foo`
     for x, y in zip(ta, tb, strict=True):
         if x == y:
             is_name = (x[0].isalpha() or x[0] == "_") and x not in _KEYWORDS

@@ -157,9 +157,7 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
             # it ends there, unless the statement goes on (`else`, `catch` on the next line).
             following = next((row.strip() for row in lines[i + 1 :] if row.strip()), "")
             if not CONTINUATION.match(following):
-                ends_file_block = END_WORD.match(stripped) and next_suffix_text(scene).startswith(
-                    stripped.split()[0]
-                )
+                ends_file_block = END_WORD.match(stripped) and _file_has_next(stripped, scene)
                 cut = i if ends_file_block else i + 1
                 break
             block = width + 1
@@ -182,7 +180,7 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
         if CONTINUATION.match(stripped) and width >= max(limit, 0):
             continue
         if END_WORD.match(stripped):
-            cut = i if next_suffix_text(scene).startswith(stripped.split()[0]) else i + 1
+            cut = i if _file_has_next(stripped, scene) else i + 1
             break
         cut = i
         break
@@ -265,3 +263,8 @@ def _closes_inner(line: str, scene: Scene) -> bool:
         return False  # the file's closer is on the cursor's line, after it
     following = next((row for row in scene.below if row.strip()), None)
     return following is not None and indent_width(following) != indent_width(line)
+
+
+def _file_has_next(stripped: str, scene: Scene) -> bool:
+    """Whether the file's next text after the cursor is the same ``end``-like word as ``stripped``."""
+    return re.match(re.escape(stripped.split()[0]) + r"\b", next_suffix_text(scene)) is not None
