@@ -184,7 +184,7 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
             break
         cut = i
         break
-    kept = lines[:cut]
+    kept = lines[:cut] or [scene.before]
     kept[0] = kept[0][len(scene.before) :]
     return "\n".join(kept)
 
