@@ -14,9 +14,12 @@ names): the "model" answers the true middle (``canonical_solution``) followed by
 - ``B``       that continuation with every identifier renamed (``v1``, ``v2``, ...; keywords, literals
               and strings kept), so no text matching against the suffix can find the cut.
 
-Hard cases (tests/unit/postprocess_cases.py; Python, TypeScript, Go, Rust, C, C++, Java): a header
-typed at the end of a line, auto-closed brackets and quotes after the cursor, a terminator after the
-cursor, the cursor before a name, a body whose model repeats the suffix.
+Hard cases (tests/unit/postprocess_cases.py; Python, TypeScript, Go, Rust, Java, C#, C++, C, and CSS,
+SCSS, Lua, Ruby and shell): a header typed at the end of a line, auto-closed brackets and quotes after
+the cursor, a terminator after the cursor, the cursor before a name, a body whose model repeats the
+suffix; and the long tail: the rest of the line at a line start, lists that go on, blocks after
+headers (Allman braces, keyword-closed blocks), whitespace at the seam, a copy of the next line, the
+end of the enclosing block at the end of a file, a closer for a block still open.
 
 A result is an exact match when the document after accepting the suggestion (its text replacing the
 range it covers) equals the true document (for the hard cases, through the expected range too); when
@@ -166,7 +169,7 @@ def run_hard(show: int) -> None:
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    cases = module.CASES
+    cases = module.CASES + getattr(module, "TAIL_CASES", [])
     tally = Tally(("A",))
     for case in cases:
         offset = case.document.index("$0")

@@ -140,7 +140,7 @@ def reindent_chat(text: str, scene: Scene) -> str:
     shifted = _shift(rest, common, depth, scene)
     # An answer that runs on into the code below the cursor shows its own columns: the reading whose
     # lines coincide with the file's lines (text and indentation) is the right one.
-    kept_score, shifted_score = _agreement(rest, scene), _agreement(shifted, scene)
+    kept_score, shifted_score = _agreement(rest, scene, blank), _agreement(shifted, scene, blank)
     closer = _closer_width(first, rest)
     if kept_score != shifted_score:
         absolute = kept_score > shifted_score
@@ -160,12 +160,12 @@ def reindent_chat(text: str, scene: Scene) -> str:
     return "\n".join([first, *(rest if absolute else shifted)])
 
 
-def _agreement(lines: list[str], scene: Scene) -> int:
+def _agreement(lines: list[str], scene: Scene, blank: bool) -> int:
     """How many lines of ``lines`` repeat, indentation included, the lines that follow the cursor.
 
     The longest run of the answer's lines equal to the file's next non-blank lines from the first
-    one on: an answer that runs on into the code below shows there which columns it writes in. A run
-    of one closer (``}``) proves nothing: the answer's own block may close at that column.
+    one on: an answer that runs on into the code below shows there which columns it writes in. On a
+    blank line a run of one closer (``}``) proves nothing: the answer's own block may close there.
     """
     below = [line.rstrip() for line in scene.following if line.strip()]
     ours = [line.rstrip() for line in lines if line.strip()]
@@ -174,7 +174,7 @@ def _agreement(lines: list[str], scene: Scene) -> int:
         k = 0
         while start + k < len(ours) and k < len(below) and ours[start + k] == below[k]:
             k += 1
-        if k > 1 or k == 1 and not _starts_with_closer(ours[start]):
+        if k > 1 or k == 1 and not (blank and _starts_with_closer(ours[start])):
             best = max(best, k)
     return best
 

@@ -17,7 +17,12 @@ from lsp_server.engine.postprocess.mode import decide_mode, may_head_block, may_
 from lsp_server.engine.postprocess.overlap import drop_copy_of_next, drop_repetition, trim_suffix_overlap
 from lsp_server.engine.postprocess.rest_of_line import cut_at_rest_of_line
 from lsp_server.engine.postprocess.scene import Cursor, Scene, scene_for
-from lsp_server.engine.postprocess.scope import cut_at_closing, cut_at_scope_end, keep_first_line
+from lsp_server.engine.postprocess.scope import (
+    brace_block_open,
+    cut_at_closing,
+    cut_at_scope_end,
+    keep_first_line,
+)
 from lsp_server.engine.postprocess.seam import trim_seam
 from lsp_server.engine.postprocess.validation import drop_trivial, shape_end, validate_syntax
 
@@ -127,7 +132,8 @@ def stop_with_scene(partial: str, scene: Scene) -> bool:
             line = scene.before + first
             if first.strip() and newline and not rest.strip() and may_open_block_below(line, scene.grammar):
                 return False  # an Allman header shows itself by a `{` alone on the next line
-            if first.strip() and newline and may_head_block(line) and not scene.after.strip():
+            header = may_head_block(line) or may_open_block_below(line, scene.grammar)
+            if first.strip() and newline and header and not scene.after.strip():
                 # Whether the line heads a block shows on the next line's indentation: wait for it.
                 if not rest.strip():
                     return False
@@ -150,6 +156,8 @@ def _beyond_scope(text: str, scene: Scene) -> bool:
     if "\n" not in text:
         return False
     complete = text[: text.rfind("\n")]
+    if brace_block_open(complete, scene):
+        return False  # a block the suggestion opened ends at its own closer, not yet streamed
     cut, scene = cut_at_rest_of_line(complete, scene)
     cut = cut_at_closing(cut, scene)
     cut = cut_at_scope_end(cut, scene)

@@ -128,7 +128,7 @@ def cut_at_scope_end(text: str, scene: Scene) -> str:
     )
     if opener and not scene.in_list:  # (a list element's block is followed by the next element)
         end = _brace_block_end(lines, text)
-        if end is not None:
+        if end is not None and end >= 0:
             kept = lines[: end + 1]
             kept[0] = kept[0][len(scene.before) :]
             return "\n".join(kept)
@@ -206,13 +206,23 @@ def _cut_at_text_end(text: str, scene: Scene) -> str:
     return text
 
 
+def brace_block_open(text: str, scene: Scene) -> bool:
+    """Whether the suggestion heads a brace block (after its header) that it has not closed yet."""
+    if scene.in_list or not scene.before.strip() or "\n" not in text:
+        return False
+    lines = effective_lines(text, scene)
+    if not (BLOCK_OPENER.search(lines[0].rstrip()) or opens_block(text, scene)):
+        return False
+    return _brace_block_end(lines, text) == -1
+
+
 def _brace_block_end(lines: list[str], text: str) -> int | None:
     """The line that closes the brace block the header line (``lines[0]``) opens, by counting braces.
 
     The header opens it at its end (``fn f() {``) or on the next line (Allman style). Counting, not
     indentation, ends it: a model that indents the body as if the header stood at column 0
     (``fn`` typed inside an ``impl``) still closes it with its own ``}``. ``None`` when the header
-    opens no brace block or the suggestion does not close it (yet).
+    opens no brace block, -1 when the suggestion does not close it (yet).
     """
     header = strip_strings(lines[0]).rstrip()
     if not header.endswith("{") and not brace_on_next_line(text):
@@ -224,7 +234,7 @@ def _brace_block_end(lines: list[str], text: str) -> int | None:
         depth += masked.count("{") - masked.count("}")
         if depth <= base:
             return i
-    return None
+    return -1
 
 
 def _closes_block(stripped: str, grammar: str | None) -> bool:
