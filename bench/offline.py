@@ -137,9 +137,7 @@ class Engine:
             self.model.add(str(path), text)
         self.provider = OfflineProvider(self.model, index=self.index) if NEW_API else None
 
-    def ask(
-        self, prefix: str, suffix: str, path: str, collect: list | None = None
-    ) -> tuple[str, float, str]:
+    def ask(self, prefix: str, suffix: str, path: str, collect: list | None = None) -> tuple[str, float, str]:
         """(suggestion at threshold 0, its confidence, its source); main's engine: confidence 1.0."""
         if self.provider is None:
             return self.model.suggest(prefix, suffix, path), 1.0, ""
@@ -288,6 +286,9 @@ def report(title: str, rows: list[dict], threshold: float) -> None:
     by_lang: dict[str, list] = {}
     for r in rows:
         n, shown, exact, pok = summary(r["results"], threshold)
+        if not n:
+            print(f"{r['name']:<14}no cuts: none of its files is one the workspace walk lists")
+            continue
         by_lang.setdefault(r["language"], []).extend(r["results"])
         print(
             f"{r['name']:<14}{r['language']:<7}{r['files']:>6}{n:>6}{shown / n:>8.1%}"

@@ -611,6 +611,8 @@ class OfflineModel:
                 "agree": finished[1],
                 "end_chars": len(finished[0]),
                 "end_pending": float(_is_word_end(line_before)),
+                "end_closes": float(finished[0][:1] in ")]}\"'`"),
+                "end_header": float(finished[0] == ":" and flags[0] and scope.is_block_header(line_before)),
             }
             entry = Considered(finished[0], "end", features, calibration.confidence(features))
             considered.append(entry)

@@ -338,7 +338,7 @@ def finish_line(
         return None  # template literals span lines
     closing = quote + "".join(_OPENERS[b] for b in reversed(stack))
     neighbours = _neighbour_ends(before[:line_start], after, indent)
-    if hash_comments and _PYTHON_BLOCK_RE.match(body):
+    if hash_comments and is_block_header(body):
         terminator, share = ":", 1.0
     elif neighbours:
         counts = {end: neighbours.count(end) for end in neighbours}  # first seen wins a tie
@@ -350,6 +350,11 @@ def finish_line(
     if not text or body.endswith(text):
         return None
     return text, share
+
+
+def is_block_header(line: str) -> bool:
+    """Whether ``line`` starts a Python block (``if``, ``for``, ``def``, ``with``...), which ends with ``:``."""
+    return _PYTHON_BLOCK_RE.match(line.lstrip(" \t")) is not None
 
 
 def _line_state(body: str, hash_comments: bool, single_quotes: bool) -> tuple[str, list[str]]:
