@@ -17,11 +17,11 @@ download beyond the package registries)::
         clap=.../clap-4.0.32 --workspace $SP/hypothesis
 
 Protocol, per repository ("cut on disk"):
-* The source files (``.py``, ``.ts``/``.tsx``/``.js``/``.mjs``, ``.go``, ``.rs``, ``.rb``, ``.php``, ``.java``, ``.cs``,
-  C and C++; not ``.d.ts``) are
-  listed as the server's workspace walk lists them. In each file, ``--cuts`` non-blank lines (default
-  1) are chosen at random (seeded by the file's path), and in each line a cursor position at random
-  between the end of its indentation and its last visible character.
+* The source files (``.py``, ``.ts``/``.tsx``/``.js``/``.mjs``, ``.go``, ``.rs``, ``.rb``, ``.php``,
+  ``.java``, ``.cs``, C and C++; not ``.d.ts``) are listed as the server's workspace walk lists them.
+  In each file, ``--cuts`` non-blank lines (default 1) are chosen at random (seeded by the file's
+  path), and in each line a cursor position at random between the end of its indentation and its last
+  visible character.
 * Every file is copied to a temporary folder WITH THOSE LINES CUT at the cursor (the rest of the
   line removed), and the workspace index and the offline engine are built from that folder, as the
   server builds them: neither ever sees an answer.

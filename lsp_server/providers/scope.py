@@ -353,7 +353,7 @@ def finish_line(
 
 
 def is_block_header(line: str) -> bool:
-    """Whether ``line`` starts a Python block (``if``, ``for``, ``def``, ``with``...), which ends with ``:``."""
+    """Whether ``line`` starts a Python block (``if``, ``for``, ``def``, ``with``...): it ends with ``:``."""
     return _PYTHON_BLOCK_RE.match(line.lstrip(" \t")) is not None
 
 

@@ -47,7 +47,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("path, line, expected", CASES, ids=[f"{p}:{line.strip()[:40]}" for p, line, _ in CASES])
+@pytest.mark.parametrize("path, line, expected", CASES, ids=[f"{p}:{t.strip()[:40]}" for p, t, _ in CASES])
 def test_a_line_binds_its_own_names(path: str, line: str, expected: set[str]):
     assert bound_names(line, family_of(path), *language_flags(path)) == expected
 
