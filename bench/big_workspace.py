@@ -114,9 +114,8 @@ def percentile(values: list[float], q: float) -> float:
 def spread(ms: list[float]) -> str:
     if not ms:
         return "n=0"
-    return (
-        f"p50 {percentile(ms, 0.5):6.1f}  p90 {percentile(ms, 0.9):6.1f}  max {max(ms):6.1f} ms  (n={len(ms)})"
-    )
+    p50, p90 = percentile(ms, 0.5), percentile(ms, 0.9)
+    return f"p50 {p50:6.1f}  p90 {p90:6.1f}  max {max(ms):6.1f} ms  (n={len(ms)})"
 
 
 def initialize_params(root: Path | None) -> dict[str, Any]:
@@ -133,7 +132,9 @@ def initialize_params(root: Path | None) -> dict[str, Any]:
     return params
 
 
-def spawn_to_initialize(command: list[str], env: dict[str, str], cwd: str, root: Path | None, runs: int) -> float:
+def spawn_to_initialize(
+    command: list[str], env: dict[str, str], cwd: str, root: Path | None, runs: int
+) -> float:
     """Median seconds from spawning ``command`` to the first byte of its answer to ``initialize``."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": initialize_params(root)})
     frame = b"Content-Length: %d\r\n\r\n" % len(body.encode()) + body.encode()
@@ -141,7 +142,12 @@ def spawn_to_initialize(command: list[str], env: dict[str, str], cwd: str, root:
     for _ in range(runs):
         started = time.perf_counter()
         process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
         )
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(frame)
@@ -167,7 +173,9 @@ class Run:
         return self.figures.get(key)
 
 
-async def launch(source: Path, root: Path, env: dict[str, str], fake: FakeOpenAI, label: str, interval: float) -> Run:
+async def launch(
+    source: Path, root: Path, env: dict[str, str], fake: FakeOpenAI, label: str, interval: float
+) -> Run:
     run = Run(label)
     probe_path = root / PROBE_FILE
     probe_text = probe_path.read_text()
@@ -252,6 +260,8 @@ async def launch(source: Path, root: Path, env: dict[str, str], fake: FakeOpenAI
     stop.set()
     await pinger
 
+    await asyncio.sleep(0.3)
+    run["rss_peak"] = max(r for _, r in samples)
     # The first didOpen of a 200k-line file, with a ping right behind it, against a ping alone.
     huge = "".join(f"ROW_{i} = {i * 7}\n" for i in range(HUGE_LINES))
     alone = []
@@ -269,7 +279,6 @@ async def launch(source: Path, root: Path, env: dict[str, str], fake: FakeOpenAI
     run["rss_end"] = rss_mib(pid)
     run["rss_hwm"] = rss_mib(pid, "VmHWM")
     await sampler
-    run["rss_peak"] = max(r for _, r in samples)
     await client.close()
     run["slow_steps"] = [line for line in log_file.read_text().splitlines() if "slow step" in line]
     indexed = [line for line in log_file.read_text().splitlines() if "indexed" in line]
@@ -291,7 +300,8 @@ def _replace_line(client: LspProcess, uri: str, version: int, line: int, text: s
         "text": text,
     }
     client.notify(
-        "textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]}
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]},
     )
 
 
@@ -337,15 +347,13 @@ def report(source: Path, runs: list[Run], starts: dict[str, float]) -> None:
         print(f"  completions after indexing       {spread(f['after_ms'])}")
         print(f"  cross-file context ready         {ready} after spawn")
         print(f"  indexing ended                   {end} after spawn ({f['index_log']})")
-        print(
-            f"  loop: ping while indexing        max {f['ping_index_max']:.0f} ms, p99 {f['ping_index_p99']:.0f} ms"
-            f" (idle ping p50 {f['ping_idle_p50']:.1f} ms)"
-        )
+        pings = f"max {f['ping_index_max']:.0f} ms, p99 {f['ping_index_p99']:.0f} ms"
+        print(f"  loop: ping while indexing        {pings} (idle ping p50 {f['ping_idle_p50']:.1f} ms)")
         rss_ready = f.get("rss_at_ready")
+        at_ready = "-" if rss_ready is None else f"{rss_ready:.0f}"
         print(
-            f"  RSS                              peak sampled {f['rss_peak']:.0f} MiB, VmHWM {f['rss_hwm']:.0f} MiB,"
-            f" at cross-file ready {rss_ready if rss_ready is None else round(rss_ready)} MiB,"
-            f" end {f['rss_end']:.0f} MiB"
+            f"  RSS (workspace, before the big file) peak {f['rss_peak']:.0f} MiB, at cross-file ready"
+            f" {at_ready} MiB; with the 200k-line file open {f['rss_end']:.0f} MiB (VmHWM {f['rss_hwm']:.0f})"
         )
         print(
             f"  didOpen {HUGE_LINES // 1000}k-line file + ping    {f['huge_open_ms']:.0f} ms "
