@@ -136,6 +136,7 @@ class Indexer:
         self.on_text = on_text
         self.on_forget = on_forget
         self._commands: queue.SimpleQueue[tuple[str, tuple[str, ...]]] = queue.SimpleQueue()
+        self._marks: dict[str, threading.Event] = {}
         self._near: tuple[str, ...] = ()
         self._near_modules: frozenset[str] = frozenset()
         self._reorder = threading.Event()
@@ -143,6 +144,7 @@ class Indexer:
         self._thread: threading.Thread | None = None
         self._roots: list[_Root] = []
         self._written: list[str] = []
+        self._deferred: list[tuple[str, tuple[str, ...]]] = []
         self._batch_started = 0.0
 
     # ---- control (any thread)
@@ -166,6 +168,16 @@ class Indexer:
         self._near_modules = frozenset(modules)
         self._reorder.set()
 
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until the work asked for so far (and the first pass) is done; False on timeout."""
+        mark = threading.Event()
+        key = str(id(mark))
+        self._marks[key] = mark
+        self._commands.put(("mark", (key,)))
+        finished = mark.wait(timeout)
+        self._marks.pop(key, None)
+        return finished
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the worker (between two files) and close its connections."""
         self._stopping.set()
@@ -188,6 +200,9 @@ class Indexer:
             outcome = self._first_pass()
             sys.setswitchinterval(previous)
             self.on_done(outcome)
+            for command, paths in self._deferred:
+                self._handle(command, paths)
+            self._deferred.clear()
             while not self._stopping.is_set():
                 command, paths = self._commands.get()
                 if command == "stop":
@@ -402,10 +417,18 @@ class Indexer:
             if command == "stop":
                 self._stopping.set()
                 return
+            if command == "mark":  # answered once the first pass is over
+                self._deferred.append((command, paths))
+                continue
             self._handle(command, paths)
 
     def _handle(self, command: str, paths: tuple[str, ...]) -> None:
-        if command == "purge":
+        if command == "mark":
+            self._commit()
+            mark = self._marks.get(paths[0])
+            if mark is not None:
+                mark.set()
+        elif command == "purge":
             for root in self._roots:
                 self._commit()
                 self._purge(root.writer, root.path)
