@@ -99,9 +99,11 @@ _PREFIX_WINDOW = 4_000
 _SUFFIX_WINDOW = 2_000
 
 # Caps, so a huge workspace cannot take the editor down: files above these are skipped, and once
-# the model holds DEFAULT_MAX_TOKENS tokens, further files are refused (add() returns False).
-# 600k tokens is about 75k lines of Python; bench/offline.py measured 24 MiB of tables for a 175k-token
-# (20k-line) workspace, so the cap holds the tables near 85 MiB.
+# the model holds DEFAULT_MAX_TOKENS tokens, further workspace files are refused (add() returns
+# False) while the documents being edited still get in (update() makes room). The server offers the
+# files nearest the open documents first. 600k tokens is about 75k lines of Python; the tables take
+# about 134 bytes a token (tracemalloc, 386k tokens of hypothesis: 49 MiB), so near 80 MiB at the cap.
+# (A 120k cap would hold them near 16 MiB, but cost rich's held-out EXACT 38% -> 16% in bench/offline.py.)
 DEFAULT_MAX_TOKENS = 600_000
 # Dead index entries (of removed or re-indexed texts) tolerated before a rebuild, whatever the live
 # size: small workspaces are not rebuilt for every few edits.
@@ -347,6 +349,9 @@ class OfflineModel:
         self._is_excluded = is_excluded or (lambda _path: False)
         self._max_tokens = max_tokens
         self._lock = threading.RLock()
+        # Paths learnt through add() (workspace files, nearest first), in that order: when an edited
+        # document needs room, the last ones (the farthest) go first. Survives rebuilds.
+        self._offered: dict[str, None] = {}
         self._reset()
         self._skipped = 0
 
@@ -374,10 +379,23 @@ class OfflineModel:
         Returns False when the file is not indexed: excluded by the privacy gate, binary-looking,
         minified, over ``MAX_FILE_CHARS``, or over the model's token cap.
         """
+        return self._learn(path, text, make_room=False)
+
+    def update(self, path: str, text: str) -> bool:
+        """Replace the content of ``path`` (a document being edited): only that file's entries change.
+
+        Unlike ``add``, a full model makes room: the files ``add`` learnt last go first.
+        """
+        return self._learn(path, text, make_room=True)
+
+    def _learn(self, path: str, text: str, make_room: bool) -> bool:
         with self._lock:
             if self._holds(path, text):
+                if make_room:
+                    self._offered.pop(path, None)
                 return True  # the walk and open/save re-send unchanged files: keep them as they are
             self._drop(path)
+            self._offered.pop(path, None)
             # Editing re-indexes the open file at every pause: without this, each update left the
             # old text's positions behind as dead entries, and the model grew for as long as one typed.
             self._reclaim()
@@ -385,24 +403,34 @@ class OfflineModel:
                 self._skipped += 1
                 return False
             tokens = lex(text)
-            if self._live + len(tokens) > self._max_tokens:
+            if self._live + len(tokens) > self._max_tokens and not (
+                make_room and self._make_room(len(tokens))
+            ):
                 self._skipped += 1
                 return False
             self._insert(path, array("i", map(self._intern, tokens)), _digest(text))
+            if not make_room:
+                self._offered[path] = None
             return True
+
+    def _make_room(self, needed: int) -> bool:
+        """Forget the workspace files learnt last until ``needed`` more tokens fit; False if they cannot."""
+        while self._live + needed > self._max_tokens and self._offered:
+            victim = next(reversed(self._offered))
+            del self._offered[victim]
+            self._drop(victim)
+        self._reclaim()
+        return self._live + needed <= self._max_tokens
 
     def _holds(self, path: str, text: str) -> bool:
         """Whether ``path`` is indexed with exactly ``text`` and still allowed."""
         slot = self._slots.get(path)
         return slot is not None and self._files[slot].digest == _digest(text) and not self._is_excluded(path)
 
-    def update(self, path: str, text: str) -> bool:
-        """Replace the content of ``path``: only that file's index entries change."""
-        return self.add(path, text)
-
     def remove(self, path: str) -> None:
         """Forget ``path`` (no-op when it was never added)."""
         with self._lock:
+            self._offered.pop(path, None)
             self._drop(path)
             self._reclaim()
 
