@@ -496,7 +496,9 @@ class Session:
             on_progress=threadsafe(report),
             on_indexed=threadsafe(functools.partial(settle, indexed)),
             on_done=threadsafe(functools.partial(settle, done)),
-            on_text=model.update if model is not None else None,
+            # Workspace files are offered (kept while the engine's budget lasts, nearest first);
+            # the documents being edited are taught with update(), which makes room.
+            on_text=model.add if model is not None else None,
             on_forget=model.remove if model is not None else lambda _path: None,
         )
         self.indexer = indexer

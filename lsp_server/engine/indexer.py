@@ -299,11 +299,14 @@ class Indexer:
         outcome.full = any(root.writer.full() for root in self._roots)
         self.on_indexed(outcome)
         if self.on_text is not None:
-            # The offline engine learns every file; unchanged ones are read last, after the index.
-            for path, _size, _mtime in walked:
-                if self._stopping.is_set():
-                    break
-                if path in stamps and not self.is_open(path):
+            # The offline engine is offered the unchanged files too, after the index is in step and
+            # nearest the open documents first (it keeps what fits its budget).
+            rest = self._ordered(
+                [(k, p, size, mtime) for k, (p, size, mtime) in enumerate(walked) if p in stamps][::-1]
+            )
+            while rest and not self._stopping.is_set():
+                _, path, _, _ = rest.pop()
+                if not self.is_open(path):
                     data = read_source_bytes(path, self.max_file_bytes)
                     if data is not None:
                         self.on_text(path, decode_source(data))
