@@ -7,6 +7,8 @@ off the prompts the fake model records (the definition of a class from another f
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 from fake_openai import FakeOpenAI, Reply
@@ -76,3 +78,14 @@ async def test_a_second_launch_knows_the_workspace_and_what_changed_while_it_was
             )
             text = "from pkg.vault import Vault\n\n\ndef make():\n    return Vault("
             assert await prompt_holds(client, fake, service.as_uri(), text, "class Vault")
+
+        # ``llm-lsp index --clear`` removes it (a server rebuilds it at its next start).
+        cleared = subprocess.run(
+            [sys.executable, "-m", "lsp_server", "index", "--clear", "--root", str(root)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cleared.returncode == 0 and "removed 1 index database" in cleared.stderr
+        assert not list((cache / "llm-lsp" / "index").glob("project-*.sqlite3*"))
