@@ -20,6 +20,7 @@ import posixpath
 import re
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from lsp_server.core import syntax
 from lsp_server.engine.store import StoreReader
@@ -224,6 +225,49 @@ class _SymbolsCache:
         return len(self._entries)
 
 
+# Bytes the cache of the databases' answers may hold (see ``_answer_cost``). Requests ask the same
+# questions again and again while one types (the names near the cursor); every write empties it.
+ANSWERS_CACHE_BYTES = 4 * 2**20
+_MISSING = object()
+
+
+def _answer_cost(value: object) -> int:
+    """An estimate of the memory an answer takes: definitions about 400 bytes each, paths 120."""
+    if isinstance(value, list):
+        return 120 + sum(400 if isinstance(v, Definition) else 120 for v in value)
+    return 120
+
+
+class _Answers:
+    """The databases' answers by question, least recently used dropped first, bounded in bytes."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._entries: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
+
+    def get(self, key: tuple) -> object:
+        found = self._entries.get(key)
+        if found is None:
+            return _MISSING
+        self._entries.move_to_end(key)
+        return found[0]
+
+    def put(self, key: tuple, value: object) -> None:
+        cost = _answer_cost(value)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.used -= old[1]
+        self._entries[key] = (value, cost)
+        self.used += cost
+        while self.used > self.budget:
+            self.used -= self._entries.popitem(last=False)[1][1]
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.used = 0
+
+
 class WorkspaceIndex:
     """Definitions and imports of the workspace's files, with resolution of names across files.
 
@@ -252,6 +296,7 @@ class WorkspaceIndex:
         self._readers: list[StoreReader] = []
         self._cache = _SymbolsCache(cache_bytes)
         self._heads: OrderedDict[str, tuple[str, dict[str, Binding]]] = OrderedDict()
+        self._answers = _Answers(ANSWERS_CACHE_BYTES)
         self._written: deque[str | None] = deque()
 
     # ---- the databases
@@ -280,8 +325,10 @@ class WorkspaceIndex:
             self._written.extend(paths)
 
     def _sync(self) -> None:
-        """Drop cached files the worker rewrote since the last lookup."""
+        """Drop cached files the worker rewrote since the last lookup, and every cached answer."""
         written = self._written
+        if written:
+            self._answers.clear()
         while written:
             path = written.popleft()
             if path is None:
@@ -293,6 +340,17 @@ class WorkspaceIndex:
     def _forget_cached(self) -> None:
         self._cache.clear()
         self._heads.clear()
+        self._answers.clear()
+
+    def _ask(self, reader: StoreReader, question: str, *args: object) -> Any:
+        """``reader.question(*args)``, from the answers cache when asked since the last write."""
+        key = (id(reader), question, *args)
+        found = self._answers.get(key)
+        if found is _MISSING:
+            found = getattr(reader, question)(*args)
+            if not reader.damaged:
+                self._answers.put(key, found)
+        return found
 
     def _reader_for(self, key: str) -> StoreReader | None:
         """The database a path belongs to: the first root holding it (the walk's order).
@@ -424,20 +482,18 @@ class WorkspaceIndex:
         if key in self._memory.files:
             return True
         reader = self._reader_for(key)
-        return reader is not None and reader.has(key)
+        return reader is not None and bool(self._ask(reader, "has", key))
 
     def _from_readers(self, found: list[Definition]) -> list[Definition]:
         """Database rows whose file is neither shadowed by the memory layer nor now excluded."""
         held, excluded = self._memory.files, self.is_excluded
         return [d for d in found if d.path not in held and not excluded(d.path)]
 
-    def _paths(
-        self, table: dict[str, list[str]], name: str, lookup: Callable[[StoreReader, str], list[str]]
-    ) -> list[str]:
+    def _paths(self, table: dict[str, list[str]], name: str, lookup: str) -> list[str]:
         paths = list(table.get(name, ()))
         held, excluded = self._memory.files, self.is_excluded
         for reader in self._readers:
-            paths.extend(p for p in lookup(reader, name) if p not in held and not excluded(p))
+            paths.extend(p for p in self._ask(reader, lookup, name) if p not in held and not excluded(p))
         return paths
 
     # ---- queries
@@ -475,7 +531,7 @@ class WorkspaceIndex:
         if self._readers:
             self._sync()
             for reader in self._readers:
-                found.extend(self._from_readers(reader.definitions(name, kinds, limit)))
+                found.extend(self._from_readers(self._ask(reader, "definitions", name, kinds, limit)))
         return found if limit is None else found[:limit]
 
     def members(self, class_name: str, path: str | None = None) -> list[Definition]:
@@ -489,7 +545,7 @@ class WorkspaceIndex:
             self._sync()
             readers = self._readers if key is None else [r for r in (self._reader_for(key),) if r is not None]
             for reader in readers:
-                found.extend(self._from_readers(reader.members(class_name, key)))
+                found.extend(self._from_readers(self._ask(reader, "members", class_name, key)))
         return found
 
     def members_of(self, cls: Definition) -> list[Definition]:
@@ -504,7 +560,7 @@ class WorkspaceIndex:
         if self._readers:
             self._sync()
             for reader in self._readers:
-                rows = reader.members(cls.name, directory=_dir_name(cls.path))
+                rows = self._ask(reader, "members", cls.name, None, _dir_name(cls.path))
                 found.extend(m for m in self._from_readers(rows) if m.path.rsplit(os.sep, 1)[0] == directory)
         return found
 
@@ -525,7 +581,7 @@ class WorkspaceIndex:
             return self._relative_files(from_path, imp.module, (".rb", ""), ())
         if grammar == "go":
             last = imp.module.rsplit("/", 1)[-1]
-            in_dir = self._paths(self._memory.by_dir_name, last, StoreReader.paths_in_dir)
+            in_dir = self._paths(self._memory.by_dir_name, last, "paths_in_dir")
             return [p for p in in_dir if p.endswith(".go")][:50]
         return []
 
@@ -540,7 +596,7 @@ class WorkspaceIndex:
                 for candidate in (target + ".py", target + ".pyi", os.path.join(target, "__init__.py"))
                 if self._has(candidate)
             ]
-        candidates = self._paths(self._memory.modules, module, StoreReader.module_paths)
+        candidates = self._paths(self._memory.modules, module, "module_paths")
         if len(candidates) <= 1:
             return candidates
         return sorted(candidates, key=lambda p: -_shared_prefix(p, from_path))
@@ -567,7 +623,7 @@ class WorkspaceIndex:
         if not spec:
             return []
         tail = os.sep + spec.replace("/", os.sep)
-        named = self._paths(self._memory.by_file_name, os.path.basename(tail), StoreReader.paths_named)
+        named = self._paths(self._memory.by_file_name, os.path.basename(tail), "paths_named")
         return [p for p in named if p.endswith(tail)][:3]
 
     def _in_file(self, path: str, name: str) -> list[Definition]:
@@ -582,7 +638,7 @@ class WorkspaceIndex:
         if cached is not None:
             return list(cached.top_level.get(name, ()))
         reader = self._reader_for(path)
-        return reader.top_level(path, name) if reader is not None else []
+        return list(self._ask(reader, "top_level", path, name)) if reader is not None else []
 
     def _bindings(self, path: str) -> dict[str, Binding]:
         head = self._head(path)
@@ -638,7 +694,7 @@ class WorkspaceIndex:
             self._sync()
             paths = {d.path for d in candidates}
             for reader in self._readers:
-                rows = reader.top_level_named(name, MAX_AMBIGUOUS + 1)
+                rows = self._ask(reader, "top_level_named", name, MAX_AMBIGUOUS + 1)
                 if rows is None:  # more files define it than MAX_AMBIGUOUS: too ambiguous anyway
                     return []
                 rows = self._from_readers(rows)
@@ -709,7 +765,7 @@ class WorkspaceIndex:
             held = self._cache.get(key)
             if held is None:
                 reader = self._reader_for(key)
-                return reader.top_level(key) if reader is not None else []
+                return list(self._ask(reader, "top_level", key, None)) if reader is not None else []
         return [d for d in held.definitions if d.container is None] if held else []
 
     def _member_of_module(self, from_path: str, imp: Import, rest: str, member: str) -> list[Definition]:
