@@ -540,7 +540,9 @@ class Session:
         """Stop the indexer's worker and close the databases (shutdown; a new workspace load)."""
         indexer, self.indexer = self.indexer, None
         if indexer is not None:
-            indexer.stop()
+            # Briefly: the worker stops between two files, and what it committed is safe on disk
+            # (an unfinished batch is rolled back at the next open), so shutdown never waits long.
+            indexer.stop(timeout=0.5)
         for reader in self.index.detach():
             reader.close()
 
