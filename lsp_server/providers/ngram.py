@@ -45,8 +45,10 @@ import re
 import sys
 import threading
 from array import array
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Union
 
 import attrs
@@ -231,12 +233,106 @@ def _post(index: dict[int, _Postings], key: int, packed: int) -> None:
         found.append(packed)
 
 
-def _tail(postings: _Postings | None, limit: int) -> Sequence[int]:
-    if postings is None:
-        return ()
-    if isinstance(postings, int):
-        return (postings,)
-    return postings[-limit:]
+# Recent positions live in a dict (about 100 bytes each); every _FREEZE_POSTINGS of them are sorted
+# into a run of two flat arrays (16 bytes each). Runs of similar size are merged, so a lookup
+# bisects a handful of runs at most.
+_FREEZE_POSTINGS = 50_000
+
+
+class _ContextIndex:
+    """Positions by context hash, in insertion order: sorted runs of older ones, a dict of recent ones.
+
+    The storage of one of the model's two indexes (4-token and 2-token contexts). ``tail`` answers
+    exactly what the last ``limit`` entries of one insertion-ordered list per key would: runs are
+    kept in the order they were frozen, and sorting by key is stable.
+    """
+
+    __slots__ = ("runs", "recent", "pending")
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[array, array]] = []
+        self.recent: dict[int, _Postings] = {}
+        self.pending = 0
+
+    def settle(self) -> None:
+        """Freeze the recent positions into a run once there are enough of them.
+
+        ``recent`` is filled directly (``_post``) by the model's insert loop, which counts ``pending``.
+        """
+        if self.pending < _FREEZE_POSTINGS:
+            return
+        pairs: list[tuple[int, int]] = []
+        for key, found in self.recent.items():
+            if isinstance(found, int):
+                pairs.append((key, found))
+            else:
+                pairs.extend((key, value) for value in found)
+        pairs.sort(key=itemgetter(0))  # stable: each key's positions keep their order
+        self.runs.append((array("q", [k for k, _ in pairs]), array("q", [v for _, v in pairs])))
+        self.recent = {}
+        self.pending = 0
+        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
+            newer = self.runs.pop()
+            self.runs[-1] = _merge_runs(self.runs[-1], newer)
+
+    def tail(self, key: int, limit: int) -> Sequence[int]:
+        """The last ``limit`` positions posted under ``key``, oldest first."""
+        parts: list[Sequence[int]] = []
+        found = self.recent.get(key)
+        need = limit
+        if found is not None:
+            part: Sequence[int] = (found,) if isinstance(found, int) else found
+            parts.append(part)
+            need -= len(part)
+        for keys, values in reversed(self.runs):
+            if need <= 0:
+                break
+            low = bisect_left(keys, key)
+            if low == len(keys) or keys[low] != key:
+                continue
+            high = bisect_right(keys, key, low)
+            start = max(low, high - need)
+            parts.append(values[start:high])
+            need -= high - start
+        if not parts:
+            return ()
+        if len(parts) == 1:
+            return parts[0][-limit:]
+        ordered: list[int] = []
+        for part in reversed(parts):
+            ordered.extend(part)
+        return ordered[-limit:]
+
+    def memory_bytes(self) -> int:
+        size = sys.getsizeof(self.recent) + 32 * len(self.recent)
+        size += sum(sys.getsizeof(v) for v in self.recent.values())
+        return size + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in self.runs)
+
+    def __len__(self) -> int:
+        return len(self.recent) + sum(len(k) for k, _ in self.runs)
+
+
+def _merge_runs(older: tuple[array, array], newer: tuple[array, array]) -> tuple[array, array]:
+    """One sorted run from two; on equal keys the older run's positions come first."""
+    old_keys, old_values = older
+    new_keys, new_values = newer
+    keys, values = array("q"), array("q")
+    i = j = 0
+    n_old, n_new = len(old_keys), len(new_keys)
+    while i < n_old and j < n_new:
+        if new_keys[j] < old_keys[i]:
+            keys.append(new_keys[j])
+            values.append(new_values[j])
+            j += 1
+        else:
+            keys.append(old_keys[i])
+            values.append(old_values[i])
+            i += 1
+    keys.extend(old_keys[i:])
+    values.extend(old_values[i:])
+    keys.extend(new_keys[j:])
+    values.extend(new_values[j:])
+    return keys, values
 
 
 def _match_len(seq: Sequence[int], end: int, ctx: Sequence[int], limit: int = _MAX_MATCH) -> int:
@@ -363,8 +459,8 @@ class OfflineModel:
         # File name -> indexed paths: prompts name files workspace-relative, the model by full path.
         self._by_file_name: dict[str, set[str]] = {}
         self._next_slot = 1
-        self._long: dict[int, _Postings] = {}
-        self._short: dict[int, _Postings] = {}
+        self._long = _ContextIndex()
+        self._short = _ContextIndex()
         # Identifier -> number of live files using it: the workspace's common words count as in scope.
         self._name_files: dict[str, int] = {}
         self._common: tuple[int, frozenset[str]] | None = None
@@ -460,13 +556,17 @@ class OfflineModel:
         self._by_file_name.setdefault(_file_name(path), set()).add(path)
         self._live += len(ids)
         base = slot << 32
-        long_index, short_index = self._long, self._short
+        long_index, short_index = self._long.recent, self._short.recent
         # zip over shifted views: position p is predicted by the tokens just before it; the last
         # view stops one short so that every position indexed has a token to predict.
         for p, (a, b, c, d) in enumerate(zip(ids, ids[1:], ids[2:], ids[3:-1], strict=False), start=_LONG):
             _post(long_index, hash((a, b, c, d)), base | p)
         for p, (a, b) in enumerate(zip(ids, ids[1:-1], strict=False), start=_SHORT):
             _post(short_index, hash((a, b)), base | p)
+        self._long.pending += max(0, len(ids) - _LONG)
+        self._short.pending += max(0, len(ids) - _SHORT)
+        self._long.settle()
+        self._short.settle()
         self._count_names(ids, 1)
 
     def _count_names(self, ids: array, delta: int) -> None:
@@ -522,10 +622,7 @@ class OfflineModel:
     def stats(self) -> ModelStats:
         """Counts and a memory estimate (index, token arrays, vocabulary; excludes interpreter overhead)."""
         with self._lock:
-            size = sys.getsizeof(self._long) + sys.getsizeof(self._short)
-            size += 32 * (len(self._long) + len(self._short))  # the hash keys
-            for index in (self._long, self._short):
-                size += sum(sys.getsizeof(v) for v in index.values())
+            size = self._long.memory_bytes() + self._short.memory_bytes()
             size += sys.getsizeof(self._ids) + sys.getsizeof(self._vocab)
             size += sum(sys.getsizeof(t) for t in self._vocab)
             size += sum(sys.getsizeof(f.ids) + 180 for f in self._files.values())
@@ -811,10 +908,10 @@ class OfflineModel:
         long_found = any(m[2] >= _LONG for m in matches)
         if len(ctx) >= _LONG:
             key = hash((ctx[-4], ctx[-3], ctx[-2], ctx[-1]))
-            long_found |= self._collect(_tail(self._long.get(key), _MAX_LONG_HITS), ctx, same_slot, matches)
+            long_found |= self._collect(self._long.tail(key, _MAX_LONG_HITS), ctx, same_slot, matches)
         if not long_found:
             key = hash((ctx[-2], ctx[-1]))
-            self._collect(_tail(self._short.get(key), _MAX_SHORT_HITS), ctx, same_slot, matches)
+            self._collect(self._short.tail(key, _MAX_SHORT_HITS), ctx, same_slot, matches)
         return matches
 
     def _collect(
