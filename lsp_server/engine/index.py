@@ -358,7 +358,7 @@ class WorkspaceIndex:
         None for a path the privacy rules exclude: rows of a file excluded since it was stored are
         never read, even before the indexer has purged them.
         """
-        if self.is_excluded(key):
+        if not self._readers or self.is_excluded(key):
             return None
         for reader in self._readers:
             root = reader.root
