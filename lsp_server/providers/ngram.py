@@ -107,6 +107,7 @@ _SUFFIX_WINDOW = 2_000
 # about 134 bytes a token (tracemalloc, 386k tokens of hypothesis: 49 MiB), so near 80 MiB at the cap.
 # (A 120k cap would hold them near 16 MiB, but cost rich's held-out EXACT 38% -> 16% in bench/offline.py.)
 DEFAULT_MAX_TOKENS = 600_000
+_MIN_ROOM = 64  # tokens: with less room than this left, add() refuses without lexing
 # Dead index entries (of removed or re-indexed texts) tolerated before a rebuild, whatever the live
 # size: small workspaces are not rebuilt for every few edits.
 _MIN_DEAD_TOKENS = 100_000
@@ -496,6 +497,11 @@ class OfflineModel:
             # old text's positions behind as dead entries, and the model grew for as long as one typed.
             self._reclaim()
             if self._is_excluded(path) or not is_indexable(text):
+                self._skipped += 1
+                return False
+            if not make_room and self._max_tokens - self._live < _MIN_ROOM:
+                # Full: a real file cannot fit, and lexing it only to refuse it was most of the cost
+                # of a workspace walk past the cap (the stdlib: 1,600 files lexed for nothing).
                 self._skipped += 1
                 return False
             tokens = lex(text)
