@@ -51,6 +51,7 @@ MAX_BUSY_WAIT_S = 0.1
 # The interpreter's switch interval while the worker runs: how long the loop may wait for the GIL.
 WORKING_SWITCH_INTERVAL_S = 0.001
 PROGRESS_SECONDS = 0.25
+TEXTS_QUEUED = 32
 
 
 def _never(_path: str) -> bool:
@@ -137,6 +138,10 @@ class Indexer:
         self.on_forget = on_forget
         self._commands: queue.SimpleQueue[tuple[str, tuple[str, ...]]] = queue.SimpleQueue()
         self._marks: dict[str, threading.Event] = {}
+        # Texts for ``on_text``, learnt by a second thread while this one parses the next files (a
+        # parse releases the GIL): bounded, so a slow learner holds the walk back instead of memory.
+        self._texts: queue.Queue[tuple[str, str] | threading.Event | None] = queue.Queue(maxsize=TEXTS_QUEUED)
+        self._teacher: threading.Thread | None = None
         self._near: tuple[str, ...] = ()
         self._near_modules: frozenset[str] = frozenset()
         self._reorder = threading.Event()
@@ -152,6 +157,9 @@ class Indexer:
     def start(self) -> None:
         """Start the worker thread (its first pass begins at once)."""
         self._thread = threading.Thread(target=self._run, name="llm-lsp-indexer", daemon=True)
+        if self.on_text is not None:
+            self._teacher = threading.Thread(target=self._teach, name="llm-lsp-index-teacher", daemon=True)
+            self._teacher.start()
         self._thread.start()
 
     def refresh(self, paths: Iterable[str]) -> None:
@@ -182,6 +190,9 @@ class Indexer:
         """Stop the worker (between two files) and close its connections."""
         self._stopping.set()
         self._commands.put(("stop", ()))
+        if self._teacher is not None:
+            with contextlib.suppress(queue.Full):
+                self._texts.put_nowait(None)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -193,11 +204,41 @@ class Indexer:
 
     # ---- the worker
 
+    def _teach(self) -> None:
+        """The second thread: hand the texts the worker read to ``on_text``, in order."""
+        assert self.on_text is not None
+        while True:
+            item = self._texts.get()
+            if item is None or self._stopping.is_set():
+                return
+            if isinstance(item, threading.Event):
+                item.set()  # everything offered before it is learnt
+                continue
+            try:
+                self.on_text(*item)
+            except Exception:
+                log.exception("learning %s failed", item[0])
+
+    def _offer(self, path: str, text: str) -> None:
+        if self._teacher is not None and not self._stopping.is_set():
+            self._texts.put((path, text))
+
+    def _taught(self) -> None:
+        """Wait until the texts offered so far are learnt (the first pass's end)."""
+        if self._teacher is None:
+            return
+        mark = threading.Event()
+        self._texts.put(mark)
+        while not mark.wait(0.5):
+            if self._stopping.is_set() or not self._teacher.is_alive():
+                return
+
     def _run(self) -> None:
         previous = sys.getswitchinterval()
         try:
             sys.setswitchinterval(min(previous, WORKING_SWITCH_INTERVAL_S))
             outcome = self._first_pass()
+            self._taught()
             sys.setswitchinterval(previous)
             self.on_done(outcome)
             for command, paths in self._deferred:
@@ -298,7 +339,7 @@ class Indexer:
         self._commit()
         outcome.full = any(root.writer.full() for root in self._roots)
         self.on_indexed(outcome)
-        if self.on_text is not None:
+        if self._teacher is not None:
             # The offline engine is offered the unchanged files too, after the index is in step and
             # nearest the open documents first (it keeps what fits its budget).
             rest = self._ordered(
@@ -309,7 +350,7 @@ class Indexer:
                 if not self.is_open(path):
                     data = read_source_bytes(path, self.max_file_bytes)
                     if data is not None:
-                        self.on_text(path, decode_source(data))
+                        self._offer(path, decode_source(data))
                     self._pause()
         return outcome
 
@@ -374,8 +415,8 @@ class Indexer:
             root.writer.put(symbols, new, modules)
         self._written.append(path)
         self._maybe_commit()
-        if symbols is not None and self.on_text is not None and not self.is_open(path):
-            self.on_text(path, text)
+        if symbols is not None and not self.is_open(path):
+            self._offer(path, text)
         return symbols is not None
 
     def _forget(self, paths: Sequence[str]) -> None:
