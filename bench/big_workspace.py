@@ -262,6 +262,10 @@ async def launch(
 
     await asyncio.sleep(0.3)
     run["rss_peak"] = max(r for _, r in samples)
+    split = await client.request(
+        "workspace/executeCommand", {"command": "llm-lsp.debugMemory", "arguments": []}
+    )
+    run["memory_split"] = split.get("result") or split.get("error")
     # The first didOpen of a 200k-line file, with a ping right behind it, against a ping alone.
     huge = "".join(f"ROW_{i} = {i * 7}\n" for i in range(HUGE_LINES))
     alone = []
@@ -359,6 +363,10 @@ def report(source: Path, runs: list[Run], starts: dict[str, float]) -> None:
             f"  didOpen {HUGE_LINES // 1000}k-line file + ping    {f['huge_open_ms']:.0f} ms "
             f"(ping alone {f['huge_ping_ms']:.1f} ms)"
         )
+        split = f.get("memory_split")
+        if isinstance(split, dict):
+            shown = ", ".join(f"{k} {v:.1f}" for k, v in split.items() if isinstance(v, (int, float)))
+            print(f"  memory split before the big file (MiB): {shown}")
         for line in f["slow_steps"][:5]:
             print(f"  log: {line}")
 
@@ -374,6 +382,7 @@ async def bench_source(source: Path, root: Path, fake: FakeOpenAI, startups: int
             "XDG_CONFIG_HOME": str(work / "config"),
             "XDG_CACHE_HOME": str(work / "cache"),
             "XDG_STATE_HOME": str(work / "state"),
+            "LLM_LSP_TEST_HOOKS": "1",  # llm-lsp.debugMemory: where the resident memory is
         }
         for name in ("config", "cache", "state"):
             (work / name).mkdir()

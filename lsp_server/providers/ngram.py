@@ -103,10 +103,11 @@ _SUFFIX_WINDOW = 2_000
 # Caps, so a huge workspace cannot take the editor down: files above these are skipped, and once
 # the model holds DEFAULT_MAX_TOKENS tokens, further workspace files are refused (add() returns
 # False) while the documents being edited still get in (update() makes room). The server offers the
-# files nearest the open documents first. 600k tokens is about 75k lines of Python; the tables take
-# about 134 bytes a token (tracemalloc, 386k tokens of hypothesis: 49 MiB), so near 80 MiB at the cap.
-# (A 120k cap would hold them near 16 MiB, but cost rich's held-out EXACT 38% -> 16% in bench/offline.py.)
-DEFAULT_MAX_TOKENS = 600_000
+# files nearest the open documents first. The tables take about 46 bytes a token (tracemalloc: 386k
+# tokens of hypothesis, 16.7 MiB), so 320k tokens (about 40k lines of Python) hold them near 15 MiB
+# whatever the workspace's size. Every repository bench/offline.py's figures use fits under it (the
+# largest, rich, has 307k tokens), so those figures do not depend on it.
+DEFAULT_MAX_TOKENS = 320_000
 _MIN_ROOM = 64  # tokens: with less room than this left, add() refuses without lexing
 # Dead index entries (of removed or re-indexed texts) tolerated before a rebuild, whatever the live
 # size: small workspaces are not rebuilt for every few edits.
