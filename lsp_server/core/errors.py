@@ -35,6 +35,10 @@ class ProviderError(LlmLspError):
     """The model provider failed: network, HTTP status, malformed answer."""
 
 
+class ModelNotFound(ProviderError):
+    """The server answered 404: the model (or the endpoint) is not there, e.g. a discovered model was removed."""
+
+
 class ProviderTimeout(ProviderError):
     """The model did not answer before the request's deadline."""
 
