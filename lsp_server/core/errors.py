@@ -36,7 +36,7 @@ class ProviderError(LlmLspError):
 
 
 class ModelNotFound(ProviderError):
-    """The server answered 404: the model (or the endpoint) is not there, e.g. a discovered model was removed."""
+    """The server answered 404: the model (or endpoint) is not there, e.g. a discovered one was removed."""
 
 
 class ProviderTimeout(ProviderError):
