@@ -261,8 +261,10 @@ class Session:
             provider, changed = self.providers.serve(self.settings, assignment)
             if changed:
                 moved[id(provider)] = provider
-                if each == "completion" and provider.is_offline:
-                    self.catch_up_offline()
+                if each == "completion":
+                    self.cache.clear()  # suggestions of the previous model (or the offline engine) go
+                    if provider.is_offline:
+                        self.catch_up_offline()
             if each == role:
                 chosen = provider
         if moved:
