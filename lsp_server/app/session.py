@@ -252,7 +252,7 @@ class Session:
         share one. While a model is still being discovered from the server's list the offline engine
         serves, and the discovery runs in the background (``discover``).
         """
-        chosen: Provider | None = None
+        served: dict[str, Provider] = {}
         moved: dict[int, Provider] = {}
         for each in dict.fromkeys((*self.roles(), role)):
             assignment = self.assignment(each)
@@ -265,8 +265,7 @@ class Session:
                     self.cache.clear()  # suggestions of the previous model (or the offline engine) go
                     if provider.is_offline:
                         self.catch_up_offline()
-            if each == role:
-                chosen = provider
+            served[each] = provider
         if moved:
             for retired in self.providers.retire():
                 self.keep(asyncio.ensure_future(retired.aclose()))
@@ -275,8 +274,7 @@ class Session:
                 if warm_up is not None:  # import the SDK and connect off the first keystroke's deadline
                     self.keep(asyncio.ensure_future(warm_up()))
             self.refresh_status()
-        assert chosen is not None
-        return chosen
+        return served[role]
 
     def discover_in_background(self) -> None:
         """Start ``discover`` unless it runs already (needs a running event loop; else nothing)."""

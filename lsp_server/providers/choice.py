@@ -190,9 +190,6 @@ def build(settings: Settings, assignment: Assignment) -> Provider:
     )
 
 
-_UNSET = object()
-
-
 class ProviderSet:
     """The providers serving the roles now, keyed by signature so roles with the same one share it."""
 
@@ -200,7 +197,7 @@ class ProviderSet:
         self.catalog = catalog if catalog is not None else Catalog()
         self._offline = offline
         self._built: dict[tuple, Provider] = {}
-        self._serving: dict[str, object] = {}  # role -> signature in use (None: the offline engine)
+        self._serving: dict[str, tuple | None] = {}  # role -> signature in use (None: the offline engine)
         self._pinned: dict[str, Provider] = {}
 
     def serve(self, settings: Settings, assignment: Assignment) -> tuple[Provider, bool]:
@@ -214,7 +211,7 @@ class ProviderSet:
         else:
             key = signature(settings, assignment)
             provider = self._built.get(key) or self._built.setdefault(key, build(settings, assignment))
-        changed = self._serving.get(role, _UNSET) != key
+        changed = role not in self._serving or self._serving[role] != key
         self._serving[role] = key
         return provider, changed
 
@@ -222,10 +219,10 @@ class ProviderSet:
         """The provider ``role`` was last served by (None: never asked yet)."""
         if role in self._pinned:
             return self._pinned[role]
-        key = self._serving.get(role, _UNSET)
-        if key is _UNSET:
+        if role not in self._serving:
             return None
-        return self._offline() if key is None else self._built.get(key)  # type: ignore[call-overload]
+        key = self._serving[role]
+        return self._offline() if key is None else self._built.get(key)
 
     def retire(self) -> list[Provider]:
         """Forget the built providers no role uses any more; the caller closes them."""
