@@ -135,6 +135,8 @@ class Session:
         self.index = self._new_index()
         self.offline: Provider | None = None
         self.providers = ProviderSet(self.offline_provider)
+        # role -> (settings, catalog state, assignment): each request looks its roles up (``provider_for``)
+        self._assigned: dict[str, tuple[config.Settings, tuple, Assignment]] = {}
         self._discovery: asyncio.Future | None = None
         self.cache = SuggestionCache()
         self.debounce = self._new_debounce()
@@ -240,8 +242,18 @@ class Session:
         return config.ROLES if self.settings.next_edit.enable else config.ROLES[:2]
 
     def assignment(self, role: str) -> Assignment:
-        """Who serves ``role`` under the current settings and the model lists asked so far (no I/O)."""
-        return choice.assign(self.settings, role, self.providers.catalog)
+        """Who serves ``role`` under the current settings and the model lists asked so far (no I/O).
+
+        Kept until the settings or the lists change: every request looks its roles up, and building
+        an assignment (and its sentence) costs about 50 us.
+        """
+        state = self.providers.catalog.state()
+        kept = self._assigned.get(role)
+        if kept is not None and kept[0] is self.settings and kept[1] == state:
+            return kept[2]
+        assignment = choice.assign(self.settings, role, self.providers.catalog)
+        self._assigned[role] = (self.settings, state, assignment)
+        return assignment
 
     def provider_for(self, role: str) -> Provider:
         """The provider serving ``role`` (``completion``, ``actions``, ``nextEdit``); never blocks.

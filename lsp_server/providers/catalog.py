@@ -169,6 +169,7 @@ class Catalog:
         # Bumped by refresh(): a listing from an older generation serves until it is asked again.
         self._generation = 0
         self._asked_in: dict[tuple[str, str], int] = {}
+        self._changes = 0  # bumped whenever what ``get`` or ``fresh`` answer may change
 
     def get(self, base_url: str, api_key: str) -> Listing | None:
         """The kept listing; None when the server must be asked (never, forgotten, failed a while ago)."""
@@ -176,6 +177,17 @@ class Catalog:
         if listing is not None and listing.error and self._clock() - listing.at > RETRY_AFTER_S:
             return None
         return listing
+
+    def state(self) -> tuple[int, int, int]:
+        """A value that changes whenever an answer of ``get`` or ``fresh`` may: callers cache on it.
+
+        Cheap (no more than a few kept listings are looked at): the Session asks it on every request.
+        """
+        now = self._clock()
+        expired = sum(
+            1 for listing in self._listings.values() if listing.error and now - listing.at > RETRY_AFTER_S
+        )
+        return self._generation, self._changes, expired
 
     def fresh(self, base_url: str, api_key: str) -> bool:
         """True when the kept listing was asked since the last ``refresh`` (no need to ask again)."""
@@ -225,6 +237,7 @@ class Catalog:
         self._listings.pop(key, None)  # re-inserted last: the oldest server goes first when over the bound
         self._listings[key] = listing
         self._asked_in[key] = generation  # asked before a refresh: asked again at the next use
+        self._changes += 1
         while len(self._listings) > MAX_SERVERS:
             gone = next(iter(self._listings))
             del self._listings[gone]
@@ -235,6 +248,7 @@ class Catalog:
         """Drop one server's listing (its chosen model disappeared): the next use asks again."""
         self._listings.pop((base_url, api_key), None)
         self._asked_in.pop((base_url, api_key), None)
+        self._changes += 1
 
     def refresh(self) -> None:
         """Ask every server again at its next use (the settings changed); kept listings serve meanwhile."""

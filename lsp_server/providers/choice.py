@@ -199,12 +199,18 @@ class ProviderSet:
         self._built: dict[tuple, Provider] = {}
         self._serving: dict[str, tuple | None] = {}  # role -> signature in use (None: the offline engine)
         self._pinned: dict[str, Provider] = {}
+        # role -> (settings, assignment, provider) of the last call: the same objects again (the
+        # Session keeps its assignments) skip building the signature on every request.
+        self._last: dict[str, tuple[Settings, Assignment, Provider]] = {}
 
     def serve(self, settings: Settings, assignment: Assignment) -> tuple[Provider, bool]:
         """The provider for ``assignment``, and whether it differs from the one the role had."""
         role = assignment.role
         if role in self._pinned:
             return self._pinned[role], False
+        last = self._last.get(role)
+        if last is not None and last[0] is settings and last[1] is assignment:
+            return last[2], False
         if not assignment.model:
             key: tuple | None = None
             provider = self._offline()
@@ -213,6 +219,7 @@ class ProviderSet:
             provider = self._built.get(key) or self._built.setdefault(key, build(settings, assignment))
         changed = role not in self._serving or self._serving[role] != key
         self._serving[role] = key
+        self._last[role] = (settings, assignment, provider)
         return provider, changed
 
     def current(self, role: str) -> Provider | None:
