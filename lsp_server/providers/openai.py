@@ -93,6 +93,7 @@ async def list_models(
     """
     lister = OpenAIProvider(base_url=base_url, api_key=api_key, model="", connect_timeout=connect_timeout)
     try:
+        await lister.warm_up()  # the SDK's import (about 0.5 s) and the client are built off the event loop
         return await lister.models(time.monotonic() + _CHECK_SECONDS)
     finally:
         await lister.aclose()
