@@ -43,6 +43,7 @@ from lsp_server.privacy import redaction
 from lsp_server.privacy.gate import PrivacyGate, denylist_reason
 from lsp_server.providers import choice
 from lsp_server.providers.base import Provider
+from lsp_server.providers.catalog import server_name
 from lsp_server.providers.choice import Assignment, ProviderSet
 from lsp_server.providers.prompts import FimPrompt
 
@@ -324,9 +325,8 @@ class Session:
         assignment = self.assignment(role)
         if isinstance(exc, ModelNotFound) and assignment.state == choice.DISCOVERED:
             endpoint = assignment.endpoint
-            log.info(
-                "%s no longer serves %s: asking for its models again", endpoint.base_url, assignment.model
-            )
+            server = server_name(endpoint.base_url)  # never a user:password the URL may carry
+            log.info("%s no longer serves %s: asking for its models again", server, assignment.model)
             self.providers.catalog.forget(endpoint.base_url, endpoint.api_key)
 
     def not_configured(self, role: str, error: ModelNotConfigured) -> ModelNotConfigured:
