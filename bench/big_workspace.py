@@ -34,16 +34,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +50,7 @@ sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
 
 from fake_openai import FakeOpenAI, Reply  # noqa: E402
 from lspclient import LspProcess  # noqa: E402
+from server import spawn_to_initialize  # noqa: E402
 
 BARE_PYGLS = "from pygls.lsp.server import LanguageServer\nLanguageServer('bare', '0').start_io()\n"
 PROBE_FILE = "unittest/main.py"
@@ -58,40 +58,6 @@ PROBE_LINE = "result = runner.TextTestRunner("  # ``from . import loader, runner
 PROBE_MARK = "class TextTestRunner"  # the definition's header, in unittest/runner.py
 HUGE_LINES = 200_000
 PING_URI = "file:///llm-lsp-bench/not-open.py"
-
-
-class Client(LspProcess):
-    """``LspProcess`` that also keeps the notifications it receives, with their arrival time."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.notifications: list[tuple[float, dict[str, Any]]] = []
-        super().__init__(process)
-
-    async def _read(self) -> None:
-        stdout = self.process.stdout
-        while True:
-            length = 0
-            while True:
-                line = await stdout.readline()
-                if not line:
-                    return
-                if line in (b"\r\n", b"\n"):
-                    break
-                name, _, value = line.decode("ascii").partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            message = json.loads(await stdout.readexactly(length))
-            if "method" in message and "id" in message:
-                result: Any = None
-                if message["method"] == "workspace/configuration":
-                    result = [{} for _ in message["params"]["items"]]
-                self._write({"jsonrpc": "2.0", "id": message["id"], "result": result})
-            elif "method" in message:
-                self.notifications.append((time.perf_counter(), message))
-            else:
-                future = self._waiting.pop(message["id"], None)
-                if future is not None and not future.done():
-                    future.set_result(message)
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
@@ -132,33 +98,6 @@ def initialize_params(root: Path | None) -> dict[str, Any]:
     return params
 
 
-def spawn_to_initialize(
-    command: list[str], env: dict[str, str], cwd: str, root: Path | None, runs: int
-) -> float:
-    """Median seconds from spawning ``command`` to the first byte of its answer to ``initialize``."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": initialize_params(root)})
-    frame = b"Content-Length: %d\r\n\r\n" % len(body.encode()) + body.encode()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=cwd,
-        )
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(frame)
-        process.stdin.flush()
-        process.stdout.readline()
-        times.append(time.perf_counter() - started)
-        process.kill()
-        process.wait()
-    return statistics.median(times)
-
-
 class Run:
     """One launch of the server on the workspace, and what it measured."""
 
@@ -188,7 +127,7 @@ async def launch(
     log_file = Path(env["XDG_STATE_HOME"]) / f"server-{label}.log"
     command = [sys.executable, "-m", "lsp_server", "--log-file", str(log_file), "--log-level", "info"]
     spawned = time.perf_counter()
-    client = await Client.start(command, env, cwd=str(source))
+    client = await LspProcess.start(command, env, cwd=str(source))
     pid = client.process.pid
     samples: list[tuple[float, float]] = []
     stop = asyncio.Event()
@@ -314,7 +253,7 @@ def _last_prompt_has(fake: FakeOpenAI, mark: str) -> bool:
     return bool(requests) and mark in requests[-1].prompt_text
 
 
-def _progress_end(client: Client, spawned: float) -> float | None:
+def _progress_end(client: LspProcess, spawned: float) -> float | None:
     """Seconds after spawn at which the indexing progress report ended, or None while it runs."""
     tokens = set()
     for at, message in client.notifications:
@@ -332,9 +271,9 @@ def _progress_end(client: Client, spawned: float) -> float | None:
 def report(source: Path, runs: list[Run], starts: dict[str, float]) -> None:
     print(f"\n== server source: {source}")
     print(
-        f"initialize (spawn -> answer, median): stdlib root {starts['root'] * 1000:.0f} ms; "
+        f"initialize (spawn -> answer, median): workspace root {starts['root'] * 1000:.0f} ms; "
         f"empty folder {starts['empty'] * 1000:.0f} ms; bare pygls {starts['bare'] * 1000:.0f} ms "
-        f"(stdlib root - bare {(starts['root'] - starts['bare']) * 1000:+.0f} ms)"
+        f"(workspace root - bare {(starts['root'] - starts['bare']) * 1000:+.0f} ms)"
     )
     for run in runs:
         f = run.figures
@@ -389,10 +328,12 @@ async def bench_source(source: Path, root: Path, fake: FakeOpenAI, startups: int
         empty = work / "empty"
         empty.mkdir()
         command = [sys.executable, "-m", "lsp_server"]
+        cwd = str(source)
+        bare = [sys.executable, "-c", BARE_PYGLS]
         starts = {
-            "root": spawn_to_initialize(command, env, str(source), root, startups),
-            "empty": spawn_to_initialize(command, env, str(source), empty, startups),
-            "bare": spawn_to_initialize([sys.executable, "-c", BARE_PYGLS], env, str(source), root, startups),
+            "root": median(spawn_to_initialize(command, env, startups, cwd, initialize_params(root))),
+            "empty": median(spawn_to_initialize(command, env, startups, cwd, initialize_params(empty))),
+            "bare": median(spawn_to_initialize(bare, env, startups, cwd, initialize_params(root))),
         }
         shutil.rmtree(work / "cache")
         (work / "cache").mkdir()
