@@ -20,7 +20,7 @@ import posixpath
 import re
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from lsp_server.core import syntax
 from lsp_server.engine.store import StoreReader
@@ -41,12 +41,15 @@ __all__ = [
     "iter_workspace_files",
     "python_module_names",
     "read_source",
+    "shared_prefix",
     "symbols_of",
 ]
 
 log = logging.getLogger(__name__)
 
 MAX_AMBIGUOUS = 4
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def _never(_path: str) -> bool:
@@ -83,7 +86,7 @@ def python_module_names(path: str) -> list[str]:
     return names
 
 
-def _shared_prefix(a: str, b: str) -> int:
+def shared_prefix(a: str, b: str) -> int:
     """How many leading path components two paths share (proximity for ranking candidates)."""
     n = 0
     for x, y in zip(a.split(os.sep), b.split(os.sep), strict=False):
@@ -183,36 +186,38 @@ def _symbol_cost(symbols: FileSymbols) -> int:
     return cost
 
 
-class _SymbolsCache:
-    """Files' symbols read from the databases, least recently used dropped first, bounded in bytes.
+class _Lru(Generic[K, V]):
+    """Values by key, least recently used dropped first, bounded in bytes as ``cost`` estimates them.
 
     The same object is handed out for as long as its entry lives, so callers may key their own
-    caches by it (``providers.scope.IndexNames`` does); a re-indexed file gets a new object.
+    caches by it (``providers.scope.IndexNames`` does with files' symbols); a re-indexed file gets a
+    new object.
     """
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, cost: Callable[[V], int]) -> None:
         self.budget = budget
+        self.cost = cost
         self.used = 0
-        self._entries: OrderedDict[str, tuple[FileSymbols, int]] = OrderedDict()
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
 
-    def get(self, key: str) -> FileSymbols | None:
+    def get(self, key: K, default: Any = None) -> Any:
         found = self._entries.get(key)
         if found is None:
-            return None
+            return default
         self._entries.move_to_end(key)
         return found[0]
 
-    def put(self, key: str, symbols: FileSymbols) -> None:
+    def put(self, key: K, value: V) -> None:
         self.drop(key)
-        cost = _symbol_cost(symbols)
+        cost = self.cost(value)
         if cost > self.budget:
             return
-        self._entries[key] = (symbols, cost)
+        self._entries[key] = (value, cost)
         self.used += cost
         while self.used > self.budget:
             self.used -= self._entries.popitem(last=False)[1][1]
 
-    def drop(self, key: str) -> None:
+    def drop(self, key: K) -> None:
         found = self._entries.pop(key, None)
         if found is not None:
             self.used -= found[1]
@@ -236,36 +241,6 @@ def _answer_cost(value: object) -> int:
     if isinstance(value, list):
         return 120 + sum(400 if isinstance(v, Definition) else 120 for v in value)
     return 120
-
-
-class _Answers:
-    """The databases' answers by question, least recently used dropped first, bounded in bytes."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.used = 0
-        self._entries: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
-
-    def get(self, key: tuple) -> object:
-        found = self._entries.get(key)
-        if found is None:
-            return _MISSING
-        self._entries.move_to_end(key)
-        return found[0]
-
-    def put(self, key: tuple, value: object) -> None:
-        cost = _answer_cost(value)
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.used -= old[1]
-        self._entries[key] = (value, cost)
-        self.used += cost
-        while self.used > self.budget:
-            self.used -= self._entries.popitem(last=False)[1][1]
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.used = 0
 
 
 class WorkspaceIndex:
@@ -294,9 +269,9 @@ class WorkspaceIndex:
         self._memory = _Memory()
         self._stamps: dict[str, tuple[int, int]] = {}
         self._readers: list[StoreReader] = []
-        self._cache = _SymbolsCache(cache_bytes)
+        self._cache: _Lru[str, FileSymbols] = _Lru(cache_bytes, _symbol_cost)
         self._heads: OrderedDict[str, tuple[str, dict[str, Binding]]] = OrderedDict()
-        self._answers = _Answers(ANSWERS_CACHE_BYTES)
+        self._answers: _Lru[tuple, object] = _Lru(ANSWERS_CACHE_BYTES, _answer_cost)
         self._written: deque[str | None] = deque()
 
     # ---- the databases
@@ -345,7 +320,7 @@ class WorkspaceIndex:
     def _ask(self, reader: StoreReader, question: str, *args: object) -> Any:
         """``reader.question(*args)``, from the answers cache when asked since the last write."""
         key = (id(reader), question, *args)
-        found = self._answers.get(key)
+        found = self._answers.get(key, _MISSING)
         if found is _MISSING:
             found = getattr(reader, question)(*args)
             if not reader.damaged:
@@ -599,7 +574,7 @@ class WorkspaceIndex:
         candidates = self._paths(self._memory.modules, module, "module_paths")
         if len(candidates) <= 1:
             return candidates
-        return sorted(candidates, key=lambda p: -_shared_prefix(p, from_path))
+        return sorted(candidates, key=lambda p: -shared_prefix(p, from_path))
 
     def _relative_files(
         self, from_path: str, spec: str, extensions: tuple[str, ...], index_names: tuple[str, ...]
@@ -705,7 +680,7 @@ class WorkspaceIndex:
         if not candidates or len({d.path for d in candidates}) > MAX_AMBIGUOUS:
             return []
         if from_path:
-            candidates.sort(key=lambda d: -_shared_prefix(d.path, from_path))
+            candidates.sort(key=lambda d: -shared_prefix(d.path, from_path))
         return candidates[:2]
 
     def resolve_member(self, from_path: str | None, owner: str, member: str) -> list[Definition]:

@@ -35,7 +35,7 @@ import attrs
 
 from lsp_server.core import syntax
 from lsp_server.engine import store
-from lsp_server.engine.index import WorkspaceIndex, python_module_names, symbols_of
+from lsp_server.engine.index import WorkspaceIndex, python_module_names, shared_prefix, symbols_of
 from lsp_server.engine.store import Stamp, StoreReader, StoreWriter
 from lsp_server.engine.walk import decode_source, iter_workspace_files, read_source_bytes
 
@@ -87,15 +87,6 @@ def _under(path: str, root: str) -> bool:
 def _root_of(roots: Sequence[_Root], path: str) -> _Root | None:
     """The root a file belongs to: the first one holding it, as the walk goes."""
     return next((root for root in roots if _under(path, root.path)), None)
-
-
-def _shared_components(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a.split(os.sep), b.split(os.sep), strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class Indexer:
@@ -369,7 +360,7 @@ class Indexer:
             if modules and any(m in modules for m in python_module_names(path)):
                 score = 1000
             else:
-                score = max((_shared_components(path, n) for n in near), default=0)
+                score = max((shared_prefix(path, n) for n in near), default=0)
             return score, -item[0]
 
         return sorted(pending, key=rank)
