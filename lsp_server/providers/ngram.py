@@ -238,7 +238,7 @@ def _post(index: dict[int, _Postings], key: int, packed: int) -> None:
 # Recent positions live in a dict (about 100 bytes each); every _FREEZE_POSTINGS of them are sorted
 # into a run of two flat arrays (16 bytes each). Runs of similar size are merged, so a lookup
 # bisects a handful of runs at most.
-_FREEZE_POSTINGS = 50_000
+_FREEZE_POSTINGS = 25_000
 
 
 class _ContextIndex:
