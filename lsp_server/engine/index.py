@@ -602,18 +602,13 @@ class WorkspaceIndex:
         return [p for p in named if p.endswith(tail)][:3]
 
     def _in_file(self, path: str, name: str) -> list[Definition]:
-        """The top-level definitions called ``name`` in one file (without reading the whole file)."""
-        held = self._memory.files.get(path)
-        if held is not None:
-            return list(held.top_level.get(name, ()))
-        if not self._readers:
-            return []
-        self._sync()
-        cached = self._cache.get(path)
-        if cached is not None:
-            return list(cached.top_level.get(name, ()))
-        reader = self._reader_for(path)
-        return list(self._ask(reader, "top_level", path, name)) if reader is not None else []
+        """The top-level definitions called ``name`` in one file.
+
+        The whole file's symbols are read (and cached) at its first lookup: resolution asks a
+        module for one name after another, and the next requests ask the same modules again.
+        """
+        symbols = self._symbols(path)
+        return list(symbols.top_level.get(name, ())) if symbols is not None else []
 
     def _bindings(self, path: str) -> dict[str, Binding]:
         head = self._head(path)

@@ -260,7 +260,7 @@ class Indexer:
             database = store.database_path(self.directory, path)
             writer = StoreWriter(database, path, self.max_database_bytes)
             self._purge(writer, path)
-            self._roots.append(_Root(path, writer, StoreReader(database, path)))
+            self._roots.append(_Root(path, writer, StoreReader(database, path, writer.names)))
         return [root.reader for root in self._roots]
 
     def _purge(self, writer: StoreWriter, root: str) -> int:
