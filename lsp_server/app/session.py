@@ -54,6 +54,7 @@ from lsp_server.providers.prompts import FimPrompt
 
 log = logging.getLogger(__name__)
 
+INDEX_SLICE_SECONDS = 0.008  # without a database, the in-memory walk yields to the loop this often
 # Open documents longer than this are parsed for the index in a worker thread (a 10k-line Python
 # file takes about 125 ms, which would hold the event loop; 22 kB take about 11 ms).
 REFRESH_INLINE_CHARS = 50_000
@@ -595,6 +596,12 @@ class Session:
         indexer.start()
         try:
             outcome = await self._until_indexer(indexed, indexer)
+            if not self.index.readers:
+                # No database could be opened (a read-only cache folder, a full disk): index into
+                # memory on the loop in short slices, as before the databases existed.
+                log.warning("the index databases are unavailable: indexing into memory instead")
+                self.close_index()
+                outcome = await self._index_in_memory(token)
         finally:
             self.progress.end(token, "workspace indexed")
         log.info(
@@ -608,6 +615,21 @@ class Session:
         )
         await self._until_indexer(done, indexer)
         return outcome.walked
+
+    async def _index_in_memory(self, token: Any) -> Outcome:
+        """The workspace walk into the index's memory layer, on the loop, yielding every few ms."""
+        outcome = Outcome()
+        slice_started = time.monotonic()
+        for path, text in self.index.build(self.roots, skip=self.open_paths().__contains__):
+            outcome.walked += 1
+            if text is not None:
+                outcome.written += 1
+                self.teach_offline(path, text)
+            if time.monotonic() - slice_started > INDEX_SLICE_SECONDS:
+                self.progress.report(token, f"{outcome.walked} files")
+                await asyncio.sleep(0)  # keystrokes and requests go first
+                slice_started = time.monotonic()
+        return outcome
 
     @staticmethod
     async def _until_indexer(future: asyncio.Future[Outcome], indexer: Indexer) -> Outcome:

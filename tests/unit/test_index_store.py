@@ -272,3 +272,18 @@ async def test_nothing_excluded_is_ever_written_to_the_database(tmp_path: Path):
         b"keys.py",
     ):
         assert marker not in dump
+
+
+async def test_without_a_usable_cache_folder_the_index_is_built_in_memory(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    session = Session(environ={})
+    session.roots = [project]
+    assert await session.load_workspace() == 4
+    assert not session.index.readers
+    service = str(project / "pkg" / "service.py")
+    assert [d.name for d in session.index.resolve(service, "Account")] == ["Account"]
+    session.close_index()
