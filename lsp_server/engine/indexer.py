@@ -248,6 +248,9 @@ class Indexer:
                     sys.setswitchinterval(previous)
         except Exception:
             log.exception("the workspace indexer stopped")
+            # Whoever waits for the first pass hears of its end (an empty outcome, no readers).
+            self.on_indexed(Outcome())
+            self.on_done(Outcome())
         finally:
             sys.setswitchinterval(previous)
             for root in self._roots:
