@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lsp_server import __version__
 
-SUBCOMMANDS = ("complete", "doctor", "fix", "refactor")
+SUBCOMMANDS = ("complete", "doctor", "fix", "refactor", "index")
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,8 @@ def _serve_parser() -> argparse.ArgumentParser:
         prog="llm-lsp",
         description="AI pair programmer as a language server. Without a subcommand: serve LSP on stdio.",
         epilog=(
-            "Subcommands: complete FILE:LINE:COL | fix FILE:LINE | refactor FILE:LINE INSTRUCTION | doctor. "
+            "Subcommands: complete FILE:LINE:COL | fix FILE:LINE | refactor FILE:LINE INSTRUCTION | doctor | "
+            "index --clear. "
             "Run `llm-lsp SUBCOMMAND --help`."
         ),
     )
@@ -93,6 +94,38 @@ def _doctor_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _index_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-lsp index",
+        description="Manage the workspace index databases kept under $XDG_CACHE_HOME/llm-lsp/index.",
+    )
+    parser.add_argument("--clear", action="store_true", help="delete the index databases")
+    parser.add_argument(
+        "--root", type=Path, help="only the database of this workspace folder (default: every one)"
+    )
+    return parser
+
+
+def run_index(options: argparse.Namespace) -> int:
+    """``llm-lsp index --clear [--root DIR]``: delete index databases (a server rebuilds them)."""
+    from lsp_server.core.layout import index_dir
+    from lsp_server.engine.store import database_path, remove_database
+
+    directory = index_dir()
+    if not options.clear:
+        databases = sorted(directory.glob("*.sqlite3"))
+        size = sum(p.stat().st_size for p in directory.glob("*.sqlite3*")) / 2**20
+        print(f"{directory}: {len(databases)} database(s), {size:.1f} MiB")
+        return 0
+    targets = (
+        [database_path(directory, options.root)] if options.root else sorted(directory.glob("*.sqlite3"))
+    )
+    for target in targets:
+        remove_database(target)
+    progress(f"removed {len(targets)} index database(s) from {directory}")
+    return 0
+
+
 def setup_logging(level: str | None, log_file: str | None) -> None:
     """Log to stderr (never stdout) and optionally to a file; quiet third-party chatter."""
     root = logging.getLogger()
@@ -146,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             options = _rewrite_parser(command).parse_args(rest)
             setup_logging(options.log_level or "warning", options.log_file)
             return asyncio.run(run_rewrite(command, options))
+        if command == "index":
+            return run_index(_index_parser().parse_args(rest))
         options = _doctor_parser().parse_args(rest)
         setup_logging(options.log_level or "warning", options.log_file)
         return asyncio.run(run_doctor())

@@ -196,6 +196,14 @@ SCHEMA: tuple[Field, ...] = (
     Field("index.enable", bool, True, "Index the workspace for cross-file context."),
     Field("index.maxFiles", int, 20000, "Files indexed at most.", 0, 1000000),
     Field("index.maxFileBytes", int, 1000000, "Files larger than this are not indexed.", 1000, 100000000),
+    Field(
+        "index.maxDatabaseMB",
+        int,
+        256,
+        "Size bound of each workspace root's index database; once reached, no further files are added.",
+        1,
+        100000,
+    ),
 )
 
 FIELDS: dict[str, Field] = {f.key: f for f in SCHEMA}
@@ -336,6 +344,7 @@ class IndexSettings:
     enable: bool
     max_files: int
     max_file_bytes: int
+    max_database_mb: int = attrs.field(metadata={KEY: "maxDatabaseMB"})
 
 
 @attrs.frozen

@@ -137,7 +137,7 @@ def on_change(ls: LlmLanguageServer, params: types.DidChangeTextDocumentParams) 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
 def on_save(ls: LlmLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
     """Re-index the saved document (the index and the offline engine see the new text)."""
-    ls.session.refresh_document(params.text_document.uri)
+    ls.session.document_saved(params.text_document.uri)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
