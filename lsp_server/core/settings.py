@@ -217,6 +217,8 @@ ROLES = ("completion", "actions", "nextEdit")
 MACHINE_ONLY_KEYS = frozenset(
     {"baseUrl", "apiKey", "privacy.redactSecrets", "logPrompts"}
     | {f"{role}.{key}" for role in ROLES for key in ("baseUrl", "apiKey")}
+    # The disk the user's cache may take: a cloned repository must not be able to raise it.
+    | {"index.maxDatabaseMB"}
 )
 # The environment variables that set a key (the other keys have none).
 ENVIRONMENT = {"baseUrl": "OPENAI_BASE_URL", "apiKey": "OPENAI_API_KEY", "model": "LLM_LSP_MODEL"}
