@@ -31,12 +31,14 @@ def main() -> int:
     parser.add_argument("--log", help="append one JSON line per request here")
     args = parser.parse_args()
     table = json.loads(args.table)
-    respond = lookup_responder({k: v for k, v in table.items() if isinstance(v, str)}, fallback=args.fallback)
-    alternatives = {k: v for k, v in table.items() if isinstance(v, list)}
+    # Lists become one marker each for lookup_responder (the longest key found wins as always), then
+    # their texts the choices of the reply.
+    respond = lookup_responder({k: k if isinstance(v, list) else v for k, v in table.items()}, args.fallback)
 
     def logged(request) -> Reply:
-        found = [k for k in alternatives if k in request.prompt_text]
-        reply = Reply(choices=alternatives[max(found, key=len)]) if found else respond(request)
+        reply = respond(request)
+        if isinstance(table.get(reply.text), list):
+            reply = Reply(choices=table[reply.text])
         if args.log:
             with open(args.log, "a", encoding="utf-8") as f:
                 f.write(

@@ -33,6 +33,7 @@
       lsp-response-timeout 30)
 (require 'lsp-mode)
 (require 'lsp-completion)
+(setq llm-lsp-ghost-text nil)           ; the completion-list item is checked here (inline_driver.el: ghost text)
 (require 'llm-lsp-lsp-mode)
 (setq llm-lsp-command (append (json-read-from-string (getenv "LLM_LSP_CMD_JSON")) nil)
       llm-lsp-log-level "debug")
