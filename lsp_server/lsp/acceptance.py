@@ -61,15 +61,22 @@ def _field(params: Any, name: str) -> Any:
 @server.feature(DID_SHOW)
 def on_did_show(ls: LlmLanguageServer, params: Any) -> None:
     """The editor shows an item."""
-    acceptance = ls.session.acceptance
-    acceptance.shown(acceptance.find(_field(params, "item")))
+    try:
+        acceptance = ls.session.acceptance
+        acceptance.shown(acceptance.find(_field(params, "item")))
+    except Exception:  # a hint gone wrong is logged, never shown to the user
+        log.exception("didShowCompletion failed")
 
 
 @server.feature(DID_PARTIALLY_ACCEPT)
 def on_did_partially_accept(ls: LlmLanguageServer, params: Any) -> None:
     """The user accepted part of an item (a word, a line)."""
-    acceptance = ls.session.acceptance
-    acceptance.partially_accepted(acceptance.find(_field(params, "item")), _field(params, "acceptedLength"))
+    try:
+        acceptance = ls.session.acceptance
+        item_id = acceptance.find(_field(params, "item"))
+        acceptance.partially_accepted(item_id, _field(params, "acceptedLength"))
+    except Exception:
+        log.exception("didPartiallyAcceptCompletion failed")
 
 
 def accept_command(offer_id: str, uri: str, text: str) -> dict[str, Any]:
@@ -82,12 +89,15 @@ def on_accept(ls: LlmLanguageServer, *args: Any) -> None:
     """An item was accepted in full (local figures only; nothing leaves the machine)."""
     argument = args[0] if args else None
     acceptance = ls.session.acceptance
-    if isinstance(argument, str):  # a bare id, as Copilot's commands carry it
-        acceptance.accepted(argument)
-    elif isinstance(argument, dict) and isinstance(argument.get("id"), str):
-        acceptance.accepted(argument["id"])
-    elif isinstance(argument, dict) and isinstance(argument.get("uri"), str):
-        acceptance.accepted_unnamed(argument["uri"], argument.get("length"))
+    try:
+        if isinstance(argument, str):  # a bare id, as Copilot's commands carry it
+            acceptance.accepted(argument)
+        elif isinstance(argument, dict) and isinstance(argument.get("id"), str):
+            acceptance.accepted(argument["id"])
+        elif isinstance(argument, dict) and isinstance(argument.get("uri"), str):
+            acceptance.accepted_unnamed(argument["uri"], argument.get("length"))
+    except Exception:  # counting must never answer the editor with an error
+        log.exception("acceptCompletion failed")
 
 
 @server.command(SHOW_STATS_COMMAND)
