@@ -11,13 +11,6 @@
 
 (load (expand-file-name "test_result.el" (file-name-directory load-file-name)) nil t)
 
-(defun llm-lsp-test--wait (predicate seconds what)
-  "Process input until PREDICATE holds, at most SECONDS; else fail saying WHAT."
-  (let ((deadline (+ (float-time) seconds)))
-    (while (and (not (funcall predicate)) (< (float-time) deadline))
-      (accept-process-output nil 0.02))
-    (or (funcall predicate) (error "timed out waiting for %s" what))))
-
 (defvar llm-lsp-test--client (getenv "LLM_LSP_TEST_CLIENT"))
 (defvar llm-lsp-test--events nil "Methods of the notifications llm-lsp-inline sent.")
 (defvar llm-lsp-test--requests 0 "Inline completion requests sent.")
@@ -30,20 +23,7 @@
             eglot-connect-timeout 30
             eglot-events-buffer-size 0)
       (llm-lsp-eglot-setup))
-  (setq lsp-session-file (expand-file-name "lsp-session" (getenv "HOME"))
-        lsp-client-packages nil
-        lsp-enabled-clients '(llm-lsp)
-        lsp-auto-guess-root nil
-        lsp-enable-file-watchers nil
-        lsp-headerline-breadcrumb-enable nil
-        lsp-modeline-code-actions-enable nil
-        lsp-modeline-diagnostics-enable nil
-        lsp-modeline-workspace-status-enable nil
-        lsp-lens-enable nil
-        lsp-enable-snippet nil
-        lsp-restart 'ignore
-        lsp-keep-workspace-alive nil
-        lsp-response-timeout 30)
+  (llm-lsp-test--quiet-lsp-mode)
   (require 'lsp-mode)
   (require 'llm-lsp-lsp-mode)
   (setq llm-lsp-command (append (json-read-from-string (getenv "LLM_LSP_CMD_JSON")) nil)))

@@ -70,6 +70,14 @@ require('llm_lsp').setup({
 
 local scenarios = {}
 
+-- Leave insert mode, then write the result and quit.
+local function done()
+  feed('<Esc>')
+  vim.defer_fn(function()
+    finish(true)
+  end, 50)
+end
+
 -- Type at the end of line 2 (or before column LLM_LSP_TEST_COL) in insert mode, wait for ghost text,
 -- accept it with <Tab>.
 function scenarios.ghost(client)
@@ -110,12 +118,7 @@ function scenarios.ghost(client)
           end
         end
         return not client.server_capabilities.executeCommandProvider
-      end, function()
-        feed('<Esc>')
-        vim.defer_fn(function()
-          finish(true)
-        end, 50)
-      end)
+      end, done)
     end)
   end)
 end
@@ -166,10 +169,7 @@ function scenarios.partial(client)
           llm.stats(function(err, text)
             result.stats_text = text or vim.NIL
             result.stats_error = err and err.message or vim.NIL
-            feed('<Esc>')
-            vim.defer_fn(function()
-              finish(true)
-            end, 50)
+            done()
           end)
         end)
       end)
@@ -191,12 +191,7 @@ function scenarios.cycle(client)
       feed('<Tab>', 'm')
       poll('the accepted alternative', 5000, function()
         return not vim.deep_equal(lines(), before)
-      end, function()
-        feed('<Esc>')
-        vim.defer_fn(function()
-          finish(true)
-        end, 50)
-      end)
+      end, done)
       return
     end
     local shown = llm.suggestion()

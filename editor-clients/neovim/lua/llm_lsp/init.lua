@@ -299,16 +299,23 @@ local function remainder(bufnr, item)
   return item.text:sub(#typed + 1)
 end
 
+--- The buffer's state, its current item and what that item still adds at the cursor (nil, nil, nil
+--- when there is none). `shown`: only an item drawn now.
+local function current(bufnr, shown)
+  local st = bufstate[bufnr]
+  local item = st and (st.shown or not shown) and st.items and st.items[st.index]
+  local rest = item and remainder(bufnr, item)
+  if not rest or rest == '' then
+    return nil, nil, nil
+  end
+  return st, item, rest
+end
+
 --- Draw the current item at the cursor: first line inline, the rest as virtual lines.
 local function render(bufnr)
   hide(bufnr)
-  local st = bufstate[bufnr]
-  local item = st and st.items and st.items[st.index]
+  local st, item, rest = current(bufnr, false)
   if not item then
-    return false
-  end
-  local rest = remainder(bufnr, item)
-  if not rest or rest == '' then
     return false
   end
   local row, col = cursor_of(bufnr)
@@ -606,13 +613,8 @@ end
 
 --- Insert the first `part` of the shown suggestion and draw its rest at once, with no new request.
 local function accept_part(bufnr, cut)
-  local st = bufstate[bufnr]
-  local item = st and st.shown and st.items and st.items[st.index]
+  local st, item, rest = current(bufnr, true)
   if not item then
-    return false
-  end
-  local rest = remainder(bufnr, item)
-  if not rest or rest == '' then
     return false
   end
   local part = cut(rest)
