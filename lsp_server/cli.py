@@ -201,7 +201,8 @@ def open_session(root: Path | None = None):
     """A Session with the user's settings (file and environment), rooted at ``root``.
 
     The terminal is a door like the editor: the same Session, the same privacy gate, settings and
-    engines; only ``initializationOptions`` and ``workspace/configuration`` do not exist here.
+    engines; only ``initializationOptions`` and ``workspace/configuration`` do not exist here. The
+    log level set by ``setup_logging`` (``--log-level``) wins over the ``logLevel`` setting.
     """
     import attrs
 
@@ -210,6 +211,7 @@ def open_session(root: Path | None = None):
     from lsp_server.core.text import Encoding
 
     session = Session(progress=StderrProgress())
+    session.log_level_override = logging.getLevelName(logging.getLogger("lsp_server").level).lower()
     user_file, problems = config.load_user_file(config.user_file_path())
     problems += session.apply_settings(attrs.evolve(session.sources, user_file=user_file))
     for problem in problems:
