@@ -562,6 +562,18 @@ function M.suggestion()
   return st and st.shown or nil
 end
 
+--- Replace (srow, scol)-(erow, ecol) by `text` and put the cursor after it; returns that position.
+local function put_text(bufnr, win, srow, scol, erow, ecol, text)
+  local lines = vim.split(text, '\n', { plain = true })
+  api.nvim_buf_set_text(bufnr, srow, scol, erow, ecol, lines)
+  local end_row = srow + #lines - 1
+  local end_col = (#lines == 1 and scol or 0) + #lines[#lines]
+  if win then
+    pcall(api.nvim_win_set_cursor, win, { end_row + 1, end_col })
+  end
+  return end_row, end_col
+end
+
 local function apply_item(bufnr, item)
   local row, col, win = cursor_of(bufnr)
   local srow, scol = item.srow, item.scol
@@ -571,13 +583,7 @@ local function apply_item(bufnr, item)
     local line = api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
     ecol = math.min(#line, col + (item.after or 0))
   end
-  local lines = vim.split(item.text, '\n', { plain = true })
-  api.nvim_buf_set_text(bufnr, srow, scol, erow, ecol, lines)
-  local end_row = srow + #lines - 1
-  local end_col = (#lines == 1 and scol or 0) + #lines[#lines]
-  if win then
-    pcall(api.nvim_win_set_cursor, win, { end_row + 1, end_col })
-  end
+  local end_row, end_col = put_text(bufnr, win, srow, scol, erow, ecol, item.text)
   local st = state(bufnr)
   st.last_tick = api.nvim_buf_get_changedtick(bufnr)
   st.last_cursor = { end_row, end_col }
@@ -626,13 +632,7 @@ local function accept_part(bufnr, cut)
   local row, col, win = cursor_of(bufnr)
   local line = api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
   local typed = line:sub(item.scol + 1, col)
-  local lines = vim.split(part, '\n', { plain = true })
-  api.nvim_buf_set_text(bufnr, row, col, row, col, lines)
-  local end_row = row + #lines - 1
-  local end_col = (#lines == 1 and col or 0) + #lines[#lines]
-  if win then
-    pcall(api.nvim_win_set_cursor, win, { end_row + 1, end_col })
-  end
+  local end_row, end_col = put_text(bufnr, win, row, col, row, col, part)
   -- The item now starts at the cursor: what was typed and accepted is consumed.
   item.consumed = item.consumed + utf16_len(typed .. part)
   item.text = rest:sub(#part + 1)
