@@ -41,7 +41,7 @@ def offer_ids(ls: LlmLanguageServer, result: Any, texts: list[str], received: fl
         offset=result.offset,
         document=snapshot.text,
         language=snapshot.language_id,
-        model="offline" if result.fallback else session.model_label(),
+        model="offline" if result.fallback else (session.assignment("completion").model or "offline"),
         received=received,
     )
 
