@@ -31,6 +31,8 @@ from typing import Any, Protocol
 import attrs
 
 from lsp_server.app import actions, commands, completion
+from lsp_server.app.acceptance import Acceptance
+from lsp_server.app.stats import UsageStats, stats_file
 from lsp_server.core import settings as config
 from lsp_server.core.documents import Change, DocumentStore, Snapshot
 from lsp_server.core.errors import ExcludedFile, ModelNotConfigured, ModelNotFound, ProviderError
@@ -86,11 +88,15 @@ class NoProgress:
 
 @attrs.define
 class Status:
-    """What the client's status item shows: state (idle/busy/error/offline), model, last message."""
+    """What the client's status item shows: state (idle/busy/error/offline), model, last message.
+
+    ``summary``: the user's acceptance figures in one line, for a tooltip or detail ("" before any).
+    """
 
     state: str = "idle"
     model: str = ""
     message: str = ""
+    summary: str = ""
 
 
 def _ignore(_status: Status) -> None:
@@ -149,6 +155,9 @@ class Session:
         self._discovery: asyncio.Future | None = None
         self.cache = SuggestionCache()
         self.debounce = self._new_debounce()
+        # The user's acceptance figures (a small local file, sent nowhere) and the events feeding them.
+        self.stats = UsageStats(stats_file(self.sources.environ), on_flushed=self.show_summary)
+        self.acceptance = Acceptance(self.stats, on_outcome=self._observe_outcome)
         self.status = Status()
         self.running = 0
         self._busy_timer: asyncio.TimerHandle | None = None
@@ -200,7 +209,12 @@ class Session:
             old.completion.debounce_min_ms,
             old.completion.debounce_max_ms,
         ):
-            self.debounce = self._new_debounce()
+            # New bounds, same learnt rhythm, latency and acceptance.
+            self.debounce = attrs.evolve(
+                self.debounce,
+                min_delay=new.completion.debounce_min_ms / 1000,
+                max_delay=new.completion.debounce_max_ms / 1000,
+            )
         self.index.max_files = new.index.max_files
         self.index.max_file_bytes = new.index.max_file_bytes
         return self.problems
@@ -241,6 +255,10 @@ class Session:
                     model.remove(path)
         if self.indexer is not None:
             self.indexer.purge()
+
+    def _observe_outcome(self, accepted: bool) -> None:
+        # Looked up at each call: a settings change may have replaced the debounce.
+        self.debounce.observe_outcome(accepted)
 
     def _new_debounce(self) -> AdaptiveDebounce:
         bounds = self.settings.completion
@@ -928,10 +946,17 @@ class Session:
 
     def set_status(self, state: str, model: str | None = None, message: str | None = None) -> None:
         """Update the status and tell whoever shows it (only when it changed)."""
-        new = Status(state, self.status.model if model is None else model, message or "")
+        new = Status(state, self.status.model if model is None else model, message or "", self.status.summary)
         if new != self.status:
             self.status = new
             self.on_status(new)
+
+    def show_summary(self) -> None:
+        """Put the acceptance figures' one-line summary into the status (sent only when it changed)."""
+        summary = self.stats.summary()
+        if summary != self.status.summary:
+            self.status = attrs.evolve(self.status, summary=summary)
+            self.on_status(self.status)
 
     def model_label(self) -> str:
         """A short name for status bars: the model, ``m1 + m2`` when jobs use different ones, ``offline``."""
