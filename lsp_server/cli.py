@@ -1,6 +1,7 @@
 """The ``llm-lsp`` command: serve LSP, or do the main jobs from a terminal.
 
-Owns argument parsing, logging set-up and the subcommands (``complete``, ``doctor``). Serving
+Owns argument parsing, logging set-up and the subcommands (``complete``, ``fix``, ``refactor``,
+``doctor``, ``stats``). Serving
 imports the adapter (pygls) only when asked; the subcommands never import pygls. Logs and progress
 go to stderr: stdout is the LSP channel when serving, and the result when running a subcommand.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from lsp_server import __version__
 
-SUBCOMMANDS = ("complete", "doctor", "fix", "refactor")
+SUBCOMMANDS = ("complete", "doctor", "fix", "refactor", "index", "stats")
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -25,7 +26,8 @@ def _serve_parser() -> argparse.ArgumentParser:
         prog="llm-lsp",
         description="AI pair programmer as a language server. Without a subcommand: serve LSP on stdio.",
         epilog=(
-            "Subcommands: complete FILE:LINE:COL | fix FILE:LINE | refactor FILE:LINE INSTRUCTION | doctor. "
+            "Subcommands: complete FILE:LINE:COL | fix FILE:LINE | refactor FILE:LINE INSTRUCTION | doctor | "
+            "index [--clear] | stats [--json]. "
             "Run `llm-lsp SUBCOMMAND --help`."
         ),
     )
@@ -93,6 +95,52 @@ def _doctor_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _index_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-lsp index",
+        description="Manage the workspace index databases kept under $XDG_CACHE_HOME/llm-lsp/index.",
+    )
+    parser.add_argument("--clear", action="store_true", help="delete the index databases")
+    parser.add_argument(
+        "--root", type=Path, help="only the database of this workspace folder (default: every one)"
+    )
+    return parser
+
+
+def run_index(options: argparse.Namespace) -> int:
+    """``llm-lsp index --clear [--root DIR]``: delete index databases (a server rebuilds them)."""
+    from lsp_server.core.layout import index_dir
+    from lsp_server.engine.store import database_path, remove_database
+
+    directory = index_dir()
+    if not options.clear:
+        databases = sorted(directory.glob("*.sqlite3"))
+        size = sum(p.stat().st_size for p in directory.glob("*.sqlite3*")) / 2**20
+        print(f"{directory}: {len(databases)} database(s), {size:.1f} MiB")
+        return 0
+    targets = (
+        [database_path(directory, options.root)] if options.root else sorted(directory.glob("*.sqlite3"))
+    )
+    for target in targets:
+        remove_database(target)
+    progress(f"removed {len(targets)} index database(s) from {directory}")
+    return 0
+
+
+def _stats_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-lsp stats",
+        description=(
+            "Print your acceptance figures: suggestions shown, accepted, partly accepted and dismissed, per "
+            "language and per model, with the median time to show. Counts only, kept in "
+            "$XDG_STATE_HOME/llm-lsp/stats.json (~/.local/state by default) and sent nowhere."
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _logging_arguments(parser)
+    return parser
+
+
 def setup_logging(level: str | None, log_file: str | None) -> None:
     """Log to stderr (never stdout) and optionally to a file; quiet third-party chatter."""
     root = logging.getLogger()
@@ -142,10 +190,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             options = _complete_parser().parse_args(rest)
             setup_logging(options.log_level or "warning", options.log_file)
             return asyncio.run(run_complete(options))
+        if command == "stats":
+            options = _stats_parser().parse_args(rest)
+            setup_logging(options.log_level or "warning", options.log_file)
+            return run_stats(options)
         if command in ("fix", "refactor"):
             options = _rewrite_parser(command).parse_args(rest)
             setup_logging(options.log_level or "warning", options.log_file)
             return asyncio.run(run_rewrite(command, options))
+        if command == "index":
+            return run_index(_index_parser().parse_args(rest))
         options = _doctor_parser().parse_args(rest)
         setup_logging(options.log_level or "warning", options.log_file)
         return asyncio.run(run_doctor())
@@ -181,7 +235,8 @@ def open_session(root: Path | None = None):
     """A Session with the user's settings (file and environment), rooted at ``root``.
 
     The terminal is a door like the editor: the same Session, the same privacy gate, settings and
-    engines; only ``initializationOptions`` and ``workspace/configuration`` do not exist here.
+    engines; only ``initializationOptions`` and ``workspace/configuration`` do not exist here. The
+    log level set by ``setup_logging`` (``--log-level``) wins over the ``logLevel`` setting.
     """
     import attrs
 
@@ -190,6 +245,7 @@ def open_session(root: Path | None = None):
     from lsp_server.core.text import Encoding
 
     session = Session(progress=StderrProgress())
+    session.log_level_override = logging.getLevelName(logging.getLogger("lsp_server").level).lower()
     user_file, problems = config.load_user_file(config.user_file_path())
     problems += session.apply_settings(attrs.evolve(session.sources, user_file=user_file))
     for problem in problems:
@@ -231,7 +287,7 @@ async def run_complete(options: argparse.Namespace) -> int:
     uri = path.as_uri()
     snapshot = session.open_document(uri, options.language or "", 0, content)
     await session.load_workspace()
-    provider = session.provider()
+    provider = await serving(session, "completion")
     progress(f"asking {provider.description}")
     offset = snapshot.offset_at(line - 1, column - 1)
     started = time.monotonic()
@@ -276,7 +332,9 @@ async def run_rewrite(command: str, options: argparse.Namespace) -> int:
         argument["instruction"] = options.instruction
     started = time.monotonic()
     try:
-        progress(f"asking {session.provider().description}")
+        provider = await serving(session, "actions")
+        if not provider.is_offline:
+            progress(f"asking {provider.description}")
         result = await session.run_command(f"llm-lsp.{command}", [argument], report=progress)
     except LlmLspError as exc:
         progress(f"failed: {exc}")
@@ -304,6 +362,19 @@ async def run_rewrite(command: str, options: argparse.Namespace) -> int:
         path.write_text(new, encoding="utf-8")
         progress(f"wrote {path}")
     return 0
+
+
+async def serving(session, role: str):
+    """The provider that serves ``role``, once its model is known; says how it was chosen (stderr)."""
+    from lsp_server.providers import choice
+
+    provider = await session.provider_ready(role)
+    assignment = session.assignment(role)
+    if assignment.state == choice.DISCOVERED:
+        progress(f"{choice.JOBS[role]}: {assignment.model}, chosen from the server's list: {assignment.note}")
+    elif assignment.state == choice.FAILED and role == "completion":  # the offline engine answers instead
+        progress(assignment.note)
+    return provider
 
 
 def confirmed(proposed) -> bool:
@@ -334,10 +405,31 @@ def project_root(path: Path) -> Path:
     return path.parent
 
 
+def run_stats(options: argparse.Namespace) -> int:
+    """``llm-lsp stats [--json]``: the figures every llm-lsp process on this machine wrote."""
+    import json
+
+    from lsp_server.app.stats import UsageStats, render, stats_file
+
+    stats = UsageStats(stats_file())
+    stats.flush()  # reads the file (nothing is pending here); a corrupt one is set aside
+    figures = stats.figures()
+    if options.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(render(figures, str(stats.path)))
+    return 0
+
+
 async def run_doctor() -> int:
-    """``llm-lsp doctor``: resolved settings (key masked), then a live check of the model."""
+    """``llm-lsp doctor``: the settings (keys masked), each job's model and how it was chosen, a live check.
+
+    Exits 1 when a job's server could not give a usable model or a model does not answer; a setup with
+    no model at all (the offline engine by choice) is not a failure.
+    """
     from lsp_server.core import settings as config
     from lsp_server.core.errors import LlmLspError
+    from lsp_server.providers import choice
 
     session = open_session()
     settings = session.settings
@@ -345,22 +437,36 @@ async def run_doctor() -> int:
     print(f"user settings file: {config.user_file_path()}")
     for key, value in settings.public_view().items():
         print(f"  {config.SECTION}.{key} = {value!r}")
-    provider = session.provider()
-    print(f"provider: {provider.description}")
-    if provider.is_offline:
-        print(
-            "No model configured: the offline engine completes from your workspace's own code. It is not "
-            "an LLM and cannot fix or refactor. Set OPENAI_BASE_URL (and LLM_LSP_MODEL, OPENAI_API_KEY) "
-            "to use a model."
-        )
-        return 0
-    progress("checking that the model answers…")
     try:
-        outcome = await provider.check()
-    except LlmLspError as exc:
-        print(f"model check FAILED: {exc}")
-        return 1
+        await session.discover()
+        for listing in session.providers.catalog.listings():
+            if listing.answered:
+                names = ", ".join(listing.ids) or "none"
+                print(f"models listed by {listing.server} ({len(listing.ids)}): {names}")
+        assignments = [session.assignment(role) for role in session.roles()]
+        for role in config.ROLES:
+            assignment = session.assignment(role)
+            if role not in session.roles():
+                shown = "off (nextEdit.enable is false)"
+            elif assignment.model:
+                shown = session.provider_for(role).description
+                if assignment.state == choice.DISCOVERED:
+                    shown += f"; chosen from the server's list: {assignment.note}"
+            else:
+                shown = "the offline engine"
+            print(f"{role}: {shown}")
+        for note in choice.notes(assignments, session.providers.catalog):
+            print(note)
+        failed = any(a.state == choice.FAILED for a in assignments)
+        if settings.uses_offline_engine:
+            return 0
+        for provider in session.providers.distinct():
+            progress(f"checking that {provider.description} answers…")
+            try:
+                print(f"model check: {await provider.check()}")
+            except LlmLspError as exc:
+                print(f"model check FAILED: {exc}")
+                failed = True
+        return 1 if failed else 0
     finally:
-        await provider.aclose()
-    print(f"model check: {outcome}")
-    return 0
+        await session.aclose()

@@ -152,7 +152,9 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
 
     now = pipeline.clock()
     prefix_key, suffix_key = _cache_keys(snapshot, offset)
-    cached = pipeline.cache.get(snapshot.uri, prefix_key, suffix_key, now)
+    # Explicit requests ask for alternatives (cycling): a cached single answer does not do.
+    candidates = settings.completion.candidates if explicit else 1
+    cached = pipeline.cache.get(snapshot.uri, prefix_key, suffix_key, now, candidates=candidates)
     if cached:
         # A suggestion served again replaces the same closers, when the user typed into its start.
         cursor = cursor_for(snapshot, offset, settings.completion.multiline)
@@ -167,7 +169,6 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
         cursor = cursor_for(snapshot, offset, settings.completion.multiline)
     with slow_step("prompt", snapshot.uri):
         prompt = pipeline.build_prompt(snapshot, offset)
-    candidates = settings.completion.candidates if explicit else 1
     deadline_s = settings.completion.deadline_ms / 1000
     request = ModelRequest(
         prompt=prompt,
@@ -188,6 +189,13 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
 
     with slow_step("post-processing", snapshot.uri):
         shown = dedupe(postprocess.suggest(text, cursor, chat=chat, scene=scene) for text in texts)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "post-processing: %d answer(s) %s -> shown %s",
+            len(texts),
+            [text[:120] for text in texts],
+            [item.text[:120] for item in shown],
+        )
     # Held back (and logged): a multi-line suggestion adding process execution with a URL or secret path.
     safe = set(
         capabilities.without_risky([item.text for item in shown], snapshot.grammar, prefix_key + suffix_key)
@@ -195,7 +203,7 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
     shown = tuple(item for item in shown if item.text in safe)
     if shown:
         texts_shown = [item.text for item in shown]
-        pipeline.cache.put(snapshot.uri, prefix_key, suffix_key, texts_shown, pipeline.clock())
+        pipeline.cache.put(snapshot.uri, prefix_key, suffix_key, texts_shown, pipeline.clock(), candidates)
     return InlineResult(snapshot.uri, snapshot.version, offset, shown, model_seconds=model_seconds)
 
 

@@ -45,13 +45,15 @@ import re
 import sys
 import threading
 from array import array
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Union
 
 import attrs
 
-from lsp_server.providers import calibration, scope
+from lsp_server.providers import bindings, calibration, scope
 from lsp_server.providers.calibration import THRESHOLD
 
 _TOKEN_RE = re.compile(
@@ -86,6 +88,12 @@ _AFTER_MATCH = 8  # tokens after the line compared with an occurrence's
 _MAX_VOTERS = 64  # the best-matching occurrences that vote: bounds latency
 _MAX_STEPS = 64  # tokens per suggested line
 _MAX_CHARS_PER_LINE = 240
+# A repeat: copies sharing the cursor's line so far and this many tokens before it all continue the
+# same way. Shown at this confidence at least.
+_REPEAT_MIN_TOKENS = 4
+_REPEAT_COPIES = 2
+_REPEAT_CONTEXT_LIMIT = 96  # tokens compared when checking that a copy shares the whole context
+REPEAT_CONFIDENCE = 0.95
 
 # Per-request windows of the current document: enough for the enclosing function and its
 # neighbours while keeping lexing well under a millisecond.
@@ -93,10 +101,14 @@ _PREFIX_WINDOW = 4_000
 _SUFFIX_WINDOW = 2_000
 
 # Caps, so a huge workspace cannot take the editor down: files above these are skipped, and once
-# the model holds DEFAULT_MAX_TOKENS tokens, further files are refused (add() returns False).
-# 600k tokens is about 75k lines of Python; bench/offline.py measured 24 MiB of tables for a 175k-token
-# (20k-line) workspace, so the cap holds the tables near 85 MiB.
-DEFAULT_MAX_TOKENS = 600_000
+# the model holds DEFAULT_MAX_TOKENS tokens, further workspace files are refused (add() returns
+# False) while the documents being edited still get in (update() makes room). The server offers the
+# files nearest the open documents first. The tables take about 46 bytes a token (tracemalloc: 386k
+# tokens of hypothesis, 16.7 MiB), so 320k tokens (about 40k lines of Python) hold them near 15 MiB
+# whatever the workspace's size. Every repository bench/offline.py's figures use fits under it (the
+# largest, rich, has 307k tokens), so those figures do not depend on it.
+DEFAULT_MAX_TOKENS = 320_000
+_MIN_ROOM = 64  # tokens: with less room than this left, add() refuses without lexing
 # Dead index entries (of removed or re-indexed texts) tolerated before a rebuild, whatever the live
 # size: small workspaces are not rebuilt for every few edits.
 _MIN_DEAD_TOKENS = 100_000
@@ -153,13 +165,56 @@ class Suggestion:
 
     ``source`` is ``copy`` (what followed the same context elsewhere), ``word`` (an unfinished name
     completed from the names in scope), ``word+copy`` (that name, then a copied rest), ``close`` (the
-    brackets an earlier line opened) or ``end`` (the line's own quote and brackets closed, then the
-    terminator its neighbours end with).
+    brackets an earlier line opened), ``end`` (the line's own quote and brackets closed, then the
+    terminator its neighbours end with) or ``repeat`` (a copy every other copy of this place agrees on).
     """
 
     text: str
     confidence: float
     source: str
+
+
+@attrs.define
+class Considered:
+    """A candidate the engine looked at, for diagnostics and calibration.
+
+    ``features`` is its evidence (the calibration's input), ``confidence`` None when it was dropped
+    before being scored, and ``verdict`` says what became of it: ``best``, ``less confident than the
+    best``, or ``dropped: <the rule>`` (the provider adds whether the best reached the threshold).
+    """
+
+    text: str
+    source: str
+    features: dict
+    confidence: float | None = None
+    verdict: str = ""
+
+    def describe(self) -> str:
+        """One line for a log: confidence, source, evidence, verdict and the text."""
+        shown = "  -  " if self.confidence is None else f"{self.confidence:.2f} "
+        keys = ("share", "voters", "longest", "local", "after", "repeat", "agree")
+        evidence = ", ".join(
+            f"{k} {self.features[k]:.2f}"
+            if isinstance(self.features[k], float)
+            else f"{k} {self.features[k]}"
+            for k in keys
+            if self.features.get(k)
+        )
+        return f"{shown}{self.source or '-':<9} {self.text!r:<50} [{evidence}] {self.verdict}"
+
+
+def _better(best: Considered | None, entry: Considered) -> Considered:
+    """The more confident of two scored candidates (the first on a tie)."""
+    if best is None or best.confidence is None:
+        return entry
+    return entry if (entry.confidence or 0.0) > best.confidence else best
+
+
+def _nothing(collect: list[Considered] | None, why: str) -> None:
+    """Tell ``collect`` why there was nothing to consider."""
+    if collect is not None:
+        collect.append(Considered("", "", {}, verdict=f"no candidates: {why}"))
+    return None
 
 
 @attrs.frozen
@@ -180,12 +235,106 @@ def _post(index: dict[int, _Postings], key: int, packed: int) -> None:
         found.append(packed)
 
 
-def _tail(postings: _Postings | None, limit: int) -> Sequence[int]:
-    if postings is None:
-        return ()
-    if isinstance(postings, int):
-        return (postings,)
-    return postings[-limit:]
+# Recent positions live in a dict (about 100 bytes each); every _FREEZE_POSTINGS of them are sorted
+# into a run of two flat arrays (16 bytes each). Runs of similar size are merged, so a lookup
+# bisects a handful of runs at most.
+_FREEZE_POSTINGS = 25_000
+
+
+class _ContextIndex:
+    """Positions by context hash, in insertion order: sorted runs of older ones, a dict of recent ones.
+
+    The storage of one of the model's two indexes (4-token and 2-token contexts). ``tail`` answers
+    exactly what the last ``limit`` entries of one insertion-ordered list per key would: runs are
+    kept in the order they were frozen, and sorting by key is stable.
+    """
+
+    __slots__ = ("runs", "recent", "pending")
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[array, array]] = []
+        self.recent: dict[int, _Postings] = {}
+        self.pending = 0
+
+    def settle(self) -> None:
+        """Freeze the recent positions into a run once there are enough of them.
+
+        ``recent`` is filled directly (``_post``) by the model's insert loop, which counts ``pending``.
+        """
+        if self.pending < _FREEZE_POSTINGS:
+            return
+        pairs: list[tuple[int, int]] = []
+        for key, found in self.recent.items():
+            if isinstance(found, int):
+                pairs.append((key, found))
+            else:
+                pairs.extend((key, value) for value in found)
+        pairs.sort(key=itemgetter(0))  # stable: each key's positions keep their order
+        self.runs.append((array("q", [k for k, _ in pairs]), array("q", [v for _, v in pairs])))
+        self.recent = {}
+        self.pending = 0
+        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
+            newer = self.runs.pop()
+            self.runs[-1] = _merge_runs(self.runs[-1], newer)
+
+    def tail(self, key: int, limit: int) -> Sequence[int]:
+        """The last ``limit`` positions posted under ``key``, oldest first."""
+        parts: list[Sequence[int]] = []
+        found = self.recent.get(key)
+        need = limit
+        if found is not None:
+            part: Sequence[int] = (found,) if isinstance(found, int) else found
+            parts.append(part)
+            need -= len(part)
+        for keys, values in reversed(self.runs):
+            if need <= 0:
+                break
+            low = bisect_left(keys, key)
+            if low == len(keys) or keys[low] != key:
+                continue
+            high = bisect_right(keys, key, low)
+            start = max(low, high - need)
+            parts.append(values[start:high])
+            need -= high - start
+        if not parts:
+            return ()
+        if len(parts) == 1:
+            return parts[0][-limit:]
+        ordered: list[int] = []
+        for part in reversed(parts):
+            ordered.extend(part)
+        return ordered[-limit:]
+
+    def memory_bytes(self) -> int:
+        size = sys.getsizeof(self.recent) + 32 * len(self.recent)
+        size += sum(sys.getsizeof(v) for v in self.recent.values())
+        return size + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in self.runs)
+
+    def __len__(self) -> int:
+        return len(self.recent) + sum(len(k) for k, _ in self.runs)
+
+
+def _merge_runs(older: tuple[array, array], newer: tuple[array, array]) -> tuple[array, array]:
+    """One sorted run from two; on equal keys the older run's positions come first."""
+    old_keys, old_values = older
+    new_keys, new_values = newer
+    keys, values = array("q"), array("q")
+    i = j = 0
+    n_old, n_new = len(old_keys), len(new_keys)
+    while i < n_old and j < n_new:
+        if new_keys[j] < old_keys[i]:
+            keys.append(new_keys[j])
+            values.append(new_values[j])
+            j += 1
+        else:
+            keys.append(old_keys[i])
+            values.append(old_values[i])
+            i += 1
+    keys.extend(old_keys[i:])
+    values.extend(old_values[i:])
+    keys.extend(new_keys[j:])
+    values.extend(new_values[j:])
+    return keys, values
 
 
 def _match_len(seq: Sequence[int], end: int, ctx: Sequence[int], limit: int = _MAX_MATCH) -> int:
@@ -298,6 +447,9 @@ class OfflineModel:
         self._is_excluded = is_excluded or (lambda _path: False)
         self._max_tokens = max_tokens
         self._lock = threading.RLock()
+        # Paths learnt through add() (workspace files, nearest first), in that order: when an edited
+        # document needs room, the last ones (the farthest) go first. Survives rebuilds.
+        self._offered: dict[str, None] = {}
         self._reset()
         self._skipped = 0
 
@@ -309,8 +461,8 @@ class OfflineModel:
         # File name -> indexed paths: prompts name files workspace-relative, the model by full path.
         self._by_file_name: dict[str, set[str]] = {}
         self._next_slot = 1
-        self._long: dict[int, _Postings] = {}
-        self._short: dict[int, _Postings] = {}
+        self._long = _ContextIndex()
+        self._short = _ContextIndex()
         # Identifier -> number of live files using it: the workspace's common words count as in scope.
         self._name_files: dict[str, int] = {}
         self._common: tuple[int, frozenset[str]] | None = None
@@ -325,35 +477,63 @@ class OfflineModel:
         Returns False when the file is not indexed: excluded by the privacy gate, binary-looking,
         minified, over ``MAX_FILE_CHARS``, or over the model's token cap.
         """
+        return self._learn(path, text, make_room=False)
+
+    def update(self, path: str, text: str) -> bool:
+        """Replace the content of ``path`` (a document being edited): only that file's entries change.
+
+        Unlike ``add``, a full model makes room: the files ``add`` learnt last go first.
+        """
+        return self._learn(path, text, make_room=True)
+
+    def _learn(self, path: str, text: str, make_room: bool) -> bool:
         with self._lock:
             if self._holds(path, text):
+                if make_room:
+                    self._offered.pop(path, None)
                 return True  # the walk and open/save re-send unchanged files: keep them as they are
             self._drop(path)
+            self._offered.pop(path, None)
             # Editing re-indexes the open file at every pause: without this, each update left the
             # old text's positions behind as dead entries, and the model grew for as long as one typed.
             self._reclaim()
             if self._is_excluded(path) or not is_indexable(text):
                 self._skipped += 1
                 return False
+            if not make_room and self._max_tokens - self._live < _MIN_ROOM:
+                # Full: a real file cannot fit, and lexing it only to refuse it was most of the cost
+                # of a workspace walk past the cap (the stdlib: 1,600 files lexed for nothing).
+                self._skipped += 1
+                return False
             tokens = lex(text)
-            if self._live + len(tokens) > self._max_tokens:
+            if self._live + len(tokens) > self._max_tokens and not (
+                make_room and self._make_room(len(tokens))
+            ):
                 self._skipped += 1
                 return False
             self._insert(path, array("i", map(self._intern, tokens)), _digest(text))
+            if not make_room:
+                self._offered[path] = None
             return True
+
+    def _make_room(self, needed: int) -> bool:
+        """Forget the workspace files learnt last until ``needed`` more tokens fit; False if they cannot."""
+        while self._live + needed > self._max_tokens and self._offered:
+            victim = next(reversed(self._offered))
+            del self._offered[victim]
+            self._drop(victim)
+        self._reclaim()
+        return self._live + needed <= self._max_tokens
 
     def _holds(self, path: str, text: str) -> bool:
         """Whether ``path`` is indexed with exactly ``text`` and still allowed."""
         slot = self._slots.get(path)
         return slot is not None and self._files[slot].digest == _digest(text) and not self._is_excluded(path)
 
-    def update(self, path: str, text: str) -> bool:
-        """Replace the content of ``path``: only that file's index entries change."""
-        return self.add(path, text)
-
     def remove(self, path: str) -> None:
         """Forget ``path`` (no-op when it was never added)."""
         with self._lock:
+            self._offered.pop(path, None)
             self._drop(path)
             self._reclaim()
 
@@ -383,13 +563,17 @@ class OfflineModel:
         self._by_file_name.setdefault(_file_name(path), set()).add(path)
         self._live += len(ids)
         base = slot << 32
-        long_index, short_index = self._long, self._short
+        long_index, short_index = self._long.recent, self._short.recent
         # zip over shifted views: position p is predicted by the tokens just before it; the last
         # view stops one short so that every position indexed has a token to predict.
         for p, (a, b, c, d) in enumerate(zip(ids, ids[1:], ids[2:], ids[3:-1], strict=False), start=_LONG):
             _post(long_index, hash((a, b, c, d)), base | p)
         for p, (a, b) in enumerate(zip(ids, ids[1:-1], strict=False), start=_SHORT):
             _post(short_index, hash((a, b)), base | p)
+        self._long.pending += max(0, len(ids) - _LONG)
+        self._short.pending += max(0, len(ids) - _SHORT)
+        self._long.settle()
+        self._short.settle()
         self._count_names(ids, 1)
 
     def _count_names(self, ids: array, delta: int) -> None:
@@ -445,10 +629,7 @@ class OfflineModel:
     def stats(self) -> ModelStats:
         """Counts and a memory estimate (index, token arrays, vocabulary; excludes interpreter overhead)."""
         with self._lock:
-            size = sys.getsizeof(self._long) + sys.getsizeof(self._short)
-            size += 32 * (len(self._long) + len(self._short))  # the hash keys
-            for index in (self._long, self._short):
-                size += sum(sys.getsizeof(v) for v in index.values())
+            size = self._long.memory_bytes() + self._short.memory_bytes()
             size += sys.getsizeof(self._ids) + sys.getsizeof(self._vocab)
             size += sum(sys.getsizeof(t) for t in self._vocab)
             size += sum(sys.getsizeof(f.ids) + 180 for f in self._files.values())
@@ -484,7 +665,7 @@ class OfflineModel:
         path: str | None = None,
         max_lines: int = 1,
         scope_names: frozenset[str] = frozenset(),
-        collect: list | None = None,
+        collect: list[Considered] | None = None,
     ) -> Suggestion | None:
         """The most confident candidate for the cursor, whatever its confidence, or None.
 
@@ -492,41 +673,69 @@ class OfflineModel:
         workspace index's definitions of the file and of what it imports); the windows' own
         identifiers and the workspace's common words are added here. None when the cursor is inside
         a word, the document is excluded or binary-looking, or there is nothing to go on.
-        ``collect`` (benchmarks) receives every candidate as ``(text, features, confidence)``.
+
+        A *repeat* — the workspace holds the cursor's line so far, and the code just before it, in two
+        or more places, and every one of them goes on the same way — is the strongest evidence there is:
+        it is proposed whatever the agreement rule and the calibration say (only text shaped like a
+        credential is still refused). ``collect`` (diagnostics, benchmarks) receives a ``Considered``
+        for every candidate, with the rule that dropped it.
         """
         path = self.resolve_path(path) or path
-        if max_lines < 1 or not prefix.strip() or (path is not None and self._is_excluded(path)):
+        if max_lines < 1 or not prefix.strip():
+            _nothing(collect, "nothing typed before the cursor")
+            return None
+        if path is not None and self._is_excluded(path):
+            _nothing(collect, "the file is excluded by the privacy rules")
             return None
         if _is_word_end(prefix) and _is_word_end(suffix[:1]):
-            return None  # mid-word: completing would split an existing identifier
+            _nothing(collect, "the cursor is inside a word")
+            return None
         before = _line_tail(prefix, _PREFIX_WINDOW)
         after = _line_head(suffix, _SUFFIX_WINDOW)
         if "\x00" in before or "\x00" in after:
+            _nothing(collect, "the text looks binary")
             return None
         line_rest = suffix.split("\n", 1)[0]
         flags = scope.language_flags(path)
+        family = bindings.family_of(path)
         line_before = before[before.rfind("\n") + 1 :]
         with self._lock:
             candidates, shown_words = self._candidates(before, after, path, max_lines, scope_names)
             known = (shown_words, scope_names, self._common_names(), scope.BASE_NAMES)
-        best: Suggestion | None = None
+        considered: list[Considered] = []
+        best: Considered | None = None
         for text, features in candidates:
+            copied = text
             text = _trim_to_suffix(text, line_rest)
-            if not text.strip() or looks_secret(text):
+            entry = Considered(text or copied, str(features["source"]), features)
+            considered.append(entry)
+            if not text.strip():
+                entry.verdict = "dropped: it does not lead into the text after the cursor"
+                continue
+            if looks_secret(text):
+                entry.verdict = "dropped: it looks like a credential"
                 continue
             first = text.split("\n", 1)[0]
             names = scope.mentioned_names(line_before, first, *flags)
-            if scope.unknown_names(names, known):
-                continue  # it would introduce a name nothing reachable defines: a copy from elsewhere
+            unknown = scope.unknown_names(names, known)
+            if unknown:
+                bound = bindings.bound_names(line_before + first, family, *flags)
+                unknown = [name for name in unknown if name not in bound]
             features["names"] = len(names)
             features["chars"] = len(first)
             features["pending"] = float(_is_word_end(line_before))
             features["open_after"], features["over"] = scope.line_balance(line_before, first, *flags)
-            confidence = calibration.confidence(features)
-            if collect is not None:
-                collect.append((text, features, confidence))
-            if best is None or confidence > best.confidence:
-                best = Suggestion(text, confidence, str(features["source"]))
+            entry.confidence = calibration.confidence(features)
+            if features.get("repeat"):
+                entry.source = "repeat"
+                entry.confidence = max(entry.confidence, REPEAT_CONFIDENCE)
+            elif unknown:
+                entry.confidence = None
+                entry.verdict = (
+                    f"dropped: it writes names nothing reachable defines ({', '.join(unknown[:4])})"
+                )
+                continue
+            best = _better(best, entry)
         finished = scope.finish_line(before, after, *flags) if not line_rest.strip() else None
         if finished is not None:
             features = {
@@ -534,21 +743,28 @@ class OfflineModel:
                 "agree": finished[1],
                 "end_chars": len(finished[0]),
                 "end_pending": float(_is_word_end(line_before)),
+                "end_closes": float(finished[0][:1] in ")]}\"'`"),
+                "end_header": float(finished[0] == ":" and flags[0] and scope.is_block_header(line_before)),
             }
-            confidence = calibration.confidence(features)
-            if collect is not None:
-                collect.append((finished[0], features, confidence))
-            if best is None or confidence > best.confidence:
-                best = Suggestion(finished[0], confidence, "end")
+            entry = Considered(finished[0], "end", features, calibration.confidence(features))
+            considered.append(entry)
+            best = _better(best, entry)
         closing = scope.closing_line(before, *flags)
         if closing and not line_rest.strip():
             features = {"source": "close", "chars": len(closing)}
-            confidence = calibration.confidence(features)
-            if collect is not None:
-                collect.append((closing, features, confidence))
-            if best is None or confidence > best.confidence:
-                best = Suggestion(closing, confidence, "close")
-        return best
+            entry = Considered(closing, "close", features, calibration.confidence(features))
+            considered.append(entry)
+            best = _better(best, entry)
+        if collect is not None:
+            for entry in considered:
+                if entry.confidence is not None:
+                    entry.verdict = "best" if entry is best else "less confident than the best"
+            collect.extend(
+                considered or [Considered("", "", {}, verdict="no earlier occurrence of this context")]
+            )
+        if best is None or best.confidence is None:
+            return None
+        return Suggestion(best.text, best.confidence, best.source)
 
     def _common_names(self) -> frozenset[str]:
         """Identifiers used in many files of the workspace: keywords, builtins, the project's staples."""
@@ -592,9 +808,14 @@ class OfflineModel:
         occurrences and whether the current document voted for it.
         """
         matches = self._find(ctx, following, same_slot)
+        need = _context_needed(ctx, request)
+        strong = [m for m in matches if _shares_context(m, ctx, need)]
         if pending:
             matches = [m for m in matches if request.text(m[0][m[1]]).startswith(pending)]
-        out = self._vote(matches, len(pending), request, max_lines, "", 1.0, following)
+        kept = {id(m) for m in matches}
+        # A copy of the same place that goes on other than what is typed: the workspace disagrees.
+        repeats = {id(m) for m in strong} if all(id(m) in kept for m in strong) else set()
+        out = self._vote(matches, len(pending), request, max_lines, "", 1.0, following, repeats)
         # The typed word may also be the start of a longer name in scope: complete it from the names
         # the document shows (nearest and most used first), then continue the line after it.
         for token, share in _name_completions(pending, ctx, following, request, scope_names)[:_MAX_NAMES]:
@@ -613,25 +834,37 @@ class OfflineModel:
         head: str,
         head_share: float,
         following: list[int],
+        repeats: set[int] | None = None,
     ) -> list[tuple[str, dict]]:
-        """The lines the matches continue with, pooled, best first, with the evidence for each."""
+        """The lines the matches continue with, pooled, best first, with the evidence for each.
+
+        ``repeats`` holds the matches that share the whole context of the cursor (``_shares_context``):
+        when at least ``_REPEAT_COPIES`` of them vote and all for one line, that line is a repeat.
+        """
         if not matches:
             return []
         if len(matches) > _MAX_VOTERS:
             matches = heapq.nlargest(_MAX_VOTERS, matches, key=lambda m: m[2] + m[3])
-        votes: dict[str, list[float]] = {}  # line -> [votes, voters, longest context, local voters]
+        votes: dict[
+            str, list[float]
+        ] = {}  # line -> [votes, voters, longest, local voters, after, same place]
         # The live lines after the cursor's line: an occurrence followed by the same lines sits in the
         # same kind of place (fill-in-the-middle evidence the context before the cursor cannot give).
         nl = next((i for i, t in enumerate(following[:_AFTER_SCAN]) if "\n" in request.text(t)), None)
         live_after = following[nl : nl + _AFTER_MATCH] if nl is not None else []
-        for seq, pos, length, bonus in matches:
+        unfinished_repeats = 0
+        for match in matches:
+            seq, pos, length, bonus = match
+            same_place = bool(repeats) and id(match) in repeats  # type: ignore[operator]
             found = _continuation(seq, pos, max_lines, request, skip)
             if found is None:
+                unfinished_repeats += same_place
                 continue
             line, end = found
             entry = votes.get(line)
             if entry is None:
-                entry = votes[line] = [0.0, 0, 0, 0, 0]
+                entry = votes[line] = [0.0, 0, 0, 0, 0, 0]
+            entry[5] += same_place
             entry[0] += _BASE ** min(length + bonus, _MAX_MATCH)
             entry[1] += 1
             entry[2] = max(entry[2], length)
@@ -647,8 +880,14 @@ class OfflineModel:
             return []
         total = sum(v[0] for v in votes.values()) + _PRIOR
         ranked = sorted(votes.items(), key=lambda item: -item[1][0])[:_MAX_CANDIDATES]
+        repeated = [line for line, v in votes.items() if v[5]]
+        repeat = (
+            repeated[0]
+            if len(repeated) == 1 and votes[repeated[0]][5] >= _REPEAT_COPIES and not unfinished_repeats
+            else None
+        )
         out = []
-        for rank, (line, (vote, voters, longest, local, after)) in enumerate(ranked):
+        for rank, (line, (vote, voters, longest, local, after, copies)) in enumerate(ranked):
             rival = ranked[1][1][0] if rank == 0 and len(ranked) > 1 else ranked[0][1][0]
             features = {
                 "source": "word+copy" if head else "copy",
@@ -661,6 +900,8 @@ class OfflineModel:
                 "after": after,
                 "tokens": len(lex(line)),
             }
+            if line == repeat:
+                features["repeat"] = copies
             out.append((head + line, features))
         return out
 
@@ -674,10 +915,10 @@ class OfflineModel:
         long_found = any(m[2] >= _LONG for m in matches)
         if len(ctx) >= _LONG:
             key = hash((ctx[-4], ctx[-3], ctx[-2], ctx[-1]))
-            long_found |= self._collect(_tail(self._long.get(key), _MAX_LONG_HITS), ctx, same_slot, matches)
+            long_found |= self._collect(self._long.tail(key, _MAX_LONG_HITS), ctx, same_slot, matches)
         if not long_found:
             key = hash((ctx[-2], ctx[-1]))
-            self._collect(_tail(self._short.get(key), _MAX_SHORT_HITS), ctx, same_slot, matches)
+            self._collect(self._short.tail(key, _MAX_SHORT_HITS), ctx, same_slot, matches)
         return matches
 
     def _collect(
@@ -701,6 +942,33 @@ class OfflineModel:
                 matches.append((file.ids, pos, length, 0))
                 found |= length >= _LONG
         return found
+
+
+def _context_needed(ctx: list[int], request: _Request) -> int:
+    """How many tokens before the cursor a copy must share to stand in the same place.
+
+    The cursor's line so far with its indentation, and ``_REPEAT_MIN_TOKENS`` tokens before it that are
+    not line breaks (the end of the line before, or more lines when that one is a lone ``}``). The whole
+    context when the document starts sooner.
+    """
+    earlier = 0
+    passed_line_start = False
+    for i in range(len(ctx) - 1, max(-1, len(ctx) - 1 - _REPEAT_CONTEXT_LIMIT), -1):
+        if "\n" in request.text(ctx[i]):
+            passed_line_start = True
+        elif passed_line_start:
+            earlier += 1
+            if earlier >= _REPEAT_MIN_TOKENS:
+                return len(ctx) - i
+    return min(len(ctx), _REPEAT_CONTEXT_LIMIT)
+
+
+def _shares_context(match: _Match, ctx: list[int], need: int) -> bool:
+    """Whether the occurrence ``match`` is preceded by the last ``need`` tokens of ``ctx``."""
+    seq, pos, length, _ = match
+    if length >= need:
+        return True
+    return length >= _MAX_MATCH and _match_len(seq, pos, ctx, need) >= need
 
 
 def _continuation(
