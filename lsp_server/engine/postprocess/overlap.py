@@ -128,6 +128,12 @@ def matches_following(lines: list[str], scene: Scene) -> bool:
     return _matches_suffix(rest, [line for line in scene.following if line.strip()])
 
 
+def _opened(lines: list[str]) -> int:
+    """Braces ``lines`` open and do not close (strings blanked)."""
+    masked = [strip_strings(line) for line in lines]
+    return sum(line.count("{") - line.count("}") for line in masked)
+
+
 def _braces_open_before(scene: Scene) -> int:
     """Braces opened in the window before the cursor and not closed there (strings blanked)."""
     depth = 0
@@ -150,11 +156,7 @@ def trim_suffix_overlap(text: str, scene: Scene) -> str:
         start = 0 if complete_first else 1
         # Compared as they will read in the file: the first line after the cursor's indentation.
         effective = effective_lines(text, scene)
-        depth = 0  # braces the suggestion opened and has not closed before line i
         for i in range(start, len(lines)):
-            if i > 0:
-                masked = strip_strings(lines[i - 1])
-                depth += masked.count("{") - masked.count("}")
             if not lines[i].strip():
                 continue
             rest = [line for line in effective[i:] if line.strip()]
@@ -162,7 +164,7 @@ def trim_suffix_overlap(text: str, scene: Scene) -> str:
             # closes something opened before the cursor (`fn` typed in an `impl`); code after them
             # that repeats the file too makes it a repeat after all.
             closers_only = all(line.strip()[:1] == "}" for line in rest)
-            if depth > 0 and closers_only and _braces_open_before(scene) > 0:
+            if closers_only and _opened(lines[:i]) > 0 and _braces_open_before(scene) > 0:
                 continue
             if _matches_suffix(rest, suffix):
                 # Only a literal repeat of the next line may empty a suggestion by itself.
