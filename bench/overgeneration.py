@@ -1,4 +1,4 @@
-"""Over-generation benchmark: does post-processing cut a model that keeps writing past the hole?
+r"""Over-generation benchmark: does post-processing cut a model that keeps writing past the hole?
 
 Both prompt paths run on the same fixtures: ``fim`` gets the raw answer, ``chat`` gets the same code
 as a chat model writes it (prose, then a fenced block whose lines are already indented as in the
@@ -27,7 +27,37 @@ nothing is replaced, trailing whitespace of the suggestion and the middle is ign
 suggestion carries the hole's last newline is presentation). The strict rate (suggestion text ==
 middle, nothing replaced) is printed beside it.
 
-Run: ``python bench/overgeneration.py [--lines 4] [--limit N] [--show K] [--sets single multi span hard]``.
+Real code (``--repo LANG=PATH``, repeatable): holes cut from the source files of a folder, sampled
+uniformly per language and kind (``--per-kind``, seed 0): headers (brace on the line or, Allman, on
+the next), the same inside auto-closed parentheses, terminators, members after ``obj.``, statement
+lines, the cursor after a line's indentation with its end (``;``, ``; // comment``, a ``)`` opened
+above) already there (``line-start``) or after ``return``, and the next elements of a list (struct
+fields, enum and interface members, match and switch arms, literal entries, docstring lines). The
+model answers the middle and the next ``--repo-lines`` lines (A) or the same with the identifiers
+renamed, by the grammar's own idea of an identifier (B); FIM and chat (as in the file, and at
+column 0) are printed side by side per language.
+
+The folders used for the figures, none of it committed (no network beyond the package registries)::
+
+    mkdir -p corpus/debs && cd corpus/debs
+    apt-get download libcurl4-doc googletest golang-github-spf13-cobra-dev librust-regex-dev \
+        librust-regex-syntax-dev openjdk-17-source
+    cd .. && for d in debs/*.deb; do dpkg -x "$d" x; done
+    mkdir java && (cd java && unzip -q ../x/usr/lib/jvm/openjdk-17/lib/src.zip \
+        'java.base/java/util/*' 'java.base/java/io/*')
+    mkdir typescript && (cd typescript && npm pack rxjs@7.8.2 && tar xzf rxjs-7.8.2.tgz)
+    mkdir csharp && (cd csharp && pip download --no-deps --no-binary :all: pythonnet==3.2.1 \
+        && tar xzf pythonnet-3.2.1.tar.gz)
+    SITE="$(python -c 'import site; print(site.getsitepackages()[0])')"
+    mkdir python && cp -r "$SITE"/{attr,cattrs,pygls,click,anyio,h11,detect_secrets} python/
+    python bench/overgeneration.py --sets --repo python=corpus/python \
+        --repo typescript=corpus/typescript/package/src --repo go=corpus/x/usr/share/gocode/src \
+        --repo rust=corpus/x/usr/share/cargo/registry --repo java=corpus/java \
+        --repo csharp=corpus/csharp --repo c=corpus/x/usr/share/doc/libcurl4/examples \
+        --repo cpp=corpus/x/usr/src/googletest
+
+Run: ``python bench/overgeneration.py [--lines 4] [--limit N] [--show K] [--sets single multi span hard]
+[--repo LANG=PATH ...] [--per-kind 60] [--repo-lines 8] [--kinds KIND ...]``.
 Works on older trees too (without ``postprocess.suggest`` every suggestion is an insertion).
 """
 
