@@ -153,6 +153,22 @@ SCHEMA: tuple[Field, ...] = (
         True,
         "Replace credentials by a placeholder before any prompt is built.",
     ),
+    Field(
+        "nextEdit.enable",
+        bool,
+        False,
+        "Next-edit suggestions: after an edit, predict the edit that follows near the cursor "
+        "(textDocument/copilotInlineEdit). Needs a model; the offline engine does not predict edits.",
+    ),
+    Field("nextEdit.maxTokens", int, 1024, "Upper bound on tokens generated for one next edit.", 64, 8192),
+    Field(
+        "nextEdit.deadlineMs",
+        int,
+        10000,
+        "Deadline of one next-edit request; a newer edit cancels it sooner.",
+        500,
+        60000,
+    ),
     Field("index.enable", bool, True, "Index the workspace for cross-file context."),
     Field("index.maxFiles", int, 20000, "Files indexed at most.", 0, 1000000),
     Field("index.maxFileBytes", int, 1000000, "Files larger than this are not indexed.", 1000, 100000000),
@@ -222,6 +238,15 @@ class PrivacySettings:
 
 
 @attrs.frozen
+class NextEditSettings:
+    """``nextEdit.*``: predicting the edit that follows the user's last one."""
+
+    enable: bool
+    max_tokens: int
+    deadline_ms: int
+
+
+@attrs.frozen
 class IndexSettings:
     """``index.*``: the workspace symbol index."""
 
@@ -247,6 +272,7 @@ class Settings:
     completion: CompletionSettings
     actions: ActionsSettings
     privacy: PrivacySettings
+    next_edit: NextEditSettings
     index: IndexSettings
 
     @property
