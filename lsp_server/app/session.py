@@ -2,9 +2,10 @@
 
 Owns the settings and everything built from them — the privacy gate, the document store, the
 workspace index, the offline engine, the provider, the suggestion cache, the debounce, recent-edit
-tracking and the status — and applies a settings change to exactly the parts it affects. Every
-model-calling entry point (``complete``, ``resolve_action``, ``run_command``) passes the privacy
-gate here, below the LSP layer and the CLI, so no door can forget it.
+tracking, the edit history and next-edit state, and the status — and applies a settings change to
+exactly the parts it affects. Every model-calling entry point (``complete``, ``resolve_action``,
+``run_command``, ``next_edit``) passes the privacy gate here, below the LSP layer and the CLI, so no
+door can forget it.
 
 Must not import pygls or know LSP types: the LSP layer and the CLI both construct a Session and call
 it with plain values. Progress and status reach the user through the callbacks they pass in.
@@ -28,14 +29,15 @@ from typing import Any, Protocol
 
 import attrs
 
-from lsp_server.app import actions, commands, completion
+from lsp_server.app import actions, commands, completion, next_edit
 from lsp_server.core import settings as config
 from lsp_server.core.documents import Change, DocumentStore, Snapshot
-from lsp_server.core.errors import ExcludedFile, ProviderError
+from lsp_server.core.errors import ContentModified, ExcludedFile, ProviderError
 from lsp_server.core.uris import uri_name, uri_to_path
 from lsp_server.engine import context
 from lsp_server.engine.cache import SuggestionCache
 from lsp_server.engine.debounce import AdaptiveDebounce
+from lsp_server.engine.edit_history import EditHistory
 from lsp_server.engine.index import WorkspaceIndex, read_source
 from lsp_server.engine.rewrite import ProposedEdit, require_confirmable
 from lsp_server.privacy import redaction
@@ -154,6 +156,9 @@ class Session:
         # the engine (a fallback then) catches up only when it is about to answer, so typing does not
         # re-index whole files into it at every pause (its dead entries were the largest churn).
         self.offline_stale: set[str] = set()
+        # Recent edits as diffs (next-edit prompts), and the next-edit requests, predictions and budget.
+        self.history = EditHistory()
+        self.next_edits = next_edit.NextEdits()
 
     # settings -----------------------------------------------------------------------------------
 
@@ -322,7 +327,11 @@ class Session:
 
     def change_document(self, uri: str, version: int, changes: list[Change]) -> None:
         """Apply edits (incremental: only the changed lines and the tree are touched)."""
+        before = self.store.get(uri)
         self.store.change(uri, version, changes)
+        if not self.uri_excluded(uri):
+            self.history.record(uri, before, changes, time.monotonic(), self.snapshot_of)
+        self.next_edits.typed(uri, len(changes), getattr(self._provider, "calls", 0))
         self.edited.add(uri)
         last = changes[-1].range if changes else None
         self.recent_edits.append((uri, last[0][0] if last else 0))
@@ -343,6 +352,8 @@ class Session:
         self.edited.discard(uri)
         self.offline_stale.discard(uri)
         self.store.close(uri)
+        self.history.forget(uri)
+        self.next_edits.forget(uri)
         self.cache.clear(uri)
         context.clear_caches()
         self.recent_edits = deque(
@@ -387,6 +398,10 @@ class Session:
             if model is not None:
                 model.compact()  # the edited texts' dead entries: O(workspace), once per idle moment
             release_memory()
+
+    def snapshot_of(self, uri: str) -> Snapshot | None:
+        """The current snapshot of ``uri``; None when it is not open."""
+        return self.store.get(uri) if uri in self.store else None
 
     def open_files(self, current: str) -> list[tuple[str, str]]:
         """Recently used open documents other than ``current``, for similar-snippet search."""
@@ -562,6 +577,7 @@ class Session:
                 return attrs.evolve(result, fallback=True)
         finally:
             self.end_work()
+        self.next_edits.ghost_text(uri, result.version, bool(result.items))
         if self.status.state == "error":
             self.set_status(self.resting_state(), message=self.provider().description)
         return result
@@ -607,6 +623,56 @@ class Session:
             self.end_work()
         require_confirmable(result.edits, client_confirms)
         return result
+
+    # next edits ---------------------------------------------------------------------------------
+
+    async def next_edit(
+        self,
+        uri: str,
+        position: tuple[int, int],
+        *,
+        version: int | None = None,
+        explicit: bool = False,
+        confirmable: bool = False,
+        always: bool = False,
+    ) -> next_edit.NextEditResult:
+        """The edit that follows the user's last one near ``position``; excluded documents are refused.
+
+        ``version``: the version the client asks about (another one is ``ContentModified``).
+        ``explicit``: the user asked (no ghost-text or budget refusal). ``confirmable``: the caller asks
+        the user before applying an edit that adds powers (the CLI). ``always``: whatever
+        ``nextEdit.enable`` says (a terminal command is the user's own request).
+        """
+        await self.ensure_gate()
+        self.refuse_excluded(uri)
+        snapshot = self.store.get(uri)
+        if version is not None and version != snapshot.version:
+            raise ContentModified(f"{uri} is at version {snapshot.version}, not {version}")
+        if not (always or self.settings.next_edit.enable):
+            return next_edit.NextEditResult(uri, snapshot.version, reason=next_edit.DISABLED)
+        sources = next_edit.Sources(
+            settings=self.settings,
+            provider=self.provider(),  # role: nextEdit
+            history=self.history,
+            current=self.snapshot_of,
+            is_excluded=self.uri_excluded,
+            display_path=lambda other: self.display_path(uri_to_path(other) or uri_name(other)),
+        )
+        self.begin_work()
+        try:
+            return await self.next_edits.predict(
+                sources, snapshot, position, explicit=explicit, confirmable=confirmable
+            )
+        finally:
+            self.end_work()
+
+    def next_edit_shown(self, edit_id: str) -> bool:
+        """An editor showed next edit ``edit_id``; False for an id this session did not propose."""
+        return self.next_edits.was_shown(edit_id)
+
+    def accept_next_edit(self, edit_id: str) -> bool:
+        """The user accepted next edit ``edit_id``; False for an id this session did not propose."""
+        return self.next_edits.accept(edit_id, self.history, time.monotonic())
 
     # status and background work -----------------------------------------------------------------
 
