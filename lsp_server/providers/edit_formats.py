@@ -42,17 +42,20 @@ _ZETA_TEMPLATE = (
 )
 _FIELD = re.compile(r"\{(instruction|edits|excerpt)\}")
 
+# The markers are named, not written: the only ones in a chat prompt are the excerpt's own (a reader
+# of the prompt, model or tool, finds exactly one region).
 _CHAT_INSTRUCTION = (
     "You predict the next edit a programmer makes in their editor. You get their recent edits as unified "
-    "diffs, oldest first, and an excerpt of the file they are in. In the excerpt, the text between "
-    f"{REGION_START} and {REGION_END} is the editable region and {CURSOR} marks the cursor.\n"
+    "diffs, oldest first, and an excerpt of the file they are in. In the excerpt, the lines between the "
+    "editable_region_start and editable_region_end markers are the editable region, and the "
+    "user_cursor_is_here marker shows the cursor.\n"
     "Rewrite the editable region as it will be after the programmer's next edit: finish the change "
     "their recent edits started (use a parameter they added, rename the other uses of a name they "
     "renamed, set a field they added, update the calls of a function whose signature changed). "
     "Change nothing else, keep the indentation and formatting, and never undo what they just typed. "
     "If nothing follows from their edits, give the region back unchanged.\n"
-    f"Answer with the whole rewritten region only, from {REGION_START} to {REGION_END} (both markers "
-    f"on their own lines), in one fenced code block, without {CURSOR}."
+    "Answer with the whole rewritten region only, in one fenced code block: the start marker on its "
+    "own line, the region's lines, the end marker on its own line, and no cursor marker."
 )
 
 
