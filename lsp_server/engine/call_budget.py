@@ -24,7 +24,7 @@ class CallBudget:
 
     rate: float = RATE
     burst: float = BURST
-    tokens: float = BURST
+    tokens: float = attrs.field(default=attrs.Factory(lambda self: self.burst, takes_self=True))
     _seen: int | None = None  # the provider's request count when last observed (None: a new provider)
 
     def typed(self, changes: int = 1) -> None:
