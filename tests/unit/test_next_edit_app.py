@@ -64,9 +64,7 @@ def session_with(provider: RewritingProvider, tmp_path: Path, enable: bool = Tru
             attrs.evolve(session.sources, initialization_options={"nextEdit": {"enable": True}})
         )
     session._provider = provider
-    session._provider_key = __import__("lsp_server.providers.choice", fromlist=["x"]).model_signature(
-        session.settings
-    )
+    session._provider_key = model_signature(session.settings)
     return session
 
 
