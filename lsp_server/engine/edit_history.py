@@ -260,7 +260,7 @@ class EditHistory:
             event = _materialize(group, snapshot) if snapshot is not None else None
             if event is not None:
                 events.append(event)
-        return events
+        return events[-MAX_EVENTS:]
 
     def recent(self, uri: str, current: Snapshots, count: int = 4) -> list[EditEvent]:
         """The user's own latest events in ``uri`` (accepted predictions left out), newest first."""
@@ -283,6 +283,21 @@ class EditHistory:
         """Add finished events (the CLI's uncommitted changes, oldest first)."""
         for event in events:
             self._add(_bounded(event))
+
+
+def events_between(uri: str, old_text: str, new_text: str) -> list[EditEvent]:
+    """The changes from ``old_text`` to ``new_text`` as events, top to bottom (difflib, line by line).
+
+    For edits made outside the editor (the CLI reads a file's uncommitted changes this way).
+    """
+    old, new = split_lines(old_text), split_lines(new_text)
+    events = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag != "equal":
+            before = tuple(new[max(0, j1 - CONTEXT_LINES) : j1])
+            after = tuple(new[j2 : j2 + CONTEXT_LINES])
+            events.append(EditEvent(uri, j1, tuple(old[i1:i2]), tuple(new[j1:j2]), before, after))
+    return events
 
 
 def _near(group: _Group, sl: int, el: int) -> bool:
