@@ -751,6 +751,10 @@ local function set_keymaps(bufnr)
         vim.schedule(M.accept)
         return ''
       end
+      if require('llm_lsp.next_edit').visible(bufnr) then -- no ghost text: a next edit takes <Tab>
+        vim.schedule(require('llm_lsp.next_edit').tab)
+        return ''
+      end
       return km.accept
     end, { buffer = bufnr, expr = true, silent = true, desc = 'llm-lsp: accept suggestion' })
   end
@@ -779,6 +783,7 @@ local function on_attach(client, bufnr)
     end
   end
   set_keymaps(bufnr)
+  require('llm_lsp.next_edit').attach(client, bufnr) -- next-edit suggestions (llm_lsp/next_edit.lua)
   if M.config.on_attach then
     M.config.on_attach(client, bufnr)
   end
