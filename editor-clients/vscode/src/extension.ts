@@ -23,6 +23,7 @@ import {
   ServerOptions,
   State,
 } from 'vscode-languageclient/node';
+import { registerNextEdit } from './nextEdit';
 
 const SECTION = 'llmLsp';
 const SECRET_API_KEY = 'llmLsp.apiKey';
@@ -84,6 +85,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
 
+  registerNextEdit(context, () => client, output); // next-edit suggestions (nextEdit.ts)
   await start();
 }
 
