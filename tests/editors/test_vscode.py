@@ -61,6 +61,7 @@ def verdict(checks: dict, name: str) -> dict:
         "accept_tab",
         "multiline_indent",
         "quick_fix",
+        "next_edit",
         "status_offline",
     ],
 )
