@@ -115,6 +115,8 @@ def answer_region(answer: str, region: Region, secrets: Sequence[str]) -> str:
     new = read_region(answer)
     if new is None:
         raise UnsafeEdit("the model's answer holds several code blocks")
+    if not new.strip() and region.text.strip():
+        raise UnsafeEdit("the model's answer is empty")  # a lost answer, not "delete the region"
     check_invisible(new)
     new = restore_secrets(new, secrets)
     if "\r\n" in region.text and "\r\n" not in new:

@@ -151,6 +151,13 @@ def test_secrets_go_back_where_they_were_and_a_moved_secret_refuses_the_answer()
         answer_region(answer.replace(PLACEHOLDER, "x"), scene.region, (secret,))
 
 
+def test_an_empty_answer_is_refused_not_read_as_deleting_the_region():
+    scene = signature_change()
+    for answer in ("", "```python\n```", f"{START}\n{END}"):
+        with pytest.raises(UnsafeEdit, match="empty"):
+            answer_region(answer, scene.region, ())
+
+
 def test_invisible_characters_in_an_answer_refuse_it():
     scene = signature_change()
     with pytest.raises(UnsafeEdit):
