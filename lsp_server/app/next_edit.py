@@ -127,6 +127,7 @@ class NextEdits:
         self.pending: dict[str, _Pending] = {}
         self.counts = {"proposed": 0, "shown": 0, "accepted": 0}
         self._ids = itertools.count(1)
+        self._said_offline = False
 
     # what the Session tells it ---------------------------------------------------------------------
 
@@ -222,11 +223,16 @@ class NextEdits:
         uri, version = snapshot.uri, snapshot.version
 
         def none(reason: str, seconds: float = 0.0) -> NextEditResult:
-            log.info("no next edit for %s: %s", uri_basename(uri), reason)
+            # Automatic requests come at every typing pause: their reasons are debug chatter.
+            level = logging.INFO if explicit else logging.DEBUG
+            log.log(level, "no next edit for %s: %s", uri_basename(uri), reason)
             return NextEditResult(uri, version, (), reason, seconds)
 
         provider = sources.provider
         if provider.is_offline:
+            if not self._said_offline:
+                self._said_offline = True
+                log.info("next edits: %s", OFFLINE)
             return none(OFFLINE)
         if not explicit and self.ghost.get(uri) == version:
             return none(GHOST_SHOWN)
@@ -239,7 +245,7 @@ class NextEdits:
                 return none(OVER_BUDGET)
         region = editable_region(snapshot, *position)
         if region is None:
-            return none("no editable region here (the line is longer than a region may be)")
+            return none("no editable region here (past the end, or a line longer than a region may be)")
         if invisible.find_invisible(region.text):
             return none("the code around the cursor holds invisible characters")
         fmt = edit_formats.edit_format_for(sources.settings.model)
@@ -300,7 +306,7 @@ class NextEdits:
             kept.append(proposal)
         if not kept:
             reason = "; ".join(dict.fromkeys(dropped)) if dropped else verdict.reason
-            log.info("no next edit for %s: %s", uri_basename(uri), reason)
+            log.debug("no next edit for %s: %s", uri_basename(uri), reason)
             return NextEditResult(uri, snapshot.version, (), reason)
         best = kept[0]
         edit_id = f"next-edit-{next(self._ids)}"

@@ -18,13 +18,23 @@ pygls or openai; it never applies an edit, and the version check is the caller's
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
+from difflib import SequenceMatcher
+from itertools import accumulate
 
 import attrs
 
 from lsp_server.core import syntax
 from lsp_server.core.errors import UnsafeEdit
-from lsp_server.core.text import Encoding, TextEdit, minimal_edits, offset_of, split_lines, utf8_len
+from lsp_server.core.text import (
+    Encoding,
+    TextEdit,
+    index_to_column,
+    line_content_length,
+    split_lines,
+    utf8_len,
+)
 from lsp_server.engine import capabilities
 from lsp_server.engine.capabilities import Review, Task
 from lsp_server.engine.edit_history import EditEvent
@@ -33,6 +43,8 @@ from lsp_server.engine.rewrite import check_invisible, code_blocks, restore_secr
 from lsp_server.providers.edit_formats import CURSOR, REGION_END, REGION_START
 
 SYNTAX_ERROR = "it adds a syntax error"
+_SLACK = 2  # characters of difflib's approximation allowed when telling a revert (and 10 %)
+_REVERT_CHARS = 3000  # longer edits are not compared character by character (difflib is quadratic)
 _CLOSING_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*$", re.MULTILINE)
 _SPACE = re.compile(r"\s+")
 
@@ -124,6 +136,96 @@ def answer_region(answer: str, region: Region, secrets: Sequence[str]) -> str:
     return new
 
 
+@attrs.frozen
+class _Hunk:
+    """Region text ``start``..``end`` replaced by ``new_text`` (``new_start``..``new_end`` of the answer).
+
+    ``block`` numbers difflib's changed blocks and ``line`` is the region line the hunk starts on: hunks
+    of one block on consecutive lines are one change, split only to leave noise out.
+    """
+
+    start: int
+    end: int
+    new_text: str
+    new_start: int = 0
+    new_end: int = 0
+    block: int = 0
+    line: int = 0
+    last_line: int = 0
+
+
+def hunks(old: str, new: str) -> list[_Hunk]:
+    """The changes from ``old`` to ``new``, each as small as it can be, in order.
+
+    Lines are aligned with difflib ignoring trailing whitespace (a line whose only change is trailing
+    space is no change), a block of changed lines that keeps its line count is split line by line (a
+    revert on one line and the next edit on the line below stay apart until ``_joined`` puts the
+    wanted ones back together), and each change is trimmed to the characters that differ.
+    Hand-written over ``SequenceMatcher`` because ``core.text``'s minimal edits keep a block of changed
+    lines whole, which would tie a wanted edit to an unwanted one.
+    """
+    a, b = split_lines(old), split_lines(new)
+    starts = list(accumulate(map(len, a), initial=0))
+    news = list(accumulate(map(len, b), initial=0))
+    keys_a, keys_b = [line.rstrip() for line in a], [line.rstrip() for line in b]
+    found: list[_Hunk] = []
+    opcodes = SequenceMatcher(None, keys_a, keys_b, autojunk=False).get_opcodes()
+    for block, (tag, i1, i2, j1, j2) in enumerate(opcodes):
+        if tag == "equal":
+            continue
+        pairs = (
+            [(i, i + 1, j1 + i - i1, j1 + i - i1 + 1) for i in range(i1, i2)] if i2 - i1 == j2 - j1 else []
+        )
+        for k1, k2, m1, m2 in pairs or [(i1, i2, j1, j2)]:
+            hunk = _trimmed(old[starts[k1] : starts[k2]], new[news[m1] : news[m2]], starts[k1], news[m1])
+            if hunk is not None:
+                found.append(attrs.evolve(hunk, block=block, line=k1, last_line=k1))
+    return found
+
+
+def _joined(kept: Sequence[_Hunk], new: str) -> list[_Hunk]:
+    """Hunks of one block on consecutive lines as one: a two-line change is one edit."""
+    joined: list[_Hunk] = []
+    for hunk in kept:
+        previous = joined[-1] if joined else None
+        if previous is not None and previous.block == hunk.block and hunk.line == previous.last_line + 1:
+            joined[-1] = attrs.evolve(
+                previous,
+                end=hunk.end,
+                new_text=new[previous.new_start : hunk.new_end],
+                new_end=hunk.new_end,
+                last_line=hunk.line,
+            )
+        else:
+            joined.append(hunk)
+    return joined
+
+
+def _trimmed(old: str, new: str, base: int, new_base: int) -> _Hunk | None:
+    """``old`` -> ``new`` at ``base`` without their common start and end (never inside a CRLF)."""
+    if old == new:
+        return None
+    prefix = 0
+    limit = min(len(old), len(new))
+    while prefix < limit and old[prefix] == new[prefix]:
+        prefix += 1
+    if prefix and old[prefix - 1 : prefix + 1] == "\r\n":
+        prefix -= 1
+    suffix = 0
+    while suffix < limit - prefix and old[-1 - suffix] == new[-1 - suffix]:
+        suffix += 1
+    cut = len(old) - suffix
+    if suffix and old[cut - 1 : cut + 1] == "\r\n":
+        suffix -= 1
+    return _Hunk(
+        base + prefix,
+        base + len(old) - suffix,
+        new[prefix : len(new) - suffix],
+        new_base + prefix,
+        new_base + len(new) - suffix,
+    )
+
+
 def propose(
     region: Region,
     new_text: str,
@@ -139,41 +241,40 @@ def propose(
     undoes them is dropped. ``own_text`` is what the user typed lately in any document, which
     explains the powers it holds; ``local`` names the project's own modules (imports of them are fine).
     """
-    hunks = minimal_edits(region.text, new_text, encoding)
-    if not hunks:
+    found = hunks(region.text, new_text)
+    if not found:
         return Verdict()
     checker = _Checker(region, encoding, own_text, local)
     cursor_line = region.first_line + region.text.count("\n", 0, region.cursor)
-    lines = split_lines(region.text)
+    spans = _user_spans(region, user_edits)
     dropped: list[str] = []
-    passed: list[Proposal] = []
-    syntax_failed = 0
-    for hunk in hunks:
-        start = offset_of(lines, *hunk.start, encoding)
-        end = offset_of(lines, *hunk.end, encoding)
-        old = region.text[start:end]
+    kept: list[_Hunk] = []
+    for hunk in found:
+        old = region.text[hunk.start : hunk.end]
         if _SPACE.sub("", old) == _SPACE.sub("", hunk.new_text):
             dropped.append("the model only changed whitespace")
-            continue
-        if _undoes(
-            old, hunk.new_text, region.first_line + hunk.start[0], region.first_line + hunk.end[0], user_edits
-        ):
+        elif any(_undoes(hunk, region.text, new_text, *span) for span in spans):
             dropped.append("the model only undid your last edit")
+        else:
+            kept.append(hunk)
+    passed: list[Proposal] = []
+    syntax_failed = 0
+    for hunk in _joined(kept, new_text):
+        if any(_undoes(hunk, region.text, new_text, *span) for span in spans):
+            dropped.append("the model only undid your last edit")  # line by line it did not show
             continue
-        proposal = checker.check(start, end, hunk)
+        proposal = checker.check(hunk)
         if isinstance(proposal, str):
             syntax_failed += proposal == SYNTAX_ERROR
             dropped.append(proposal)
             continue
         passed.append(proposal)
-    if not passed and syntax_failed and len(hunks) > 1:
+    if not passed and syntax_failed and len(found) > 1:
         # Hunks of one change may only parse together (a block moved into a new `if`): try them as one.
-        first, last = hunks[0], hunks[-1]
-        start = offset_of(lines, *first.start, encoding)
-        end = offset_of(lines, *last.end, encoding)
-        tail = len(region.text) - end
-        merged = TextEdit(first.start, last.end, new_text[start : len(new_text) - tail])
-        proposal = checker.check(start, end, merged)
+        first, last = found[0], found[-1]
+        tail = len(region.text) - last.end
+        merged = _Hunk(first.start, last.end, new_text[first.new_start : len(new_text) - tail])
+        proposal = checker.check(merged)
         if not isinstance(proposal, str):
             passed.append(proposal)
     passed.sort(key=lambda p: _distance(p.lines, cursor_line))
@@ -190,32 +291,84 @@ def _distance(lines: tuple[int, int], cursor_line: int) -> tuple[int, int]:
     return cursor_line - last, 1
 
 
-def _undoes(old: str, new: str, first_line: int, last_line: int, user_edits: Sequence[EditEvent]) -> bool:
-    """Whether replacing ``old`` by ``new`` at those lines only takes back the user's latest edits.
+def _user_spans(region: Region, user_edits: Sequence[EditEvent]) -> list[tuple[int, int, str]]:
+    """The user's latest edits inside the region: (start, end) of their text now, and the text before.
 
-    It does when the text it removes is text they inserted and the text it puts is text they
-    removed, in lines they edited (their edits are read oldest first, so an insertion typed over
-    several events reads whole).
+    Consecutive events of the same lines (an edit typed in bursts) read as one. An event whose lines
+    changed since, or that reaches outside the region, is left out.
     """
-    if not user_edits or not (old.strip() or new.strip()):
-        return False
-    touched = [
-        e for e in user_edits if e.first_line - 1 <= last_line and first_line <= e.first_line + len(e.new)
-    ]
-    if not touched:
-        return False
-    inserted, deleted = "", ""
-    for event in reversed(touched):
-        added, removed = event.changes()
-        inserted += added
-        deleted += removed
-    return _within(old, inserted) and _within(new, deleted)
+    chains: list[EditEvent] = []
+    for event in reversed(user_edits):  # oldest first
+        previous = chains[-1] if chains else None
+        if previous is not None and event.first_line == previous.first_line and event.old == previous.new:
+            chains[-1] = attrs.evolve(event, old=previous.old)
+        else:
+            chains.append(event)
+    lines = split_lines(region.text)
+    starts = list(accumulate(map(len, lines), initial=0))
+    spans = []
+    for event in chains:
+        new, old = list(event.new), list(event.old)
+        while new and old and not new[-1].strip() and not old[-1].strip():
+            new.pop()  # blank lines the region leaves out (it ends on its last non-blank line)
+            old.pop()
+        first = event.first_line - region.first_line
+        end = first + len(new)
+        if first < 0 or end > len(lines) or not new:
+            continue
+        now = "".join(lines[first:end])
+        joined = "".join(new)
+        if now != joined and now != joined.rstrip("\r\n"):  # the region's last line has no line ending
+            continue
+        spans.append((starts[first], starts[first] + len(now), "".join(old)))
+    return spans
 
 
-def _within(part: str, whole: str) -> bool:
-    if not part:
+def _undoes(hunk: _Hunk, text: str, new_text: str, start: int, end: int, before: str) -> bool:
+    """Whether ``hunk`` only takes back a user's edit (``text[start:end]`` now, ``before`` it).
+
+    Models often answer with the user's edit undone, in part or whole. A hunk inside the edit does
+    that when the whole lines it leaves are lines the user replaced, in order, or when the text it
+    leaves is on the way from the user's text back to ``before``: closer to ``before``, and no farther
+    from the user's text than that much (difflib's opcodes as the measure, with a little slack for
+    their approximations). A rename's other uses are not inside the edit.
+    """
+    if hunk.start < start or hunk.end > end:
+        return False
+    left = _line_span(new_text, hunk.new_start, hunk.new_end)  # the whole lines the hunk leaves
+    if hunk.start < hunk.end and left != _line_span(text, hunk.start, hunk.end) and _lines_of(before, left):
         return True
-    return part in whole or (bool(part.strip()) and _SPACE.sub("", part) in _SPACE.sub("", whole))
+    if end - start > _REVERT_CHARS or len(before) > _REVERT_CHARS:
+        return False
+    now = text[start:end]
+    after = now[: hunk.start - start] + hunk.new_text + now[hunk.end - start :]
+    if not now.endswith(("\n", "\r")):
+        before = before.rstrip("\r\n")  # the region's last line carries no line ending
+    whole = _changed(before, now)
+    back = _changed(before, after)
+    return back < whole and _changed(after, now) <= (whole - back) * 1.1 + _SLACK
+
+
+def _line_span(text: str, start: int, end: int) -> list[str]:
+    """The whole lines of ``text`` holding ``start``..``end``, stripped."""
+    first = text.rfind("\n", 0, start) + 1
+    last = text.find("\n", max(start, end - 1))
+    return [line.strip() for line in text[first : len(text) if last < 0 else last].split("\n")]
+
+
+def _lines_of(text: str, lines: list[str]) -> bool | None:
+    """Whether ``lines`` (stripped) follow each other in ``text``; None when they are all blank."""
+    if not any(lines):
+        return None
+    have = [line.strip() for line in text.split("\n")]
+    size = len(lines)
+    return any(have[i : i + size] == lines for i in range(len(have) - size + 1))
+
+
+def _changed(a: str, b: str) -> int:
+    """Characters that differ between ``a`` and ``b`` (difflib's opcodes, each replaced run counted once)."""
+    ops = SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in ops if tag != "equal")
 
 
 class _Checker:
@@ -223,6 +376,9 @@ class _Checker:
 
     def __init__(self, region: Region, encoding: Encoding, own_text: str, local: frozenset[str]) -> None:
         self.region = region
+        self.encoding = encoding
+        self.lines = split_lines(region.text)
+        self.starts = list(accumulate(map(len, self.lines), initial=0))
         self.window = region.window
         self.text = self.window.text
         self.base = self.window.line_offset(region.first_line)
@@ -240,13 +396,13 @@ class _Checker:
             self._baseline = code + "\n" + self.own_text
         return self._baseline
 
-    def check(self, start: int, end: int, hunk: TextEdit) -> Proposal | str:
-        """A proposal for the hunk replacing region ``start``..``end``, or why it is dropped."""
+    def check(self, hunk: _Hunk) -> Proposal | str:
+        """A proposal for ``hunk``, or why it is dropped."""
         try:
             check_invisible(hunk.new_text)
         except UnsafeEdit:
             return "the model's edit holds invisible characters"
-        at, to = self.base + start, self.base + end
+        at, to = self.base + hunk.start, self.base + hunk.end
         new_window = self.text[:at] + hunk.new_text + self.text[to:]
         source = new_window.encode("utf-8", "surrogatepass")
         tree = None
@@ -267,9 +423,14 @@ class _Checker:
             self.baseline(),
             Task("nextEdit", local=self.local),
         )
-        edit = TextEdit(
-            (hunk.start[0] + self.region.first_line, hunk.start[1]),
-            (hunk.end[0] + self.region.first_line, hunk.end[1]),
-            hunk.new_text,
+        edit = TextEdit(self.position(hunk.start), self.position(hunk.end), hunk.new_text)
+        return Proposal(edit, hunk.start, hunk.end, hunk.new_text, review)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """The document position (line, column in the encoding) of a str offset into the region."""
+        index = min(bisect_right(self.starts, offset) - 1, len(self.lines) - 1)
+        line = self.lines[index]
+        column = index_to_column(
+            line, min(offset - self.starts[index], line_content_length(line)), self.encoding
         )
-        return Proposal(edit, start, end, hunk.new_text, review)
+        return self.region.first_line + index, column

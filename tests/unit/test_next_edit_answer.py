@@ -171,3 +171,28 @@ def test_crlf_documents_keep_their_line_endings():
     assert new == scene.region.text.replace("w * w", "w * h")
     (proposal,) = scene.propose(new).proposals
     assert proposal.edit == TextEdit((1, 15), (1, 16), "h")
+
+
+def test_a_change_of_two_lines_is_one_edit_and_noise_beside_it_stays_out():
+    scene = Scene("def f(a):\n    x = 1\n    y = 2\n    return x\n", [(0, 7, ", b")], (0, 9))
+    both = scene.region.text.replace("x = 1\n    y = 2", "x = b\n    y = b")
+    (proposal,) = scene.propose(both).proposals
+    assert proposal.edit == TextEdit((1, 8), (2, 9), "b\n    y = b")
+    # The user's edit undone on line 1 and trailing spaces on line 4 stay out of the edit of lines 2-3.
+    noisy = both.replace("def f(a, b):", "def f(a):").replace("return x", "return x  ")
+    (proposal,) = scene.propose(noisy).proposals
+    assert proposal.edit == TextEdit((1, 8), (2, 9), "b\n    y = b")
+
+
+def test_a_reflowed_edit_undone_is_still_a_revert():
+    old = "# a short note about the\n# cache and its bound\nX = 8\n"
+    scene = Scene(old, [], (0, 0))
+    before = scene.store.get(scene.uri)
+    new_text = "# a note about the cache, its\n# bound and its entries\nX = 4\n"
+    change = [Change(new_text, ((0, 0), (3, 0)))]
+    scene.store.change(scene.uri, 9, change)
+    scene.history.record(scene.uri, before, change, 1.0, scene.current)
+    scene.snapshot = scene.store.get(scene.uri)
+    scene.region = editable_region(scene.snapshot, 2, 5)
+    verdict = scene.propose(old.rstrip("\n"))
+    assert verdict.proposals == () and "undid" in verdict.reason
