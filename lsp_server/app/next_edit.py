@@ -362,6 +362,10 @@ def _prompt(
     Every piece passes the privacy rules: edits of excluded documents are left out, secrets are
     replaced and invisible characters stripped, paths are the ones the Session shows.
     """
+    if edit_formats.holds_format_text(region.text, fmt):
+        # The prompt must leave the format's markers out of the user's text, and the answer would then
+        # lack them: its diff would delete them from the file.
+        raise UnsafeEdit("the code around the cursor holds the next-edit prompt's own markers")
     redact = sources.settings.privacy.redact_secrets
     filename = uri_basename(snapshot.uri)
     spans = redaction.secret_spans(region.text, filename) if redact else ()

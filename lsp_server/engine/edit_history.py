@@ -152,11 +152,18 @@ class EditHistory:
         force = len(changes) > 1
         for change in changes:
             if change.range is None:
-                # The whole text replaced (a client without incremental sync): nothing line-based to
-                # diff cheaply, so the document starts over with no event.
-                self._drop_open(uri)
-                applied.clear()
-                continue
+                # The whole text replaced (a client without incremental sync, already O(file) per
+                # change): the lines that differ become the change. Among several changes the
+                # document starts over with no event.
+                if len(changes) > 1:
+                    self._drop_open(uri)
+                    applied.clear()
+                    continue
+                ranged = _as_ranged(before, change.text)
+                if ranged is None:
+                    continue  # nothing differs
+                change = ranged
+            assert change.range is not None
             (sl, _), (el, _) = sorted(change.range)
             if not applied:
                 present = before.lines_between(sl, el + 1)
@@ -298,6 +305,24 @@ def events_between(uri: str, old_text: str, new_text: str) -> list[EditEvent]:
             after = tuple(new[j2 : j2 + CONTEXT_LINES])
             events.append(EditEvent(uri, j1, tuple(old[i1:i2]), tuple(new[j1:j2]), before, after))
     return events
+
+
+def _as_ranged(before: Snapshot, text: str) -> Change | None:
+    """A whole-text change as the ranged change of the lines that differ (None: nothing differs)."""
+    old, new = before.lines, split_lines(text)
+    limit = min(len(old), len(new))
+    first = 0
+    while first < limit and old[first] == new[first]:
+        first += 1
+    same = 0
+    while same < limit - first and old[-1 - same] == new[-1 - same]:
+        same += 1
+    old_end, new_end = len(old) - same, len(new) - same
+    if first == old_end and first == new_end:
+        return None
+    # Columns do not matter to the history (it works on lines): the end is a line start or the end.
+    end = (old_end, 0) if old_end < len(old) else (len(old) - 1, len(old[-1]))
+    return Change("".join(new[first:new_end]), ((first, 0), end))
 
 
 def _near(group: _Group, sl: int, el: int) -> bool:

@@ -138,6 +138,11 @@ def without_markers(text: str) -> str:
     return text
 
 
+def holds_format_text(text: str, fmt: EditFormat) -> bool:
+    """Whether rendering ``text`` in ``fmt`` would change it (it holds a marker or a section heading)."""
+    return any(token in text for token in MARKERS + fmt.headings)
+
+
 def _clean(text: str, fmt: EditFormat) -> str:
     text = without_markers(text)
     for heading in fmt.headings:

@@ -102,6 +102,17 @@ def test_a_multi_cursor_change_is_one_event_with_each_line_from_before():
     assert t.store.get("file:///a.py").text == "a = 1\nz = 0\nb = 2\nc = 39\nd = 4\n"
 
 
+def test_a_whole_text_change_records_the_lines_that_differ():
+    t = Typist()
+    t.open("file:///a.py", "a = 1\nb = 2\nc = 3\n")
+    t.change("file:///a.py", Change("a = 1\nb = 20\nb2 = 4\nc = 3\n"))  # a client without incremental sync
+    (event,) = t.history.events(t.current)
+    assert event.first_line == 1
+    assert event.diff() == "@@ -1,4 +1,5 @@\n a = 1\n-b = 2\n+b = 20\n+b2 = 4\n c = 3\n "
+    t.change("file:///a.py", Change("a = 1\nb = 20\nb2 = 4\nc = 3\n"))  # nothing differs
+    assert len(t.history.events(t.current)) == 1
+
+
 def test_the_history_is_bounded_in_events_and_characters():
     t = Typist()
     t.open("file:///a.py", "".join(f"line {i}\n" for i in range(400)))
