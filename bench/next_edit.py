@@ -271,6 +271,7 @@ async def replay_commits(all_cases: list[Case], style: str, model: str, log_file
                 responder.case = case
                 for variant in VARIANTS:
                     responder.variant = variant
+                    responder.inside = False  # stays False when the server asks nothing
                     tally = tallies[variant]
                     tally.asked += 1
                     try:
