@@ -17,10 +17,11 @@ download beyond the package registries)::
         clap=.../clap-4.0.32 --workspace $SP/hypothesis
 
 Protocol, per repository ("cut on disk"):
-* The source files (``.py``, ``.ts``/``.tsx``/``.js``/``.mjs``, ``.go``, ``.rs``; not ``.d.ts``) are
-  listed as the server's workspace walk lists them. In each file, ``--cuts`` non-blank lines (default
-  1) are chosen at random (seeded by the file's path), and in each line a cursor position at random
-  between the end of its indentation and its last visible character.
+* The source files (``.py``, ``.ts``/``.tsx``/``.js``/``.mjs``, ``.go``, ``.rs``, ``.rb``, ``.php``,
+  ``.java``, ``.cs``, C and C++; not ``.d.ts``) are listed as the server's workspace walk lists them.
+  In each file, ``--cuts`` non-blank lines (default 1) are chosen at random (seeded by the file's
+  path), and in each line a cursor position at random between the end of its indentation and its last
+  visible character.
 * Every file is copied to a temporary folder WITH THOSE LINES CUT at the cursor (the rest of the
   line removed), and the workspace index and the offline engine are built from that folder, as the
   server builds them: neither ever sees an answer.
@@ -31,11 +32,17 @@ Protocol, per repository ("cut on disk"):
   cuts: the headline), *prefix-ok* (shown and a prefix of the truth: a partial but right suggestion).
 * The confidence curve: every cut's best candidate with its confidence (threshold 0); the table shows
   precision and coverage if the threshold were each value. The engine's own threshold is marked.
+* ``--through session`` asks the way ``llm-lsp complete FILE:LINE:COL`` does instead: the live file
+  (only the cut line cut) is opened in a Session rooted at the cut folder, whose workspace walk built
+  the index and the engine, and the suggestion is whatever the whole pipeline shows (prompt window,
+  cross-file context, post-processing, the engine's own threshold); the file goes back to its cut
+  text on disk after each cut, so no answer leaks into the next one. No confidence curve then.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
 import random
@@ -59,7 +66,8 @@ except ImportError:  # main's engine (the "before") has no calibration
 from lsp_server.providers.offline import OfflineProvider
 
 LANGUAGES = {".py": "python", ".ts": "ts/js", ".tsx": "ts/js", ".js": "ts/js", ".mjs": "ts/js"}
-LANGUAGES |= {".go": "go", ".rs": "rust"}
+LANGUAGES |= {".go": "go", ".rs": "rust", ".rb": "ruby", ".php": "php", ".java": "java", ".cs": "c#"}
+LANGUAGES |= {ext: "c/c++" for ext in (".c", ".h", ".cc", ".cpp", ".hpp", ".hh", ".cxx")}
 CURVE = (0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9)
 NEW_API = hasattr(OfflineProvider, "propose")  # main's engine (the "before") has only suggest()
 
@@ -129,12 +137,37 @@ class Engine:
             self.model.add(str(path), text)
         self.provider = OfflineProvider(self.model, index=self.index) if NEW_API else None
 
-    def ask(self, prefix: str, suffix: str, path: str, collect: list | None = None) -> tuple[str, float]:
-        """(suggestion at threshold 0, its confidence); main's engine has no confidence (1.0)."""
+    def ask(self, prefix: str, suffix: str, path: str, collect: list | None = None) -> tuple[str, float, str]:
+        """(suggestion at threshold 0, its confidence, its source); main's engine: confidence 1.0."""
         if self.provider is None:
-            return self.model.suggest(prefix, suffix, path), 1.0
+            return self.model.suggest(prefix, suffix, path), 1.0, ""
         found = self.provider.propose(FimPrompt(prefix=prefix, suffix=suffix, path=path), collect)
-        return (found.text, found.confidence) if found is not None else ("", 0.0)
+        return (found.text, found.confidence, found.source) if found is not None else ("", 0.0, "")
+
+
+async def ask_session(root: Path, queries: list[tuple[str, str, int, str]]) -> list[tuple[str, float, str]]:
+    """Each cut through a Session as the CLI builds it: (first line shown, 1.0 or 0.0, truth)."""
+    from lsp_server.app.session import Session
+    from lsp_server.core.text import Encoding
+
+    session = Session(environ={})  # no model configured: the offline engine serves, as for a newcomer
+    session.store.encoding = Encoding.UTF32
+    session.roots = [root]
+    await session.load_workspace()
+    # One document stays open throughout: closing the last one makes the session idle (a full collect).
+    session.open_document("untitled:keep-open", "plaintext", 0, "")
+    out = []
+    for path, live, cursor, truth in queries:
+        uri = Path(path).as_uri()
+        session.open_document(uri, "", 0, live)
+        session.refresh_document(uri)  # as the CLI's load_workspace does for the file it opened
+        result = await session.complete(uri, cursor, explicit=True)
+        shown = result.suggestions[0].split("\n", 1)[0].rstrip() if result.suggestions else ""
+        out.append((shown, 1.0 if shown else 0.0, truth, ""))
+        session.edited.add(uri)  # closing hands the index and the engine the cut file on disk back
+        session.close_document(uri)
+        await asyncio.gather(*session.background)
+    return out
 
 
 def evaluate(name: str, root: Path, args: argparse.Namespace) -> dict:
@@ -147,6 +180,7 @@ def evaluate(name: str, root: Path, args: argparse.Namespace) -> dict:
     language = max(counts, key=counts.__getitem__) if counts else "?"
     tmp = Path(tempfile.mkdtemp(prefix="offline-bench-"))
     queries = []
+    lives: list[tuple[str, str, int, str]] = []
     try:
         for rel, text in files:
             cuts = choose_cuts(rel, text, args.cuts) if language_of(rel) else []
@@ -157,6 +191,17 @@ def evaluate(name: str, root: Path, args: argparse.Namespace) -> dict:
                 live = text[:cursor] + text[end:]  # the editor's buffer: only this line is cut
                 prefix, suffix = window(live, cursor, cursor, args.prefix_chars, args.suffix_chars)
                 queries.append((str(target), prefix, suffix, text[cursor:end].rstrip()))
+                lives.append((str(target), live, cursor, text[cursor:end].rstrip()))
+        if args.through == "session":
+            results = asyncio.run(ask_session(tmp, lives))
+            return {
+                "name": name,
+                "language": language,
+                "files": len(files),
+                "results": results,
+                "candidates": [],
+                "p99": 0.0,
+            }
         engine = Engine(tmp)
         results = []
         times = []
@@ -164,12 +209,14 @@ def evaluate(name: str, root: Path, args: argparse.Namespace) -> dict:
         for path, prefix, suffix, truth in queries:
             collect: list | None = [] if args.fit else None
             started = time.perf_counter()
-            got, confidence = engine.ask(prefix, suffix, path, collect)
+            got, confidence, source = engine.ask(prefix, suffix, path, collect)
             times.append((time.perf_counter() - started) * 1000)
             got = got.split("\n", 1)[0].rstrip()
-            results.append((got, confidence, truth))
-            for text, features, _ in collect or ():
-                candidates.append((calibration.vector(features), text.split("\n", 1)[0].rstrip() == truth))
+            results.append((got, confidence, truth, source))
+            for seen in collect or ():
+                if seen.confidence is not None and seen.source != "repeat":
+                    exact = seen.text.split("\n", 1)[0].rstrip() == truth
+                    candidates.append((calibration.vector(seen.features), exact))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     times.sort()
@@ -222,7 +269,7 @@ def solve(a: list[list[float]], b: list[float]) -> list[float]:
 def summary(results: list[tuple[str, float, str]], threshold: float) -> tuple[int, int, int, int]:
     """(cuts, shown, exact, prefix-ok) when suggestions below ``threshold`` are hidden."""
     shown = exact = prefix_ok = 0
-    for got, confidence, truth in results:
+    for got, confidence, truth, _ in results:
         if got and confidence >= threshold:
             shown += 1
             exact += got == truth
@@ -239,6 +286,9 @@ def report(title: str, rows: list[dict], threshold: float) -> None:
     by_lang: dict[str, list] = {}
     for r in rows:
         n, shown, exact, pok = summary(r["results"], threshold)
+        if not n:
+            print(f"{r['name']:<14}no cuts: none of its files is one the workspace walk lists")
+            continue
         by_lang.setdefault(r["language"], []).extend(r["results"])
         print(
             f"{r['name']:<14}{r['language']:<7}{r['files']:>6}{n:>6}{shown / n:>8.1%}"
@@ -252,6 +302,14 @@ def report(title: str, rows: list[dict], threshold: float) -> None:
         )
     pooled = [x for r in rows for x in r["results"]]
     n, shown, exact, pok = summary(pooled, threshold)
+    sources = sorted({x[3] for x in pooled if x[3] and x[0] and x[1] >= threshold})
+    if sources:
+        parts = []
+        for source in sources:
+            of_source = [x for x in pooled if x[3] == source and x[0] and x[1] >= threshold]
+            right = sum(x[0] == x[2] for x in of_source)
+            parts.append(f"{source} {len(of_source)} shown, {right / len(of_source):.0%} right")
+        print("  by source: " + "; ".join(parts))
     langs = list(by_lang.values())
     macro_p = statistics.mean(summary(x, threshold)[2] / max(1, summary(x, threshold)[1]) for x in langs)
     print(
@@ -358,6 +416,12 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=20_000, help="size of the speed workspace")
     parser.add_argument("--samples", type=int, default=2000, help="latency samples")
     parser.add_argument("--fit", action="store_true", help="fit calibration weights on the tuning set")
+    parser.add_argument(
+        "--through",
+        choices=("engine", "session"),
+        default="engine",
+        help="ask the engine directly, or through a Session as `llm-lsp complete` does",
+    )
     args = parser.parse_args()
     threshold = getattr(ngram, "THRESHOLD", 0.0)
     print(f"python {sys.version.split()[0]}; engine {ngram.__file__}; cuts per file {args.cuts}")
@@ -370,7 +434,7 @@ def main() -> None:
             fitted = dict(zip(calibration.FEATURE_NAMES, (round(w, 3) for w in weights), strict=True))
             print("\nWEIGHTS = " + repr(fitted))
         report(title, rows, threshold)
-        if NEW_API:
+        if NEW_API and args.through == "engine":
             curve(title, rows, threshold)
     if args.workspace:
         performance([Path(p).resolve() for p in args.workspace], args.lines, args.samples, args)

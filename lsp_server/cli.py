@@ -206,7 +206,8 @@ def open_session(root: Path | None = None):
     """A Session with the user's settings (file and environment), rooted at ``root``.
 
     The terminal is a door like the editor: the same Session, the same privacy gate, settings and
-    engines; only ``initializationOptions`` and ``workspace/configuration`` do not exist here.
+    engines; only ``initializationOptions`` and ``workspace/configuration`` do not exist here. The
+    log level set by ``setup_logging`` (``--log-level``) wins over the ``logLevel`` setting.
     """
     import attrs
 
@@ -215,6 +216,7 @@ def open_session(root: Path | None = None):
     from lsp_server.core.text import Encoding
 
     session = Session(progress=StderrProgress())
+    session.log_level_override = logging.getLevelName(logging.getLogger("lsp_server").level).lower()
     user_file, problems = config.load_user_file(config.user_file_path())
     problems += session.apply_settings(attrs.evolve(session.sources, user_file=user_file))
     for problem in problems:
@@ -256,7 +258,7 @@ async def run_complete(options: argparse.Namespace) -> int:
     uri = path.as_uri()
     snapshot = session.open_document(uri, options.language or "", 0, content)
     await session.load_workspace()
-    provider = session.provider()
+    provider = await serving(session, "completion")
     progress(f"asking {provider.description}")
     offset = snapshot.offset_at(line - 1, column - 1)
     started = time.monotonic()
@@ -299,7 +301,9 @@ async def run_rewrite(command: str, options: argparse.Namespace) -> int:
         argument["instruction"] = options.instruction
     started = time.monotonic()
     try:
-        progress(f"asking {session.provider().description}")
+        provider = await serving(session, "actions")
+        if not provider.is_offline:
+            progress(f"asking {provider.description}")
         result = await session.run_command(f"llm-lsp.{command}", [argument], report=progress)
     except LlmLspError as exc:
         progress(f"failed: {exc}")
@@ -367,7 +371,7 @@ async def run_next_edit(options: argparse.Namespace) -> int:
         progress(f"{len(events)} uncommitted change(s) since HEAD as the recent edits")
     started = time.monotonic()
     try:
-        progress(f"asking {session.provider().description}")
+        progress(f"asking {(await serving(session, 'nextEdit')).description}")
         result = await session.next_edit(
             uri, (line - 1, column - 1), explicit=True, confirmable=True, always=True
         )
@@ -403,6 +407,19 @@ def git_head_text(path: Path) -> str | None:
     return shown.stdout.decode("utf-8", "replace")
 
 
+async def serving(session, role: str):
+    """The provider that serves ``role``, once its model is known; says how it was chosen (stderr)."""
+    from lsp_server.providers import choice
+
+    provider = await session.provider_ready(role)
+    assignment = session.assignment(role)
+    if assignment.state == choice.DISCOVERED:
+        progress(f"{choice.JOBS[role]}: {assignment.model}, chosen from the server's list: {assignment.note}")
+    elif assignment.state == choice.FAILED and role == "completion":  # the offline engine answers instead
+        progress(assignment.note)
+    return provider
+
+
 def confirmed(proposed) -> bool:
     """Ask on the terminal whether to write a flagged edit; without a terminal the answer is no."""
     from lsp_server.engine.rewrite import refusal
@@ -432,9 +449,14 @@ def project_root(path: Path) -> Path:
 
 
 async def run_doctor() -> int:
-    """``llm-lsp doctor``: resolved settings (key masked), then a live check of the model."""
+    """``llm-lsp doctor``: the settings (keys masked), each job's model and how it was chosen, a live check.
+
+    Exits 1 when a job's server could not give a usable model or a model does not answer; a setup with
+    no model at all (the offline engine by choice) is not a failure.
+    """
     from lsp_server.core import settings as config
     from lsp_server.core.errors import LlmLspError
+    from lsp_server.providers import choice
 
     session = open_session()
     settings = session.settings
@@ -442,22 +464,36 @@ async def run_doctor() -> int:
     print(f"user settings file: {config.user_file_path()}")
     for key, value in settings.public_view().items():
         print(f"  {config.SECTION}.{key} = {value!r}")
-    provider = session.provider()
-    print(f"provider: {provider.description}")
-    if provider.is_offline:
-        print(
-            "No model configured: the offline engine completes from your workspace's own code. It is not "
-            "an LLM and cannot fix or refactor. Set OPENAI_BASE_URL (and LLM_LSP_MODEL, OPENAI_API_KEY) "
-            "to use a model."
-        )
-        return 0
-    progress("checking that the model answers…")
     try:
-        outcome = await provider.check()
-    except LlmLspError as exc:
-        print(f"model check FAILED: {exc}")
-        return 1
+        await session.discover()
+        for listing in session.providers.catalog.listings():
+            if listing.answered:
+                names = ", ".join(listing.ids) or "none"
+                print(f"models listed by {listing.server} ({len(listing.ids)}): {names}")
+        assignments = [session.assignment(role) for role in session.roles()]
+        for role in config.ROLES:
+            assignment = session.assignment(role)
+            if role not in session.roles():
+                shown = "off (nextEdit.enable is false)"
+            elif assignment.model:
+                shown = session.provider_for(role).description
+                if assignment.state == choice.DISCOVERED:
+                    shown += f"; chosen from the server's list: {assignment.note}"
+            else:
+                shown = "the offline engine"
+            print(f"{role}: {shown}")
+        for note in choice.notes(assignments, session.providers.catalog):
+            print(note)
+        failed = any(a.state == choice.FAILED for a in assignments)
+        if settings.uses_offline_engine:
+            return 0
+        for provider in session.providers.distinct():
+            progress(f"checking that {provider.description} answers…")
+            try:
+                print(f"model check: {await provider.check()}")
+            except LlmLspError as exc:
+                print(f"model check FAILED: {exc}")
+                failed = True
+        return 1 if failed else 0
     finally:
-        await provider.aclose()
-    print(f"model check: {outcome}")
-    return 0
+        await session.aclose()

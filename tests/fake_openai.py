@@ -192,11 +192,16 @@ class FakeOpenAI:
         *,
         default: Reply | Responder | None = None,
         models: tuple[str, ...] = ("fake-model",),
+        models_reply: Reply | None = None,
         reject_suffix: bool = False,
         port: int = 0,
         keep_alive: bool = False,
     ) -> None:
         """``default`` answers when the script is empty; ``reject_suffix`` makes it behave like vLLM.
+
+        ``models`` is the list ``GET /v1/models`` answers, in that order (assign ``fake.models`` to change
+        it while serving: a model that disappears); ``models_reply`` makes only the listing fail or wait
+        (its ``status``, ``error_body``, ``latency``), like a server without a model list (404).
 
         ``keep_alive``: a stream that ends normally is sent with chunked encoding and the connection
         stays open for the next request, as hosted APIs and local servers do (benchmarks that measure
@@ -206,6 +211,7 @@ class FakeOpenAI:
         self.keep_alive = keep_alive
         self.default: Reply | Responder = default if default is not None else Reply(text="")
         self.models = models
+        self.models_reply = models_reply
         self.reject_suffix = reject_suffix
         self._script: deque[Reply | Responder] = deque()
         self._requests: list[Recorded] = []
@@ -358,6 +364,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         request = Recorded(self.command, self.path, self._lower_headers(), None, time.monotonic())
         fake._record(request, consume=False)
         broken = fake.default if isinstance(fake.default, Reply) and fake.default.status != 200 else None
+        if fake.models_reply is not None:
+            try:
+                self._wait(fake.models_reply.latency)
+            except _ClientGone:
+                fake._mark_disconnected(request)
+                return
+            broken = fake.models_reply if fake.models_reply.status != 200 else broken
         if broken is not None:
             body = broken.error_body if broken.error_body is not None else _error_json(broken.status)
             self._send_json(broken.status, body, broken.headers)

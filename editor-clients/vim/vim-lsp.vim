@@ -11,7 +11,9 @@ if executable('llm-lsp')
           \ 'allowlist': ['*'],
           \ 'initialization_options': {
           \   'promptMode': 'auto',
-          \   'completion': {'enable': v:true, 'disabledLanguages': ['markdown']},
+          \   'completion': {'enable': v:true, 'disabledLanguages': ['markdown'],
+          \                  'model': 'qwen2.5-coder:1.5b-base'},
+          \   'actions': {'model': 'qwen2.5-coder:7b-instruct'},
           \ },
           \ 'workspace_config': {'llmLsp': {
           \   'promptMode': 'auto',
@@ -21,7 +23,9 @@ if executable('llm-lsp')
   augroup END
 endif
 
-" Model: set LLM_LSP_MODEL / OPENAI_BASE_URL / OPENAI_API_KEY in the shell Vim starts from.
+" Server: set OPENAI_BASE_URL (e.g. http://127.0.0.1:11434/v1 for Ollama) / OPENAI_API_KEY in the shell
+" Vim starts from. Two models above: a fill-in-the-middle model completes, a chat model fixes and
+" refactors (without them, each job's model is LLM_LSP_MODEL, or chosen from the server's list).
 " Keys (vim-lsp's own commands):
 "   nmap <leader>a <plug>(lsp-code-action)      " Fix with AI / AI: Simplify / ...
 "   setlocal omnifunc=lsp#complete              " <C-x><C-o> shows the suggestion

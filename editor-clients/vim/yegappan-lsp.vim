@@ -12,10 +12,13 @@ if executable('llm-lsp')
     args: ['--stdio'],
     initializationOptions: {
       promptMode: 'auto',
-      completion: {enable: true, disabledLanguages: ['markdown']},
+      completion: {enable: true, disabledLanguages: ['markdown'], model: 'qwen2.5-coder:1.5b-base'},
+      actions: {model: 'qwen2.5-coder:7b-instruct'},
     },
     workspaceConfig: {llmLsp: {promptMode: 'auto', completion: {enable: true}}},
   }])
 endif
-# Model: set LLM_LSP_MODEL / OPENAI_BASE_URL / OPENAI_API_KEY in the shell Vim starts from.
+# Server: set OPENAI_BASE_URL (e.g. http://127.0.0.1:11434/v1 for Ollama) / OPENAI_API_KEY in the shell
+# Vim starts from. Two models above: a fill-in-the-middle model completes, a chat model fixes and
+# refactors (without them, each job's model is LLM_LSP_MODEL, or chosen from the server's list).
 # nnoremap <leader>a <Cmd>LspCodeAction<CR>

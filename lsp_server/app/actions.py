@@ -2,10 +2,12 @@
 
 Owns which AI actions are offered for a range — "Fix with AI: <message>" per diagnostic of the request
 (from any language server) plus one for all of them, the ``refactor.rewrite`` family (simplify,
-document, type annotations where the language has them, generate tests, explain) and the user's own
-``actions.custom`` — and how a chosen action becomes a ``ProposedEdit``. Listing never calls a model,
-parses nothing and does no I/O, so it stays far under 20 ms; each offer carries in ``data`` everything
-resolve needs (uri, version, range, action, diagnostics). Resolve refuses a document whose version
+document, type annotations where the language has them, generate tests, explain) and the custom
+``actions.custom`` — and how a chosen action becomes a ``ProposedEdit``. A custom action's prompt counts
+as the user's request (which may explain a power the edit adds) only when the user's own settings hold
+it, never when only a workspace's do. Listing never calls a model, parses nothing and does no I/O, so
+it stays far under 20 ms; each offer carries in ``data`` everything resolve needs (uri, version,
+range, action, diagnostics). Resolve refuses a document whose version
 moved (``ContentModified``), before and after the model call.
 
 "Explain" and "Generate tests" do not edit the current document: they are offered as commands
@@ -210,7 +212,10 @@ async def resolve(
     scope = rewrite.find_scope(snapshot, request.range, request.scope)
     task = rewrite.instruction(request.action, snapshot, request.prompt)
     limits = rewrite.Budget.from_settings(settings, clock)
-    asked = Task(request.action, request.prompt, tuple(d.message for d in request.diagnostics))
+    # A custom action's prompt is the user's request only when the user's own settings hold it; one a
+    # workspace supplied is repository text, and repository text never explains a power an edit adds.
+    own = request.prompt if settings.actions.users_own(request.prompt) else ""
+    asked = Task(request.action, own, tuple(d.message for d in request.diagnostics))
     result = await rewrite.rewrite(
         provider, snapshot, scope, task, limits, diagnostics=request.diagnostics, asked=asked
     )

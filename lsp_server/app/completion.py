@@ -188,6 +188,13 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
 
     with slow_step("post-processing", snapshot.uri):
         shown = dedupe(postprocess.suggest(text, cursor, chat=chat, scene=scene) for text in texts)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "post-processing: %d answer(s) %s -> shown %s",
+            len(texts),
+            [text[:120] for text in texts],
+            [item.text[:120] for item in shown],
+        )
     # Held back (and logged): a multi-line suggestion adding process execution with a URL or secret path.
     safe = set(
         capabilities.without_risky([item.text for item in shown], snapshot.grammar, prefix_key + suffix_key)

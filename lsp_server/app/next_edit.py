@@ -89,10 +89,12 @@ class Sources:
 
     settings: Settings
     provider: Provider
+    model: str  # the model serving next edits (its name picks the prompt format)
     history: EditHistory
     current: Callable[[str], Snapshot | None]  # a document's snapshot now (None: closed)
     is_excluded: Callable[[str], bool]  # by URI: the privacy rules
     display_path: Callable[[str], str]  # by URI: how a prompt names a document
+    calls: Callable[[], int] = lambda: 0  # model requests started so far, by every feature
     clock: Callable[[], float] = time.monotonic
 
 
@@ -240,7 +242,7 @@ class NextEdits:
         if served is not None:
             return served
         if not explicit:
-            self.budget.observe(getattr(provider, "calls", 0))
+            self.budget.observe(sources.calls())
             if not self.budget.allows():
                 return none(OVER_BUDGET)
         region = editable_region(snapshot, *position)
@@ -248,7 +250,7 @@ class NextEdits:
             return none("no editable region here (past the end, or a line longer than a region may be)")
         if invisible.find_invisible(region.text):
             return none("the code around the cursor holds invisible characters")
-        fmt = edit_formats.edit_format_for(sources.settings.model)
+        fmt = edit_formats.edit_format_for(sources.model)
         try:
             prompt, secrets = _prompt(fmt, sources, snapshot, region)
         except UnsafeEdit as exc:

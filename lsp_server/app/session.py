@@ -1,11 +1,12 @@
 """The Session: one running llm-lsp, whichever door a request came in by (editor or terminal).
 
 Owns the settings and everything built from them — the privacy gate, the document store, the
-workspace index, the offline engine, the provider, the suggestion cache, the debounce, recent-edit
-tracking, the edit history and next-edit state, and the status — and applies a settings change to
-exactly the parts it affects. Every model-calling entry point (``complete``, ``resolve_action``,
-``run_command``, ``next_edit``) passes the privacy gate here, below the LSP layer and the CLI, so no
-door can forget it.
+workspace index, the offline engine, the provider of each job (role: completion, actions, nextEdit;
+a model discovered from the server's list where none is named), the suggestion cache, the debounce,
+recent-edit tracking, the edit history and next-edit state, and the status — and applies a settings
+change to exactly the parts it affects. Every model-calling entry point (``complete``,
+``resolve_action``, ``run_command``, ``next_edit``) passes the privacy gate here, below the LSP
+layer and the CLI, so no door can forget it.
 
 Must not import pygls or know LSP types: the LSP layer and the CLI both construct a Session and call
 it with plain values. Progress and status reach the user through the callbacks they pass in.
@@ -32,7 +33,13 @@ import attrs
 from lsp_server.app import actions, commands, completion, next_edit
 from lsp_server.core import settings as config
 from lsp_server.core.documents import Change, DocumentStore, Snapshot
-from lsp_server.core.errors import ContentModified, ExcludedFile, ProviderError
+from lsp_server.core.errors import (
+    ContentModified,
+    ExcludedFile,
+    ModelNotConfigured,
+    ModelNotFound,
+    ProviderError,
+)
 from lsp_server.core.uris import uri_name, uri_to_path
 from lsp_server.engine import context
 from lsp_server.engine.cache import SuggestionCache
@@ -42,8 +49,10 @@ from lsp_server.engine.index import WorkspaceIndex, read_source
 from lsp_server.engine.rewrite import ProposedEdit, require_confirmable
 from lsp_server.privacy import redaction
 from lsp_server.privacy.gate import PrivacyGate, denylist_reason
+from lsp_server.providers import choice
 from lsp_server.providers.base import Provider
-from lsp_server.providers.choice import choose_provider, model_signature
+from lsp_server.providers.catalog import server_name
+from lsp_server.providers.choice import Assignment, ProviderSet
 from lsp_server.providers.prompts import FimPrompt
 
 log = logging.getLogger(__name__)
@@ -134,8 +143,10 @@ class Session:
         self.gate: PrivacyGate | None = None
         self.index = self._new_index()
         self.offline: Provider | None = None
-        self._provider: Provider | None = None
-        self._provider_key: tuple | None = None
+        self.providers = ProviderSet(self.offline_provider)
+        # role -> (settings, catalog state, assignment): each request looks its roles up (``provider_for``)
+        self._assigned: dict[str, tuple[config.Settings, tuple, Assignment]] = {}
+        self._discovery: asyncio.Future | None = None
         self.cache = SuggestionCache()
         self.debounce = self._new_debounce()
         self.status = Status()
@@ -165,8 +176,9 @@ class Session:
     def apply_settings(self, sources: config.Sources) -> list[config.Problem]:
         """Resolve ``sources``, switch to the result and update exactly the parts it affects.
 
-        The provider is rebuilt lazily when its signature changed (``provider``); the debounce takes
-        the new bounds; index limits apply to the next files indexed; a new ``privacy.exclude``
+        A role's provider is rebuilt lazily when its signature changed (``provider_for``), and the
+        servers' model lists are asked again (the kept ones serve until they answer); the debounce
+        takes the new bounds; index limits apply to the next files indexed; a new ``privacy.exclude``
         rebuilds the gate (``reload_gate``, which the caller awaits) and purges what it now excludes.
         Returns the problems to show the user.
         """
@@ -178,6 +190,7 @@ class Session:
         level = self.log_level_override or new.log_level
         logging.getLogger("lsp_server").setLevel(level.upper())
         self.cache.clear()
+        self.providers.catalog.refresh()  # the lists are asked again; the kept ones serve meanwhile
         if (new.completion.debounce_min_ms, new.completion.debounce_max_ms) != (
             old.completion.debounce_min_ms,
             old.completion.debounce_max_ms,
@@ -233,21 +246,109 @@ class Session:
     # providers ----------------------------------------------------------------------------------
 
     def provider(self) -> Provider:
-        """The provider for the current settings, rebuilt only when model settings changed."""
-        key = model_signature(self.settings)
-        if self._provider is None or key != self._provider_key:
-            old = self._provider
-            self._provider = choose_provider(self.settings, self.offline_provider())
-            self._provider_key = key
-            if self._provider.is_offline:
-                self.catch_up_offline()
-            if old is not None and old is not self._provider and old is not self.offline:
-                self.keep(asyncio.ensure_future(old.aclose()))
-            warm_up = getattr(self._provider, "warm_up", None)
-            if warm_up is not None:  # import the SDK and connect off the first keystroke's deadline
-                self.keep(asyncio.ensure_future(warm_up()))
-            self.set_status(self.resting_state(), self.model_label(), self._provider.description)
-        return self._provider
+        """The completion role's provider (``provider_for("completion")``)."""
+        return self.provider_for("completion")
+
+    def roles(self) -> tuple[str, ...]:
+        """The roles in use: completion and actions always, next edits when enabled."""
+        return config.ROLES if self.settings.next_edit.enable else config.ROLES[:2]
+
+    def assignment(self, role: str) -> Assignment:
+        """Who serves ``role`` under the current settings and the model lists asked so far (no I/O).
+
+        Kept until the settings or the lists change: every request looks its roles up, and building
+        an assignment (and its sentence) costs about 50 us.
+        """
+        state = self.providers.catalog.state()
+        kept = self._assigned.get(role)
+        if kept is not None and kept[0] is self.settings and kept[1] == state:
+            return kept[2]
+        assignment = choice.assign(self.settings, role, self.providers.catalog)
+        self._assigned[role] = (self.settings, state, assignment)
+        return assignment
+
+    def provider_for(self, role: str) -> Provider:
+        """The provider serving ``role`` (``completion``, ``actions``, ``nextEdit``); never blocks.
+
+        Every role in use is brought up to date at once (a few dictionary lookups when nothing
+        changed), so the status always names each job's model. A role's provider is rebuilt only
+        when its settings or its chosen model changed, and roles with the same server, key and model
+        share one. While a model is still being discovered from the server's list the offline engine
+        serves, and the discovery runs in the background (``discover``).
+        """
+        served: dict[str, Provider] = {}
+        moved: dict[int, Provider] = {}
+        for each in dict.fromkeys((*self.roles(), role)):
+            assignment = self.assignment(each)
+            if assignment.state == choice.PENDING or assignment.stale:
+                self.discover_in_background()
+            provider, changed = self.providers.serve(self.settings, assignment)
+            if changed:
+                moved[id(provider)] = provider
+                if each == "completion":
+                    self.cache.clear()  # suggestions of the previous model (or the offline engine) go
+                    if provider.is_offline:
+                        self.catch_up_offline()
+            served[each] = provider
+        if moved:
+            for retired in self.providers.retire():
+                self.keep(asyncio.ensure_future(retired.aclose()))
+            for provider in moved.values():
+                warm_up = getattr(provider, "warm_up", None)
+                if warm_up is not None:  # import the SDK and connect off the first keystroke's deadline
+                    self.keep(asyncio.ensure_future(warm_up()))
+            self.refresh_status()
+        return served[role]
+
+    def model_calls(self) -> int:
+        """Requests the serving providers have started (the call budget completions and next edits share)."""
+        serving = {id(p): p for p in (self.providers.current(role) for role in config.ROLES) if p is not None}
+        return sum(getattr(provider, "calls", 0) for provider in serving.values())
+
+    def discover_in_background(self) -> None:
+        """Start ``discover`` unless it runs already (needs a running event loop; else nothing)."""
+        if self._discovery is not None and not self._discovery.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._discovery = self.keep(loop.create_task(self.discover(), name="llm-lsp model discovery"))
+
+    async def discover(self, roles: tuple[str, ...] | None = None) -> None:
+        """Ask each server a role needs a model from for its list (kept: asked once), then serve.
+
+        Takes at most the connect timeout for a server that is not there, a few seconds in all; the
+        keystroke path never waits for it (``provider_for`` serves the offline engine meanwhile).
+        """
+        endpoints = {
+            (endpoint.base_url, endpoint.api_key)
+            for endpoint in (self.settings.role(role) for role in roles or self.roles())
+            if endpoint.discovers
+        }
+        timeout = self.settings.connect_timeout_ms / 1000
+        await asyncio.gather(*(self.providers.catalog.ask(*endpoint, timeout) for endpoint in endpoints))
+        self.provider_for("completion")  # leave the offline engine if a model was found; the status
+
+    async def provider_ready(self, role: str) -> Provider:
+        """``role``'s provider once its model is known (an explicit action may wait for the list)."""
+        if self.settings.role(role).discovers:
+            await self.discover((role,))
+        return self.provider_for(role)
+
+    def model_failed(self, role: str, exc: ProviderError) -> None:
+        """A discovered model the server no longer has: forget its list, so the next use asks again."""
+        assignment = self.assignment(role)
+        if isinstance(exc, ModelNotFound) and assignment.state == choice.DISCOVERED:
+            endpoint = assignment.endpoint
+            server = server_name(endpoint.base_url)  # never a user:password the URL may carry
+            log.info("%s no longer serves %s: asking for its models again", server, assignment.model)
+            self.providers.catalog.forget(endpoint.base_url, endpoint.api_key)
+
+    def not_configured(self, role: str, error: ModelNotConfigured) -> ModelNotConfigured:
+        """The error for an action no model serves: why, from the settings and the server's list."""
+        assignment = self.assignment(role)
+        return error if assignment.model else ModelNotConfigured(assignment.note)
 
     def offline_provider(self) -> Provider:
         """The embedded offline engine (created on first use)."""
@@ -260,8 +361,7 @@ class Session:
 
     async def aclose(self) -> None:
         """Close model connections."""
-        if self._provider is not None:
-            await self._provider.aclose()
+        await self.providers.aclose()
 
     # privacy ------------------------------------------------------------------------------------
 
@@ -331,7 +431,7 @@ class Session:
         self.store.change(uri, version, changes)
         if not self.uri_excluded(uri):
             self.history.record(uri, before, changes, time.monotonic(), self.snapshot_of)
-        self.next_edits.typed(uri, len(changes), getattr(self._provider, "calls", 0))
+        self.next_edits.typed(uri, len(changes), self.model_calls())
         self.edited.add(uri)
         last = changes[-1].range if changes else None
         self.recent_edits.append((uri, last[0][0] if last else 0))
@@ -495,7 +595,7 @@ class Session:
         snapshot = self.store.get(uri)
         try:
             self.index.add_file(path, snapshot.text, snapshot.language_id)
-            if self._provider is not None and not self._provider.is_offline:
+            if self.model_serves():
                 self.offline_stale.add(uri)
             else:
                 self.offline_stale.discard(uri)
@@ -566,6 +666,7 @@ class Session:
             try:
                 result = await completion.suggest(pipeline, snapshot, offset, explicit=explicit)
             except ProviderError as exc:
+                self.model_failed("completion", exc)
                 if pipeline.provider.is_offline or not self.settings.offline_fallback:
                     self.set_status("error", message=str(exc))
                     raise
@@ -579,7 +680,7 @@ class Session:
             self.end_work()
         self.next_edits.ghost_text(uri, result.version, bool(result.items))
         if self.status.state == "error":
-            self.set_status(self.resting_state(), message=self.provider().description)
+            self.set_status(self.resting_state(), message=self.status_message())
         return result
 
     # actions and commands -----------------------------------------------------------------------
@@ -595,7 +696,13 @@ class Session:
         self.refuse_excluded(uri)
         self.begin_work()
         try:
-            proposed = await actions.resolve(data, self.store, self.provider(), self.settings)
+            provider = await self.provider_ready("actions")
+            proposed = await actions.resolve(data, self.store, provider, self.settings)
+        except ModelNotConfigured as exc:
+            raise self.not_configured("actions", exc) from None
+        except ProviderError as exc:
+            self.model_failed("actions", exc)
+            raise
         finally:
             self.end_work()
         require_confirmable([proposed], client_confirms)
@@ -618,7 +725,13 @@ class Session:
         self.refuse_excluded(request.uri)
         self.begin_work()
         try:
-            result = await commands.run(request, self.store, self.provider(), self.settings, report=report)
+            provider = await self.provider_ready("actions")
+            result = await commands.run(request, self.store, provider, self.settings, report=report)
+        except ModelNotConfigured as exc:
+            raise self.not_configured("actions", exc) from None
+        except ProviderError as exc:
+            self.model_failed("actions", exc)
+            raise
         finally:
             self.end_work()
         require_confirmable(result.edits, client_confirms)
@@ -650,19 +763,26 @@ class Session:
             raise ContentModified(f"{uri} is at version {snapshot.version}, not {version}")
         if not (always or self.settings.next_edit.enable):
             return next_edit.NextEditResult(uri, snapshot.version, reason=next_edit.DISABLED)
-        sources = next_edit.Sources(
-            settings=self.settings,
-            provider=self.provider(),  # role: nextEdit
-            history=self.history,
-            current=self.snapshot_of,
-            is_excluded=self.uri_excluded,
-            display_path=lambda other: self.display_path(uri_to_path(other) or uri_name(other)),
-        )
         self.begin_work()
         try:
+            # The user's own request may wait for the server's model list; a typing pause never does.
+            provider = await self.provider_ready("nextEdit") if explicit else self.provider_for("nextEdit")
+            sources = next_edit.Sources(
+                settings=self.settings,
+                provider=provider,
+                model=self.assignment("nextEdit").model,
+                history=self.history,
+                current=self.snapshot_of,
+                is_excluded=self.uri_excluded,
+                display_path=lambda other: self.display_path(uri_to_path(other) or uri_name(other)),
+                calls=self.model_calls,
+            )
             return await self.next_edits.predict(
                 sources, snapshot, position, explicit=explicit, confirmable=confirmable
             )
+        except ProviderError as exc:
+            self.model_failed("nextEdit", exc)
+            raise
         finally:
             self.end_work()
 
@@ -684,13 +804,32 @@ class Session:
             self.on_status(new)
 
     def model_label(self) -> str:
-        """A short name for status bars: the model, or ``offline``."""
-        return self.settings.model or "offline"
+        """A short name for status bars: the model, ``m1 + m2`` when jobs use different ones, ``offline``."""
+        return choice.label([self.assignment(role) for role in self.roles()])
+
+    def status_message(self) -> str:
+        """The status's longer text: which model serves which job, and why the offline engine serves."""
+        assignments = [self.assignment(role) for role in self.roles()]
+        lines = []
+        for assignment in assignments:
+            provider = self.providers.current(assignment.role)
+            if provider is not None and not provider.is_offline:
+                found = f" (chosen from the server's list: {assignment.note})" if assignment.note else ""
+                lines.append(f"{choice.JOBS[assignment.role]}: {provider.description}{found}")
+        return "\n".join(lines + choice.notes(assignments, self.providers.catalog))
+
+    def refresh_status(self) -> None:
+        """Show the current roles' models and the resting state (after a provider or list changed)."""
+        self.set_status(self.resting_state(), self.model_label(), self.status_message())
+
+    def model_serves(self) -> bool:
+        """True when a model (not the offline engine) serves completions now."""
+        provider = self.providers.current("completion")
+        return provider is not None and not provider.is_offline
 
     def resting_state(self) -> str:
         """The state shown when nothing is running: ``offline`` for the offline engine, else ``idle``."""
-        provider = self._provider or self.offline
-        return "offline" if provider is None or provider.is_offline else "idle"
+        return "idle" if self.model_serves() else "offline"
 
     def begin_work(self) -> None:
         """Mark one model request as running; the status shows ``busy`` once work lasts ``BUSY_AFTER_S``.
@@ -720,8 +859,7 @@ class Session:
             self._busy_timer.cancel()
             self._busy_timer = None
         if self.running == 0 and self.status.state == "busy":
-            description = self._provider.description if self._provider else ""
-            self.set_status(self.resting_state(), message=description)
+            self.set_status(self.resting_state(), message=self.status_message())
 
     def keep(self, task: asyncio.Future) -> asyncio.Future:
         """Keep a background task referenced until it ends, and log its failure once."""

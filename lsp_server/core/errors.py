@@ -35,6 +35,10 @@ class ProviderError(LlmLspError):
     """The model provider failed: network, HTTP status, malformed answer."""
 
 
+class ModelNotFound(ProviderError):
+    """The server answered 404: the model (or endpoint) is not there, e.g. a discovered one was removed."""
+
+
 class ProviderTimeout(ProviderError):
     """The model did not answer before the request's deadline."""
 

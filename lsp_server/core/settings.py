@@ -6,6 +6,11 @@ validation. Sources, lowest first: defaults -> environment (``OPENAI_BASE_URL``,
 ``workspace/configuration`` section ``llmLsp``. A bad value never stops anything: it yields one
 readable ``Problem`` naming the key and the reason, and the key keeps its value from the layer below.
 
+It also owns the roles (``completion``, ``actions``, ``nextEdit``): which model name, server and key
+each job's settings give (``Settings.role``), and which of the custom actions are the user's own words
+rather than a workspace's (``ActionsSettings.users_own``). Which provider then serves a role, and a
+model discovered from a server's list, are ``providers.choice``'s and ``providers.catalog``'s.
+
 Pure: no LSP types, no network. Reading the user file is the only I/O and happens only when asked
 (``load_user_file``).
 """
@@ -29,6 +34,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 SECTION = "llmLsp"
 KEY = "llm_lsp_key"  # attrs metadata: the camelCase key when it is not the attribute's name
+OMIT = "llm_lsp_omit"  # attrs metadata: derived, not a setting (no key, never read from a source)
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 
@@ -48,13 +54,38 @@ class Field:
     maximum: float | None = None
 
 
+def _role_fields(role: str, job: str) -> tuple[Field, ...]:
+    """A job's own model, server and key (a fast local FIM model for completion, a chat model for actions).
+
+    Written once for the three roles so they stay alike; ``Settings.role`` resolves them.
+    """
+    return (
+        Field(
+            f"{role}.model",
+            str,
+            "",
+            f"Model for {job}. Empty: `model` on the same server; on a server of its own "
+            f"(`{role}.baseUrl`), chosen from that server's /models list.",
+        ),
+        Field(f"{role}.baseUrl", str, "", f"OpenAI-compatible base URL for {job}. Empty: `baseUrl`."),
+        Field(
+            f"{role}.apiKey",
+            str,
+            "",
+            f"API key for {job}. Empty: `apiKey`, unless `{role}.baseUrl` names another server "
+            "(a key is never sent to a server it was not given for).",
+        ),
+    )
+
+
 # The schema. Every key here is documented in the README's settings reference (generated from `doc`).
 SCHEMA: tuple[Field, ...] = (
     Field(
         "model",
         str,
         "",
-        "Model name. Empty: the offline engine serves (gpt-4o-mini when only a key is set).",
+        "Model name for every job a role setting does not name. Empty: chosen from the server's "
+        "/models list when a base URL is set, gpt-4o-mini when only a key is set, else the offline engine.",
     ),
     Field(
         "baseUrl",
@@ -103,6 +134,7 @@ SCHEMA: tuple[Field, ...] = (
         "Debug only: write (redacted) prompts and answers to the log. Keys are never logged.",
     ),
     Field("completion.enable", bool, True, "Inline completions (ghost text) and the completion-list item."),
+    *_role_fields("completion", "completions"),
     Field(
         "completion.multiline",
         _choice("auto", "always", "never"),
@@ -131,6 +163,7 @@ SCHEMA: tuple[Field, ...] = (
         200000,
     ),
     Field("completion.disabledLanguages", list, [], "languageIds with completions switched off."),
+    *_role_fields("actions", "fixes, refactors and the other commands"),
     Field(
         "actions.deadlineMs",
         int,
@@ -146,13 +179,6 @@ SCHEMA: tuple[Field, ...] = (
         [],
         'User-defined actions: [{"title", "prompt", "scope": selection|function|file, "kind"}].',
     ),
-    Field("privacy.exclude", list, [], "Extra gitignore-style patterns no AI feature may read or send."),
-    Field(
-        "privacy.redactSecrets",
-        bool,
-        True,
-        "Replace credentials by a placeholder before any prompt is built.",
-    ),
     Field(
         "nextEdit.enable",
         bool,
@@ -160,6 +186,7 @@ SCHEMA: tuple[Field, ...] = (
         "Next-edit suggestions: after an edit, predict the edit that follows near the cursor "
         "(textDocument/copilotInlineEdit). Needs a model; the offline engine does not predict edits.",
     ),
+    *_role_fields("nextEdit", "next-edit suggestions"),
     Field("nextEdit.maxTokens", int, 1024, "Upper bound on tokens generated for one next edit.", 64, 8192),
     Field(
         "nextEdit.deadlineMs",
@@ -169,6 +196,13 @@ SCHEMA: tuple[Field, ...] = (
         500,
         60000,
     ),
+    Field("privacy.exclude", list, [], "Extra gitignore-style patterns no AI feature may read or send."),
+    Field(
+        "privacy.redactSecrets",
+        bool,
+        True,
+        "Replace credentials by a placeholder before any prompt is built.",
+    ),
     Field("index.enable", bool, True, "Index the workspace for cross-file context."),
     Field("index.maxFiles", int, 20000, "Files indexed at most.", 0, 1000000),
     Field("index.maxFileBytes", int, 1000000, "Files larger than this are not indexed.", 1000, 100000000),
@@ -176,10 +210,18 @@ SCHEMA: tuple[Field, ...] = (
 
 FIELDS: dict[str, Field] = {f.key: f for f in SCHEMA}
 
+# The jobs that may each have a model of their own: ``Settings.role`` resolves one.
+ROLES = ("completion", "actions", "nextEdit")
+
 # Keys a workspace (a folder the user opened, possibly someone else's repository) must not change:
 # where code is sent, with which key, and whether the privacy gate applies.
 # ``logPrompts`` is one of them: it would write prompt text (code) into a log the user did not ask for.
-MACHINE_ONLY_KEYS = frozenset({"baseUrl", "apiKey", "privacy.redactSecrets", "logPrompts"})
+MACHINE_ONLY_KEYS = frozenset(
+    {"baseUrl", "apiKey", "privacy.redactSecrets", "logPrompts"}
+    | {f"{role}.{key}" for role in ROLES for key in ("baseUrl", "apiKey")}
+)
+# The environment variables that set a key (the other keys have none).
+ENVIRONMENT = {"baseUrl": "OPENAI_BASE_URL", "apiKey": "OPENAI_API_KEY", "model": "LLM_LSP_MODEL"}
 
 # Keys a workspace may only add to: its ``privacy.exclude`` patterns join the user's, never replace them.
 # The other keys were reviewed with one question — could a hostile repository use it to send code or
@@ -200,6 +242,33 @@ class Problem:
         return f"{SECTION}.{self.key} ({self.source}): {self.reason}"
 
 
+@attrs.frozen
+class RoleEndpoint:
+    """What one job's settings give: a model name (or none), a server and a key.
+
+    ``model`` is '' when no setting names one: then a model is discovered from ``base_url``'s list
+    (``discovers``), or, without a server either, the offline engine serves (``offline``).
+    ``own_server``: the role names a base URL of its own, other than ``baseUrl``; the top-level model
+    and key then stay with the top-level server.
+    """
+
+    role: str
+    model: str
+    base_url: str
+    api_key: str
+    own_server: bool = False
+
+    @property
+    def discovers(self) -> bool:
+        """True when the model must be chosen from the server's list."""
+        return not self.model and bool(self.base_url)
+
+    @property
+    def offline(self) -> bool:
+        """True when nothing names a model or a server for this role."""
+        return not self.model and not self.base_url
+
+
 # The typed tree. Attribute names are the schema's keys in snake_case (``completion.maxTokens`` is
 # ``settings.completion.max_tokens``); one cattrs converter maps them to and from camelCase.
 
@@ -209,6 +278,9 @@ class CompletionSettings:
     """``completion.*``: ghost text and the completion-list item."""
 
     enable: bool
+    model: str
+    base_url: str
+    api_key: str
     multiline: str
     max_tokens: int
     temperature: float
@@ -222,11 +294,43 @@ class CompletionSettings:
 
 @attrs.frozen
 class ActionsSettings:
-    """``actions.*``: quick fixes and the ``llm-lsp.*`` commands."""
+    """``actions.*``: quick fixes and the ``llm-lsp.*`` commands.
 
+    ``user_custom`` is not a setting: it holds the custom actions the user's own sources gave (user
+    file, ``initializationOptions``), as ``resolve`` saw them before a workspace's settings applied.
+    """
+
+    model: str
+    base_url: str
+    api_key: str
     deadline_ms: int
     max_tokens: int
     custom: tuple[Any, ...]
+    user_custom: tuple[Any, ...] = attrs.field(default=(), metadata={OMIT: True})
+
+    def users_own(self, prompt: str) -> bool:
+        """Whether ``prompt`` is a custom action prompt the user wrote, not one a workspace supplied.
+
+        A workspace's settings come from whoever wrote the repository: its prompts may be offered as
+        actions, but they are repository text, so they never explain a power an edit adds
+        (``engine.capabilities``). The same entry in the user's own settings (VS Code sends those in
+        both places) is the user's.
+        """
+        return bool(prompt) and any(
+            isinstance(entry, Mapping) and entry.get("prompt") == prompt for entry in self.user_custom
+        )
+
+
+@attrs.frozen
+class NextEditSettings:
+    """``nextEdit.*``: next-edit suggestions, and the model, server and key of their job."""
+
+    enable: bool
+    model: str
+    base_url: str
+    api_key: str
+    max_tokens: int
+    deadline_ms: int
 
 
 @attrs.frozen
@@ -235,15 +339,6 @@ class PrivacySettings:
 
     exclude: tuple[str, ...]
     redact_secrets: bool
-
-
-@attrs.frozen
-class NextEditSettings:
-    """``nextEdit.*``: predicting the edit that follows the user's last one."""
-
-    enable: bool
-    max_tokens: int
-    deadline_ms: int
 
 
 @attrs.frozen
@@ -271,30 +366,54 @@ class Settings:
     log_prompts: bool
     completion: CompletionSettings
     actions: ActionsSettings
-    privacy: PrivacySettings
     next_edit: NextEditSettings
+    privacy: PrivacySettings
     index: IndexSettings
 
     @property
     def model(self) -> str:
-        """The effective model name ('' means the offline engine)."""
+        """The effective top-level model name ('' when none is named or implied)."""
         if not self.model_name and self.api_key and not self.base_url:
             return DEFAULT_OPENAI_MODEL
         return self.model_name
 
     @property
     def uses_offline_engine(self) -> bool:
-        """True when no model is configured: the embedded offline engine serves."""
-        return not self.model
+        """True when no job has a model or a server to find one on: the offline engine serves all."""
+        return all(self.role(role).offline for role in ROLES)
+
+    def role(self, role: str) -> RoleEndpoint:
+        """The model name, server and key for one job (``ROLES``), each falling back to the top level.
+
+        A role on a server of its own (``<role>.baseUrl`` other than ``baseUrl``) takes neither the
+        top-level key (a key is never sent to a server it was not given for) nor the top-level model
+        name (it names a model of the other server): its model is then its own, or discovered.
+        """
+        sections: dict[str, CompletionSettings | ActionsSettings | NextEditSettings] = {
+            "completion": self.completion,
+            "actions": self.actions,
+            "nextEdit": self.next_edit,
+        }
+        section = sections[role]
+        own_url = section.base_url
+        own_server = bool(own_url) and own_url.rstrip("/") != self.base_url.rstrip("/")
+        base_url = own_url or self.base_url
+        api_key = section.api_key or ("" if own_server else self.api_key)
+        model = section.model or ("" if own_server else self.model_name)
+        if not model and api_key and not base_url:
+            model = DEFAULT_OPENAI_MODEL  # OpenAI itself: its list is long, the default is known
+        return RoleEndpoint(role, model, base_url, api_key, own_server)
 
     def flat(self) -> dict[str, Any]:
         """Every dotted camelCase key with its value (the schema's own view)."""
         return flatten(CONVERTER.unstructure(self))
 
     def public_view(self) -> dict[str, Any]:
-        """The settings as a plain dict with the API key masked (for doctor and logs)."""
+        """The settings as a plain dict with every API key masked (for doctor and logs)."""
         shown = self.flat()
-        shown["apiKey"] = mask_secret(shown["apiKey"])
+        for key in shown:
+            if key == "apiKey" or key.endswith(".apiKey"):
+                shown[key] = mask_secret(shown[key])
         return shown
 
 
@@ -304,7 +423,12 @@ def _camel(name: str) -> str:
 
 
 def _renames(cls: type) -> dict[str, Any]:
-    return {a.name: override(rename=a.metadata.get(KEY, _camel(a.name))) for a in attrs.fields(cls)}
+    return {
+        a.name: override(omit=True)
+        if a.metadata.get(OMIT)
+        else override(rename=a.metadata.get(KEY, _camel(a.name)))
+        for a in attrs.fields(cls)
+    }
 
 
 def _converter() -> cattrs.Converter:
@@ -427,13 +551,7 @@ def apply_layer(
             continue
         if not trusted and key in MACHINE_ONLY_KEYS:
             if raw != values.get(key):
-                problems.append(
-                    Problem(
-                        key,
-                        "can only be set in initializationOptions, the user config file or the environment",
-                        source,
-                    )
-                )
+                problems.append(Problem(key, f"can only be set in {trusted_places(key)}", source))
             continue
         value, reason = _coerce(field, raw)
         if reason is not None:
@@ -446,6 +564,17 @@ def apply_layer(
         problems.append(Problem("completion.debounceMinMs", "is above completion.debounceMaxMs", source))
         values["completion.debounceMinMs"] = values["completion.debounceMaxMs"]
     return problems
+
+
+def trusted_places(key: str) -> str:
+    """Where the user sets ``key`` so that it counts as theirs (the environment where a variable exists)."""
+    places = "initializationOptions or the user config file"
+    variable = ENVIRONMENT.get(key)
+    return (
+        f"{places} ({user_file_path()}) or the environment ({variable})"
+        if variable
+        else (f"{places} ({user_file_path()})")
+    )
 
 
 def environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -497,8 +626,11 @@ def resolve(sources: Sources) -> tuple[Settings, list[Problem]]:
     # initializationOptions come from the user's own editor configuration; workspace/configuration may
     # carry a workspace's settings file (e.g. .vscode/settings.json of a cloned repository).
     problems += apply_layer(values, sources.initialization_options, "initializationOptions")
+    users_custom = tuple(values["actions.custom"])
     problems += apply_layer(values, sources.workspace_configuration, "workspace/configuration", trusted=False)
-    return from_flat(values), problems
+    settings = from_flat(values)
+    settings = attrs.evolve(settings, actions=attrs.evolve(settings.actions, user_custom=users_custom))
+    return settings, problems
 
 
 def from_flat(values: Mapping[str, Any]) -> Settings:

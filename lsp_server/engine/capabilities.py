@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 class Task:
     """What the user asked for, as far as it may explain a capability.
 
-    ``request``: words the user wrote (a refactor instruction, a custom action's prompt); ``hints``:
+    ``request``: words the user wrote (a refactor instruction, a custom action's prompt from the user's
+    own settings; never a workspace's, which is repository text like the file's comments); ``hints``:
     diagnostic messages, which explain only an import of a module they name; ``local``: names of the
     project's own modules (generated tests import the code under test).
     """

@@ -375,7 +375,12 @@ def has_type_annotations(grammar: str | None, language_id: str | None) -> bool:
 
 
 def instruction(action: str, snapshot: Snapshot, custom: str = "") -> str:
-    """What the model is asked to do: ours, or the user's own words (a command or a custom action)."""
+    """What the model is asked to do: ours, or the given words (a command's, or a custom action's prompt).
+
+    A custom action's prompt may come from a workspace's settings: it is still sent as the task (the
+    user chose the action by its title), but only ``asked`` decides what may explain a power the edit
+    adds, and a workspace's prompt is never part of it (``app.actions.resolve``).
+    """
     language = language_name(snapshot)
     if action == "fix":
         return (

@@ -51,7 +51,7 @@ from typing import Union
 
 import attrs
 
-from lsp_server.providers import calibration, scope
+from lsp_server.providers import bindings, calibration, scope
 from lsp_server.providers.calibration import THRESHOLD
 
 _TOKEN_RE = re.compile(
@@ -86,6 +86,12 @@ _AFTER_MATCH = 8  # tokens after the line compared with an occurrence's
 _MAX_VOTERS = 64  # the best-matching occurrences that vote: bounds latency
 _MAX_STEPS = 64  # tokens per suggested line
 _MAX_CHARS_PER_LINE = 240
+# A repeat: copies sharing the cursor's line so far and this many tokens before it all continue the
+# same way. Shown at this confidence at least.
+_REPEAT_MIN_TOKENS = 4
+_REPEAT_COPIES = 2
+_REPEAT_CONTEXT_LIMIT = 96  # tokens compared when checking that a copy shares the whole context
+REPEAT_CONFIDENCE = 0.95
 
 # Per-request windows of the current document: enough for the enclosing function and its
 # neighbours while keeping lexing well under a millisecond.
@@ -153,13 +159,56 @@ class Suggestion:
 
     ``source`` is ``copy`` (what followed the same context elsewhere), ``word`` (an unfinished name
     completed from the names in scope), ``word+copy`` (that name, then a copied rest), ``close`` (the
-    brackets an earlier line opened) or ``end`` (the line's own quote and brackets closed, then the
-    terminator its neighbours end with).
+    brackets an earlier line opened), ``end`` (the line's own quote and brackets closed, then the
+    terminator its neighbours end with) or ``repeat`` (a copy every other copy of this place agrees on).
     """
 
     text: str
     confidence: float
     source: str
+
+
+@attrs.define
+class Considered:
+    """A candidate the engine looked at, for diagnostics and calibration.
+
+    ``features`` is its evidence (the calibration's input), ``confidence`` None when it was dropped
+    before being scored, and ``verdict`` says what became of it: ``best``, ``less confident than the
+    best``, or ``dropped: <the rule>`` (the provider adds whether the best reached the threshold).
+    """
+
+    text: str
+    source: str
+    features: dict
+    confidence: float | None = None
+    verdict: str = ""
+
+    def describe(self) -> str:
+        """One line for a log: confidence, source, evidence, verdict and the text."""
+        shown = "  -  " if self.confidence is None else f"{self.confidence:.2f} "
+        keys = ("share", "voters", "longest", "local", "after", "repeat", "agree")
+        evidence = ", ".join(
+            f"{k} {self.features[k]:.2f}"
+            if isinstance(self.features[k], float)
+            else f"{k} {self.features[k]}"
+            for k in keys
+            if self.features.get(k)
+        )
+        return f"{shown}{self.source or '-':<9} {self.text!r:<50} [{evidence}] {self.verdict}"
+
+
+def _better(best: Considered | None, entry: Considered) -> Considered:
+    """The more confident of two scored candidates (the first on a tie)."""
+    if best is None or best.confidence is None:
+        return entry
+    return entry if (entry.confidence or 0.0) > best.confidence else best
+
+
+def _nothing(collect: list[Considered] | None, why: str) -> None:
+    """Tell ``collect`` why there was nothing to consider."""
+    if collect is not None:
+        collect.append(Considered("", "", {}, verdict=f"no candidates: {why}"))
+    return None
 
 
 @attrs.frozen
@@ -484,7 +533,7 @@ class OfflineModel:
         path: str | None = None,
         max_lines: int = 1,
         scope_names: frozenset[str] = frozenset(),
-        collect: list | None = None,
+        collect: list[Considered] | None = None,
     ) -> Suggestion | None:
         """The most confident candidate for the cursor, whatever its confidence, or None.
 
@@ -492,41 +541,69 @@ class OfflineModel:
         workspace index's definitions of the file and of what it imports); the windows' own
         identifiers and the workspace's common words are added here. None when the cursor is inside
         a word, the document is excluded or binary-looking, or there is nothing to go on.
-        ``collect`` (benchmarks) receives every candidate as ``(text, features, confidence)``.
+
+        A *repeat* — the workspace holds the cursor's line so far, and the code just before it, in two
+        or more places, and every one of them goes on the same way — is the strongest evidence there is:
+        it is proposed whatever the agreement rule and the calibration say (only text shaped like a
+        credential is still refused). ``collect`` (diagnostics, benchmarks) receives a ``Considered``
+        for every candidate, with the rule that dropped it.
         """
         path = self.resolve_path(path) or path
-        if max_lines < 1 or not prefix.strip() or (path is not None and self._is_excluded(path)):
+        if max_lines < 1 or not prefix.strip():
+            _nothing(collect, "nothing typed before the cursor")
+            return None
+        if path is not None and self._is_excluded(path):
+            _nothing(collect, "the file is excluded by the privacy rules")
             return None
         if _is_word_end(prefix) and _is_word_end(suffix[:1]):
-            return None  # mid-word: completing would split an existing identifier
+            _nothing(collect, "the cursor is inside a word")
+            return None
         before = _line_tail(prefix, _PREFIX_WINDOW)
         after = _line_head(suffix, _SUFFIX_WINDOW)
         if "\x00" in before or "\x00" in after:
+            _nothing(collect, "the text looks binary")
             return None
         line_rest = suffix.split("\n", 1)[0]
         flags = scope.language_flags(path)
+        family = bindings.family_of(path)
         line_before = before[before.rfind("\n") + 1 :]
         with self._lock:
             candidates, shown_words = self._candidates(before, after, path, max_lines, scope_names)
             known = (shown_words, scope_names, self._common_names(), scope.BASE_NAMES)
-        best: Suggestion | None = None
+        considered: list[Considered] = []
+        best: Considered | None = None
         for text, features in candidates:
+            copied = text
             text = _trim_to_suffix(text, line_rest)
-            if not text.strip() or looks_secret(text):
+            entry = Considered(text or copied, str(features["source"]), features)
+            considered.append(entry)
+            if not text.strip():
+                entry.verdict = "dropped: it does not lead into the text after the cursor"
+                continue
+            if looks_secret(text):
+                entry.verdict = "dropped: it looks like a credential"
                 continue
             first = text.split("\n", 1)[0]
             names = scope.mentioned_names(line_before, first, *flags)
-            if scope.unknown_names(names, known):
-                continue  # it would introduce a name nothing reachable defines: a copy from elsewhere
+            unknown = scope.unknown_names(names, known)
+            if unknown:
+                bound = bindings.bound_names(line_before + first, family, *flags)
+                unknown = [name for name in unknown if name not in bound]
             features["names"] = len(names)
             features["chars"] = len(first)
             features["pending"] = float(_is_word_end(line_before))
             features["open_after"], features["over"] = scope.line_balance(line_before, first, *flags)
-            confidence = calibration.confidence(features)
-            if collect is not None:
-                collect.append((text, features, confidence))
-            if best is None or confidence > best.confidence:
-                best = Suggestion(text, confidence, str(features["source"]))
+            entry.confidence = calibration.confidence(features)
+            if features.get("repeat"):
+                entry.source = "repeat"
+                entry.confidence = max(entry.confidence, REPEAT_CONFIDENCE)
+            elif unknown:
+                entry.confidence = None
+                entry.verdict = (
+                    f"dropped: it writes names nothing reachable defines ({', '.join(unknown[:4])})"
+                )
+                continue
+            best = _better(best, entry)
         finished = scope.finish_line(before, after, *flags) if not line_rest.strip() else None
         if finished is not None:
             features = {
@@ -534,21 +611,28 @@ class OfflineModel:
                 "agree": finished[1],
                 "end_chars": len(finished[0]),
                 "end_pending": float(_is_word_end(line_before)),
+                "end_closes": float(finished[0][:1] in ")]}\"'`"),
+                "end_header": float(finished[0] == ":" and flags[0] and scope.is_block_header(line_before)),
             }
-            confidence = calibration.confidence(features)
-            if collect is not None:
-                collect.append((finished[0], features, confidence))
-            if best is None or confidence > best.confidence:
-                best = Suggestion(finished[0], confidence, "end")
+            entry = Considered(finished[0], "end", features, calibration.confidence(features))
+            considered.append(entry)
+            best = _better(best, entry)
         closing = scope.closing_line(before, *flags)
         if closing and not line_rest.strip():
             features = {"source": "close", "chars": len(closing)}
-            confidence = calibration.confidence(features)
-            if collect is not None:
-                collect.append((closing, features, confidence))
-            if best is None or confidence > best.confidence:
-                best = Suggestion(closing, confidence, "close")
-        return best
+            entry = Considered(closing, "close", features, calibration.confidence(features))
+            considered.append(entry)
+            best = _better(best, entry)
+        if collect is not None:
+            for entry in considered:
+                if entry.confidence is not None:
+                    entry.verdict = "best" if entry is best else "less confident than the best"
+            collect.extend(
+                considered or [Considered("", "", {}, verdict="no earlier occurrence of this context")]
+            )
+        if best is None or best.confidence is None:
+            return None
+        return Suggestion(best.text, best.confidence, best.source)
 
     def _common_names(self) -> frozenset[str]:
         """Identifiers used in many files of the workspace: keywords, builtins, the project's staples."""
@@ -592,9 +676,14 @@ class OfflineModel:
         occurrences and whether the current document voted for it.
         """
         matches = self._find(ctx, following, same_slot)
+        need = _context_needed(ctx, request)
+        strong = [m for m in matches if _shares_context(m, ctx, need)]
         if pending:
             matches = [m for m in matches if request.text(m[0][m[1]]).startswith(pending)]
-        out = self._vote(matches, len(pending), request, max_lines, "", 1.0, following)
+        kept = {id(m) for m in matches}
+        # A copy of the same place that goes on other than what is typed: the workspace disagrees.
+        repeats = {id(m) for m in strong} if all(id(m) in kept for m in strong) else set()
+        out = self._vote(matches, len(pending), request, max_lines, "", 1.0, following, repeats)
         # The typed word may also be the start of a longer name in scope: complete it from the names
         # the document shows (nearest and most used first), then continue the line after it.
         for token, share in _name_completions(pending, ctx, following, request, scope_names)[:_MAX_NAMES]:
@@ -613,25 +702,37 @@ class OfflineModel:
         head: str,
         head_share: float,
         following: list[int],
+        repeats: set[int] | None = None,
     ) -> list[tuple[str, dict]]:
-        """The lines the matches continue with, pooled, best first, with the evidence for each."""
+        """The lines the matches continue with, pooled, best first, with the evidence for each.
+
+        ``repeats`` holds the matches that share the whole context of the cursor (``_shares_context``):
+        when at least ``_REPEAT_COPIES`` of them vote and all for one line, that line is a repeat.
+        """
         if not matches:
             return []
         if len(matches) > _MAX_VOTERS:
             matches = heapq.nlargest(_MAX_VOTERS, matches, key=lambda m: m[2] + m[3])
-        votes: dict[str, list[float]] = {}  # line -> [votes, voters, longest context, local voters]
+        votes: dict[
+            str, list[float]
+        ] = {}  # line -> [votes, voters, longest, local voters, after, same place]
         # The live lines after the cursor's line: an occurrence followed by the same lines sits in the
         # same kind of place (fill-in-the-middle evidence the context before the cursor cannot give).
         nl = next((i for i, t in enumerate(following[:_AFTER_SCAN]) if "\n" in request.text(t)), None)
         live_after = following[nl : nl + _AFTER_MATCH] if nl is not None else []
-        for seq, pos, length, bonus in matches:
+        unfinished_repeats = 0
+        for match in matches:
+            seq, pos, length, bonus = match
+            same_place = bool(repeats) and id(match) in repeats  # type: ignore[operator]
             found = _continuation(seq, pos, max_lines, request, skip)
             if found is None:
+                unfinished_repeats += same_place
                 continue
             line, end = found
             entry = votes.get(line)
             if entry is None:
-                entry = votes[line] = [0.0, 0, 0, 0, 0]
+                entry = votes[line] = [0.0, 0, 0, 0, 0, 0]
+            entry[5] += same_place
             entry[0] += _BASE ** min(length + bonus, _MAX_MATCH)
             entry[1] += 1
             entry[2] = max(entry[2], length)
@@ -647,8 +748,14 @@ class OfflineModel:
             return []
         total = sum(v[0] for v in votes.values()) + _PRIOR
         ranked = sorted(votes.items(), key=lambda item: -item[1][0])[:_MAX_CANDIDATES]
+        repeated = [line for line, v in votes.items() if v[5]]
+        repeat = (
+            repeated[0]
+            if len(repeated) == 1 and votes[repeated[0]][5] >= _REPEAT_COPIES and not unfinished_repeats
+            else None
+        )
         out = []
-        for rank, (line, (vote, voters, longest, local, after)) in enumerate(ranked):
+        for rank, (line, (vote, voters, longest, local, after, copies)) in enumerate(ranked):
             rival = ranked[1][1][0] if rank == 0 and len(ranked) > 1 else ranked[0][1][0]
             features = {
                 "source": "word+copy" if head else "copy",
@@ -661,6 +768,8 @@ class OfflineModel:
                 "after": after,
                 "tokens": len(lex(line)),
             }
+            if line == repeat:
+                features["repeat"] = copies
             out.append((head + line, features))
         return out
 
@@ -701,6 +810,33 @@ class OfflineModel:
                 matches.append((file.ids, pos, length, 0))
                 found |= length >= _LONG
         return found
+
+
+def _context_needed(ctx: list[int], request: _Request) -> int:
+    """How many tokens before the cursor a copy must share to stand in the same place.
+
+    The cursor's line so far with its indentation, and ``_REPEAT_MIN_TOKENS`` tokens before it that are
+    not line breaks (the end of the line before, or more lines when that one is a lone ``}``). The whole
+    context when the document starts sooner.
+    """
+    earlier = 0
+    passed_line_start = False
+    for i in range(len(ctx) - 1, max(-1, len(ctx) - 1 - _REPEAT_CONTEXT_LIMIT), -1):
+        if "\n" in request.text(ctx[i]):
+            passed_line_start = True
+        elif passed_line_start:
+            earlier += 1
+            if earlier >= _REPEAT_MIN_TOKENS:
+                return len(ctx) - i
+    return min(len(ctx), _REPEAT_CONTEXT_LIMIT)
+
+
+def _shares_context(match: _Match, ctx: list[int], need: int) -> bool:
+    """Whether the occurrence ``match`` is preceded by the last ``need`` tokens of ``ctx``."""
+    seq, pos, length, _ = match
+    if length >= need:
+        return True
+    return length >= _MAX_MATCH and _match_len(seq, pos, ctx, need) >= need
 
 
 def _continuation(

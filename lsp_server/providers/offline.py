@@ -21,7 +21,7 @@ from typing import Any
 
 from lsp_server.providers.base import Delta, ModelRequest
 from lsp_server.providers.calibration import THRESHOLD
-from lsp_server.providers.ngram import OfflineModel, Suggestion
+from lsp_server.providers.ngram import Considered, OfflineModel, Suggestion
 from lsp_server.providers.prompts import FimPrompt
 from lsp_server.providers.scope import IndexNames
 
@@ -88,11 +88,26 @@ class OfflineProvider:
             return ""
 
     def answer(self, prompt: FimPrompt) -> str:
-        """The suggestion to show for ``prompt``: ``""`` unless its confidence reaches the threshold."""
-        found = self.propose(prompt)
-        return found.text if found is not None and found.confidence >= self.threshold else ""
+        """The suggestion to show for ``prompt``: ``""`` unless its confidence reaches the threshold.
 
-    def propose(self, prompt: FimPrompt, collect: list | None = None) -> Suggestion | None:
+        At debug level the log gets every candidate considered, its evidence, its confidence and what
+        became of it (``llm-lsp complete --log-level debug`` prints them): why nothing was shown is
+        never a mystery.
+        """
+        considered: list[Considered] | None = [] if log.isEnabledFor(logging.DEBUG) else None
+        found = self.propose(prompt, considered)
+        shown = found is not None and found.confidence >= self.threshold
+        if considered is not None:
+            for entry in considered:
+                if entry.verdict == "best":
+                    entry.verdict = (
+                        "shown" if shown else f"best, but below the threshold {self.threshold:.2f}"
+                    )
+            lines = "\n".join("  " + entry.describe() for entry in considered)
+            log.debug("offline engine at %s: %d candidate(s)\n%s", prompt.path, len(considered), lines)
+        return found.text if found is not None and shown else ""
+
+    def propose(self, prompt: FimPrompt, collect: list[Considered] | None = None) -> Suggestion | None:
         """The engine's best candidate for ``prompt`` with its confidence, shown or not (for benchmarks)."""
         # The prompt names the file relative to the workspace; the model and the index know it by
         # its full path (this provider stays on the machine, so the full path never leaves it).

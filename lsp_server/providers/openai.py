@@ -4,7 +4,8 @@ Owns everything that talks to OpenAI or an OpenAI-compatible server (Ollama, lla
 LM Studio, Mistral, DeepSeek): choosing chat or FIM per model, choosing the FIM wire format per server
 (``suffix`` on /v1/completions, a model-specific token frame, llama.cpp ``/infill``, Mistral
 ``/v1/fim/completions``), editor-grade limits (connect timeout, one deadline for the whole request,
-at most one retry, no sleeping on long Retry-After) and mapping SDK failures to ``errors``.
+at most one retry, no sleeping on long Retry-After), listing a server's models (``GET /models``, for
+``doctor`` and for discovering a model, ``providers.catalog``) and mapping SDK failures to ``errors``.
 
 It is the only module that imports ``openai``, and it does so lazily (the import costs about 0.5 s and
 must not delay ``initialize``). It must not know about LSP, documents or post-processing: it turns a
@@ -63,18 +64,39 @@ _CODE_MODEL = re.compile(
 )
 
 
+def is_chat_model(model: str) -> bool:
+    """Whether the name says the model follows chat turns (a chat or instruct model)."""
+    return _CHAT_MODEL.search(model.lower()) is not None
+
+
+def is_code_model(model: str) -> bool:
+    """Whether the name belongs to a code model family (base or instruct)."""
+    return _CODE_MODEL.search(model.lower()) is not None
+
+
 def prompt_mode_for(model: str) -> str:
     """``"fim"`` for base code models that know fill-in-the-middle tokens, ``"chat"`` for the rest.
 
     Unknown names get ``"chat"``: every OpenAI-compatible server speaks chat, while FIM needs a model
     trained for it. Users override with ``promptMode``.
     """
-    name = model.lower()
-    if _CHAT_MODEL.search(name):
-        return "chat"
-    if _CODE_MODEL.search(name):
-        return "fim"
-    return "chat"
+    return "fim" if is_code_model(model) and not is_chat_model(model) else "chat"
+
+
+async def list_models(
+    base_url: str | None, api_key: str | None, connect_timeout: float
+) -> tuple[str, ...] | None:
+    """The model ids a server lists (``OpenAIProvider.models``), on a client opened and closed for it.
+
+    Called once per server and key by ``providers.catalog``, off the keystroke path; it takes at most
+    the connect timeout to fail on a server that is not there, and a few seconds in all.
+    """
+    lister = OpenAIProvider(base_url=base_url, api_key=api_key, model="", connect_timeout=connect_timeout)
+    try:
+        await lister.warm_up()  # the SDK's import (about 0.5 s) and the client are built off the event loop
+        return await lister.models(time.monotonic() + _CHECK_SECONDS)
+    finally:
+        await lister.aclose()
 
 
 def fim_api_for(model: str, base_url: str | None) -> str:
@@ -236,25 +258,34 @@ class OpenAIProvider:
 
     async def check(self) -> str:
         """Reach the server within a few seconds; a one-line result for ``llm-lsp doctor``."""
-        sdk = _sdk()
         deadline = time.monotonic() + _CHECK_SECONDS
-        timer = _Deadline(deadline, self._host, self._model)
-        try:
-            page = await timer.read(self._client_().models.list(timeout=self._timeout(deadline)))
-            ids = [m.id for m in page.data]
-        except sdk.APIStatusError as exc:
-            if exc.status_code not in (404, 405):
-                raise self._error(exc) from None
-            ids = []  # some servers (llama.cpp builds, proxies) have no model list: just try the model
-        except sdk.APIError as exc:
-            raise self._error(exc) from None
-        finally:
-            timer.cancel()
+        # Some servers (llama.cpp builds, proxies) have no model list: then just try the model.
+        ids = await self.models(deadline) or ()
         if self._model in ids:
             return f"OK: {self.description}; the server lists {len(ids)} model(s) including it"
         await self._one_token(deadline)
         listed = f"; not in the server's list of {len(ids)} model(s)" if ids else ""
         return f"OK: {self.description} answered a 1-token request{listed}"
+
+    async def models(self, deadline: float) -> tuple[str, ...] | None:
+        """The ids ``GET {base_url}/models`` lists, in the server's order; None when it has no list.
+
+        A 404 or 405 means no list (some llama.cpp builds, proxies); any other failure raises the same
+        short ``ProviderError`` a request would.
+        """
+        sdk = _sdk()
+        timer = _Deadline(deadline, self._host, self._model or "list")
+        try:
+            page = await timer.read(self._client_().models.list(timeout=self._timeout(deadline)))
+            return tuple(str(m.id) for m in page.data if getattr(m, "id", None))
+        except sdk.APIStatusError as exc:
+            if exc.status_code in (404, 405):
+                return None
+            raise self._error(exc) from None
+        except sdk.APIError as exc:
+            raise self._error(exc) from None
+        finally:
+            timer.cancel()
 
     # -- opening a stream --------------------------------------------------------------------------
 
@@ -418,7 +449,8 @@ class OpenAIProvider:
         sdk = _sdk()
         detail = self._short(exc)
         if isinstance(exc, sdk.APITimeoutError):
-            return errors.ProviderTimeout(f"{self._host} timed out (model {self._model})")
+            model = f" (model {self._model})" if self._model else ""
+            return errors.ProviderTimeout(f"{self._host} timed out{model}")
         if isinstance(exc, sdk.APIConnectionError):
             return errors.ProviderError(f"cannot reach {self._host}: {detail}")
         if isinstance(exc, sdk.RateLimitError):
@@ -428,7 +460,7 @@ class OpenAIProvider:
         if isinstance(exc, sdk.AuthenticationError):
             return errors.ProviderError(f"{self._host} rejected the API key (HTTP 401): {detail}")
         if isinstance(exc, sdk.NotFoundError):
-            return errors.ProviderError(f"{self._host}: model {self._model} or endpoint not found (HTTP 404)")
+            return errors.ModelNotFound(f"{self._host}: model {self._model} or endpoint not found (HTTP 404)")
         if isinstance(exc, sdk.APIStatusError):
             return errors.ProviderError(f"{self._host} answered HTTP {exc.status_code}: {detail}")
         return errors.ProviderError(f"{self._host}: {detail}")

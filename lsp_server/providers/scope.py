@@ -266,40 +266,51 @@ def line_balance(
     return depth, over
 
 
-def _code_tokens(
-    text: str, hash_comments: bool, single_quotes: bool
-) -> tuple[list[tuple[int, int, str]], str, bool]:
-    """One line's brackets and words outside strings and comments, its open quote, and a comment end.
+def code_only(text: str, hash_comments: bool, single_quotes: bool) -> tuple[str, str, bool]:
+    """``text`` with what strings and a trailing line comment hold blanked, its open quote, a comment flag.
 
-    Tokens are ``(start, end, text)``; the flag says whether a line comment ends the line.
+    The result has the length of ``text`` (offsets stay valid); quote characters are kept, what lies
+    between them and the comment (from its marker to the end) become spaces. The flag says whether a
+    line comment ends the text. Meant for one line: a newline ends a string except a template literal.
 
     Hand-written: a per-line lexical scan, far cheaper than a parse, shared by the line checks.
     """
-    tokens: list[tuple[int, int, str]] = []
+    out = list(text)
     quote = ""
     i, n = 0, len(text)
     while i < n:
         c = text[i]
         if quote:
             if c == "\\":
+                out[i : i + 2] = "  "[: len(out[i : i + 2])]
                 i += 2
                 continue
             if c == quote:
                 quote = ""
+            else:
+                out[i] = " "
         elif c == '"' or c == "`" or (c == "'" and single_quotes):
             quote = c
         elif (c == "#" and hash_comments) or text.startswith("//", i):
-            return tokens, quote, True
-        elif c in _BRACKETS:
-            tokens.append((i, i + 1, c))
-        elif c.isalpha() or c == "_":
-            match = IDENTIFIER_RE.match(text, i)
-            end = match.end() if match else i + 1
-            tokens.append((i, end, match.group() if match else c))
-            i = end
-            continue
+            out[i:] = " " * (n - i)
+            return "".join(out), quote, True
         i += 1
-    return tokens, quote, False
+    return "".join(out), quote, False
+
+
+_CODE_TOKEN_RE = re.compile(r"[()\[\]{}]|[^\W\d]\w*")
+
+
+def _code_tokens(
+    text: str, hash_comments: bool, single_quotes: bool
+) -> tuple[list[tuple[int, int, str]], str, bool]:
+    """One line's brackets and words outside strings and comments, its open quote, and a comment end.
+
+    Tokens are ``(start, end, text)``; the flag says whether a line comment ends the line.
+    """
+    code, quote, comment = code_only(text, hash_comments, single_quotes)
+    tokens = [(m.start(), m.end(), m.group()) for m in _CODE_TOKEN_RE.finditer(code)]
+    return tokens, quote, comment
 
 
 _PYTHON_BLOCK_RE = re.compile(r"(?:async\s+)?(?:def|class|if|elif|else|for|while|with|try|except|finally)\b")
@@ -327,7 +338,7 @@ def finish_line(
         return None  # template literals span lines
     closing = quote + "".join(_OPENERS[b] for b in reversed(stack))
     neighbours = _neighbour_ends(before[:line_start], after, indent)
-    if hash_comments and _PYTHON_BLOCK_RE.match(body):
+    if hash_comments and is_block_header(body):
         terminator, share = ":", 1.0
     elif neighbours:
         counts = {end: neighbours.count(end) for end in neighbours}  # first seen wins a tie
@@ -339,6 +350,11 @@ def finish_line(
     if not text or body.endswith(text):
         return None
     return text, share
+
+
+def is_block_header(line: str) -> bool:
+    """Whether ``line`` starts a Python block (``if``, ``for``, ``def``, ``with``...): it ends with ``:``."""
+    return _PYTHON_BLOCK_RE.match(line.lstrip(" \t")) is not None
 
 
 def _line_state(body: str, hash_comments: bool, single_quotes: bool) -> tuple[str, list[str]]:

@@ -47,7 +47,7 @@ def rewrite(region: str) -> str:
             "    return sum(items, start)",
         )
     if "def spaced(" in region:  # whitespace only
-        return region.replace("return x", "return x   ")
+        return region.replace("return x", "return  x")
     return region  # no change
 
 

@@ -15,7 +15,6 @@ from lsp_server.core.documents import Change
 from lsp_server.core.errors import ContentModified, ExcludedFile
 from lsp_server.engine.call_budget import CallBudget
 from lsp_server.providers.base import Delta
-from lsp_server.providers.choice import model_signature
 from lsp_server.providers.prompts import ChatPrompt
 
 AREA = "def area(w):\n    return w * w\n\n\nprint(area(2))\n"
@@ -63,8 +62,7 @@ def session_with(provider: RewritingProvider, tmp_path: Path, enable: bool = Tru
         session.apply_settings(
             attrs.evolve(session.sources, initialization_options={"nextEdit": {"enable": True}})
         )
-    session._provider = provider
-    session._provider_key = model_signature(session.settings)
+    session.providers.pin(provider)
     return session
 
 

@@ -26,6 +26,10 @@ class Server:
 """
 
 
+# One copy of the handler: evidence for a line, not a repeat (HANDLERS holds it twice).
+ONE_HANDLER = HANDLERS.split("\n\n")[0] + "\n"
+
+
 def cursor(text: str) -> tuple[str, str]:
     """Split a fixture at its ``$0`` marker into (prefix, suffix)."""
     prefix, suffix = text.split("$0")
@@ -63,7 +67,7 @@ def test_lex_reads_identifiers_of_any_script_and_crlf():
 
 def test_copies_a_parallel_line_from_another_file_only_when_its_names_are_in_scope():
     model = OfflineModel()
-    model.add("server.py", HANDLERS * 3)
+    model.add("server.py", ONE_HANDLER)
     prefix, suffix = cursor(
         "class Other:\n    def on_close(self, params):\n        document = $0\n"
         "        self.publish(document.uri, self.check(document.source))\n"
@@ -75,6 +79,58 @@ def test_copies_a_parallel_line_from_another_file_only_when_its_names_are_in_sco
     # Without them the copied line would introduce names nothing reachable defines: it is dropped.
     assert model.propose(prefix, suffix, "other.py") is None
     assert model.suggest(prefix, suffix, "other.py") == ""
+
+
+def test_a_repeat_is_shown_whatever_names_it_writes():
+    # The workspace shows this place twice and both copies go on the same way: the strongest evidence.
+    model = OfflineModel()
+    model.add("server.py", HANDLERS)
+    prefix, suffix = cursor("class Other:\n    def on_close(self, params):\n        document = $0\n")
+    found = model.propose(prefix, suffix, "other.py")
+    assert found is not None and found.source == "repeat"
+    assert found.text == "self.workspace.get_document(params.uri)"
+    assert model.suggest(prefix, suffix, "other.py") == found.text
+
+
+def test_copies_that_go_on_differently_are_not_a_repeat():
+    model = OfflineModel()
+    model.add("a.py", "def f(path):\n    with open(path) as handle:\n        rows = handle.read()\n")
+    model.add("b.py", "def g(path):\n    with open(path) as handle:\n        rows = list(handle)\n")
+    prefix, suffix = cursor("def h(path):\n    with open(path) as handle:\n        rows = $0\n")
+    seen: list = []
+    found = model.propose(prefix, suffix, "c.py", collect=seen)
+    assert found is None or found.source != "repeat"
+    assert not any(entry.source == "repeat" for entry in seen)
+
+
+def test_a_copy_that_disagrees_with_what_is_typed_spoils_the_repeat():
+    model = OfflineModel()
+    body = "def f(path):\n    with open(path) as handle:\n        rows = [line for line in handle]\n"
+    model.add("a.py", body)
+    model.add("b.py", body.replace("f(", "g("))
+    model.add("c.py", body.replace("f(", "k(").replace("[line for line in handle]", "sorted(handle)"))
+    prefix, suffix = cursor("def h(path):\n    with open(path) as handle:\n        rows = [$0\n")
+    found = model.propose(prefix, suffix, "d.py")
+    assert found is None or found.source != "repeat"
+
+
+def test_a_single_copy_is_evidence_not_a_repeat():
+    model = OfflineModel()
+    model.add("a.py", "def f(path):\n    with open(path) as handle:\n        rows = parse_rows(handle)\n")
+    prefix, suffix = cursor("def h(path):\n    with open(path) as handle:\n        rows = $0\n")
+    seen: list = []
+    model.propose(prefix, suffix, "c.py", collect=seen)
+    assert seen and all(entry.source != "repeat" for entry in seen)
+    assert any("nothing reachable defines (parse_rows)" in entry.verdict for entry in seen)
+
+
+def test_a_credential_is_refused_even_when_repeated():
+    model = OfflineModel()
+    body = 'def f():\n    client = connect()\n    token = "AKIAIOSFODNN7EXAMPLEq1w2e3r4"\n'
+    model.add("a.py", body)
+    model.add("b.py", body.replace("f(", "g("))
+    prefix, suffix = cursor("def h():\n    client = connect()\n    token = $0\n")
+    assert model.suggest(prefix, suffix, "c.py") == ""
 
 
 def test_uses_the_current_document_even_when_it_was_never_added():
@@ -240,7 +296,7 @@ async def test_provider_answers_a_fim_prompt_with_one_finished_delta(tmp_path):
     other_text += "    def on_close(self, params):\n        document = \n"
     index.add_file(other, other_text)
     provider = OfflineProvider(index=index)
-    provider.model.add(str(tmp_path / "server.py"), HANDLERS * 2)
+    provider.model.add(str(tmp_path / "server.py"), ONE_HANDLER)
     prompt = FimPrompt(
         prefix=other_text[:-1],
         suffix="\n        self.publish(document.uri, self.check(document.source))\n",

@@ -79,8 +79,8 @@ def test_confidence_rises_with_agreement_and_falls_with_rivals():
 def test_suggest_shows_only_what_reaches_the_threshold():
     model = OfflineModel()
     text = "left = 1\nright = 2\nresult = combine(left, right)\nprint(result)\n"
-    model.add("a.py", text * 3)
-    prefix, suffix = text * 2 + "left = 1\nright = 2\nresult = combine(", ")\nprint(result)\n"
+    model.add("a.py", text)  # one copy: evidence, not a repeat
+    prefix, suffix = "left = 1\nright = 2\nresult = combine(", ")\nprint(result)\n"
     found = model.propose(prefix, suffix, "b.py")
     assert found is not None and found.text == "left, right" and found.source == "copy"
     assert model.suggest(prefix, suffix, "b.py") == (

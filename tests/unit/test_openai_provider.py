@@ -19,6 +19,7 @@ from lsp_server.providers.openai import (
     PLACEHOLDER_KEY,
     OpenAIProvider,
     fim_api_for,
+    list_models,
     prompt_mode_for,
     retry_after_seconds,
 )
@@ -250,7 +251,8 @@ async def test_two_server_errors_give_up_after_one_retry(fake: FakeOpenAI, make)
 
 async def test_client_errors_are_not_retried(fake: FakeOpenAI, make) -> None:
     fake.script(Reply(status=404))
-    with pytest.raises(errors.ProviderError, match="not found"):
+    # A model the server does not have (any more) is its own error: a discovered model is then re-chosen.
+    with pytest.raises(errors.ModelNotFound, match="not found"):
         await collect(make("gpt-4o"), request(CHAT))
     assert len(fake.requests) == 1
 
@@ -463,6 +465,31 @@ async def test_check_reports_a_rejected_key(fake: FakeOpenAI, make) -> None:
     fake.default = Reply(status=401)
     with pytest.raises(errors.ProviderError, match="rejected the API key"):
         await make().check()
+
+
+# -- listing a server's models (discovery) ---------------------------------------------------------
+
+
+async def test_list_models_returns_the_ids_in_the_servers_order_and_sends_the_key() -> None:
+    with FakeOpenAI(models=("qwen2.5-coder:1.5b-base", "nomic-embed-text", "llama3.1:8b")) as server:
+        ids = await list_models(server.base_url, KEY, 3.0)
+        assert ids == ("qwen2.5-coder:1.5b-base", "nomic-embed-text", "llama3.1:8b")
+        [asked] = server.requests
+        assert (asked.method, asked.path) == ("GET", "/v1/models")
+        assert asked.headers["authorization"] == f"Bearer {KEY}"
+
+
+async def test_list_models_says_none_for_a_server_without_a_list_and_raises_readably_otherwise() -> None:
+    with FakeOpenAI(models_reply=Reply(status=404)) as server:
+        assert await list_models(server.base_url, None, 3.0) is None
+    with FakeOpenAI(models_reply=Reply(status=401)) as server:
+        with pytest.raises(errors.ProviderError, match="rejected the API key") as rejected:
+            await list_models(server.base_url, KEY, 3.0)
+        assert KEY not in str(rejected.value)
+    started = time.monotonic()
+    with pytest.raises(errors.ProviderError, match="cannot reach 127.0.0.1:9"):
+        await list_models("http://127.0.0.1:9/v1", None, 1.0)
+    assert time.monotonic() - started < 3
 
 
 async def test_fim_prompt_is_cut_to_the_budget_before_the_frame_is_built(fake: FakeOpenAI, make) -> None:

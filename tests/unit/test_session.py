@@ -99,7 +99,7 @@ async def test_every_gated_entry_refuses_excluded_files_before_asking(project: P
     session = session_in(project)
     await session.reload_gate()
     recorder = RecordingProvider()
-    session._provider, session._provider_key = recorder, config_key(session)
+    session.providers.pin(recorder)
     uri = (project / name).as_uri()
     session.open_document(uri, "python", 1, (project / name).read_text())
     attempts = {
@@ -121,19 +121,13 @@ async def test_a_gated_entry_still_serves_an_ordinary_file(project: Path):
     session = session_in(project)
     await session.reload_gate()
     recorder = RecordingProvider()
-    session._provider, session._provider_key = recorder, config_key(session)
+    session.providers.pin(recorder)
     uri = (project / "app.py").as_uri()
     session.open_document(uri, "python", 1, (project / "app.py").read_text())
     await session.complete(uri, 24, explicit=True)
     assert len(recorder.requests) == 1
     assert str(project) not in repr(recorder.requests[0].prompt)  # no absolute path in the prompt
     assert recorder.requests[0].prompt.path == "app.py"
-
-
-def config_key(session: Session) -> tuple:
-    from lsp_server.providers.choice import model_signature
-
-    return model_signature(session.settings)
 
 
 def test_workspace_settings_only_tighten_privacy(tmp_path: Path):
@@ -223,7 +217,6 @@ async def test_the_offline_engine_learns_typed_text_when_it_is_about_to_answer(t
     """While a model serves, typing pauses do not re-index files into the offline engine; a fallback does."""
     from lsp_server.core.documents import Change
     from lsp_server.core.errors import ProviderError
-    from lsp_server.providers.choice import model_signature
 
     @attrs.define
     class FailingModel(RecordingProvider):
@@ -234,7 +227,7 @@ async def test_the_offline_engine_learns_typed_text_when_it_is_about_to_answer(t
     session = session_in(tmp_path)
     await session.load_workspace()
     model = session.offline_provider().model
-    session._provider, session._provider_key = FailingModel(), model_signature(session.settings)
+    session.providers.pin(FailingModel())
     uri = (tmp_path / "typed.py").as_uri()
     session.open_document(uri, "python", 1, "")
     session.change_document(uri, 2, [Change("def handle_request(req):\n    return req\n", ((0, 0), (0, 0)))])

@@ -31,8 +31,9 @@ const STATUS_NOTIFICATION = 'llmLsp/status';
 
 /** Settings that only the client uses; never sent to the server. */
 const CLIENT_ONLY = ['server', 'trace'];
-/** Settings the server accepts only at start (not through workspace/configuration). */
+/** Settings the server accepts only at start (not through workspace/configuration); also per job. */
 const START_ONLY = ['baseUrl', 'apiKey'];
+const ROLES = ['completion', 'actions', 'nextEdit'];
 
 /** Palette command -> server command, with what the server needs. */
 const FORWARDED: { id: string; server: string; instruction?: boolean }[] = [
@@ -79,7 +80,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('llmLsp.showLog', () => output.show(true)),
     vscode.commands.registerCommand('llmLsp.restart', restart),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
-      if (['server', 'baseUrl'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`))) {
+      const urls = ['baseUrl', ...ROLES.map((role) => `${role}.baseUrl`)];
+      if (['server', ...urls].some((k) => e.affectsConfiguration(`${SECTION}.${k}`))) {
         await restart();
       }
     }),
@@ -105,12 +107,31 @@ function serverSettings(includeStartOnly: boolean): Record<string, unknown> {
   if (!includeStartOnly) {
     for (const key of START_ONLY) {
       delete plain[key];
+      for (const role of ROLES) {
+        delete (plain[role] as Record<string, unknown> | undefined)?.[key];
+      }
+    }
+  } else {
+    // A workspace's custom actions reach the server through workspace/configuration only, where their
+    // prompts count as repository text; initializationOptions carry the user's own words.
+    const actions = (plain.actions ?? {}) as Record<string, unknown>;
+    const own = config.inspect('actions.custom')?.globalValue;
+    if (own === undefined) {
+      delete actions.custom;
+    } else {
+      actions.custom = own;
     }
   }
   // An empty model / base URL means "not set here": the server then uses its environment.
   for (const key of ['model', 'baseUrl']) {
     if (plain[key] === '') {
       delete plain[key];
+    }
+    for (const role of ROLES) {
+      const section = plain[role] as Record<string, unknown> | undefined;
+      if (section?.[key] === '') {
+        delete section[key];
+      }
     }
   }
   return plain;
