@@ -31,7 +31,8 @@ async function run(page, h) {
     await page.keyboard.type(', h', { delay: 50 });
     const viewText = () => page.$eval('.editor-group-container.active .view-lines', (e) => e.textContent.replace(/\u00a0/g, ' '));
     const accept = async (label) => {
-      const shown = await h.waitStatus(page, /next edit/, 20000);
+      // The hint item alone: the main item names the jobs ("next edits: model") since models per job.
+      const shown = await h.waitStatus(page, /llm-lsp next edit \(Tab\)/, 20000);
       if (!shown.ok) throw new Error(`no next edit shown (${label}): status bar ${JSON.stringify(shown.labels)}`);
       const decorated = await viewText();
       await h.shot(page, `7-next-edit-${label}`);
