@@ -279,23 +279,35 @@ async def run_complete(options: argparse.Namespace) -> int:
     return 1
 
 
+async def open_file(path: Path, language: str | None):
+    """A Session on ``path``'s project with the file open: (session, resolved path, uri, text).
+
+    None, said on stderr, when the file cannot be read as UTF-8 or the privacy rules exclude it.
+    """
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        progress(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+        return None
+    path = path.resolve()
+    session = open_session(project_root(path))
+    if await _refused(session, path):
+        return None
+    uri = path.as_uri()
+    session.open_document(uri, language or "", 0, content)
+    return session, path, uri, content
+
+
 async def run_rewrite(command: str, options: argparse.Namespace) -> int:
     """``llm-lsp fix|refactor FILE:LINE``: the enclosing scope of that line rewritten, as a diff."""
     from lsp_server.core.errors import LlmLspError
     from lsp_server.core.text import Encoding, apply_edits
 
     path, line, _ = parse_location(options.location, with_column=False)
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        progress(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+    opened = await open_file(path, options.language)
+    if opened is None:
         return 2
-    path = path.resolve()
-    session = open_session(project_root(path))
-    if await _refused(session, path):
-        return 2
-    uri = path.as_uri()
-    session.open_document(uri, options.language or "", 0, content)
+    session, path, uri, content = opened
     argument: dict = {"uri": uri, "position": {"line": line - 1, "character": 0}}
     if command == "refactor":
         argument["instruction"] = options.instruction
@@ -351,17 +363,10 @@ async def run_next_edit(options: argparse.Namespace) -> int:
     from lsp_server.engine.edit_history import events_between
 
     path, line, column = parse_location(options.location)
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        progress(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+    opened = await open_file(path, options.language)
+    if opened is None:
         return 2
-    path = path.resolve()
-    session = open_session(project_root(path))
-    if await _refused(session, path):
-        return 2
-    uri = path.as_uri()
-    session.open_document(uri, options.language or "", 0, content)
+    session, path, uri, content = opened
     committed = git_head_text(path)
     events = events_between(uri, committed, content) if committed is not None else []
     session.history.add(events)

@@ -910,6 +910,6 @@ function M.set_settings(settings)
   end
 end
 
-M._internal = { use_native = use_native, ns = ns }
+M._internal = { use_native = use_native, ns = ns, byte_col = byte_col }
 
 return M

@@ -51,14 +51,9 @@ local function supported(client)
   return type(experimental) == 'table' and type(experimental.llmLsp) == 'table' and experimental.llmLsp.nextEdit ~= nil
 end
 
---- LSP position (in `encoding`) -> 0-based byte column on that line.
+--- LSP position (in `encoding`) -> 0-based byte column on that line (llm_lsp's own conversion).
 local function byte_col(bufnr, pos, encoding)
-  local line = api.nvim_buf_get_lines(bufnr, pos.line, pos.line + 1, false)[1] or ''
-  if encoding == 'utf-8' then
-    return math.min(pos.character, #line)
-  end
-  local ok, col = pcall(vim.str_byteindex, line, encoding, pos.character, false)
-  return ok and col or #line
+  return require('llm_lsp')._internal.byte_col(bufnr, pos, encoding)
 end
 
 local function stop_timer(st)
