@@ -21,10 +21,12 @@ Node and an unpacked ``typescript`` package, e.g. ``cd /tmp/ts && npm pack types
 typescript-*.tgz`` then ``--typescript-package /tmp/ts/package``; sources from ``npm pack rxjs``
 (its ``package/src``) are one such repository.
 
-Prints what it measured; asserts nothing. Usage:
+The index is built as the server builds it, in a SQLite database per package (``--index memory``:
+the in-memory layer, as tests and the offline bench use it). Prints what it measured; asserts
+nothing. Usage:
 
     python bench/context_recall.py [--budget 6000] [--per-package 80] [--packages requests rich ...]
-        [--python-root DIR ...] [--typescript-root DIR ... --typescript-package DIR]
+        [--python-root DIR ...] [--typescript-root DIR ... --typescript-package DIR] [--index memory]
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -45,7 +49,28 @@ from pathlib import Path
 from lsp_server.engine.context import build_context
 from lsp_server.engine.index import WorkspaceIndex
 
+try:  # the index on disk (issue 26); a checkout before it has the in-memory index only
+    from lsp_server.engine.indexer import Indexer
+except ImportError:
+    Indexer = None  # type: ignore[assignment,misc]
+
 DEFAULT_PACKAGES = ["requests", "rich", "attr", "cattrs", "pygls", "lsprotocol", "pathspec", "detect_secrets"]
+
+
+def build_index(root: Path, kind: str, work: Path) -> WorkspaceIndex:
+    """The index of ``root`` as the server builds it: in its SQLite database (``disk``), or in memory."""
+    index = WorkspaceIndex()
+    if kind == "memory" or Indexer is None:
+        for _ in index.build([root]):
+            pass
+        return index
+    done = threading.Event()
+    indexer = Indexer([root], work, index, on_ready=lambda readers: [index.attach(r) for r in readers])
+    indexer.on_indexed = lambda _outcome: done.set()
+    indexer.start()
+    done.wait()
+    indexer.stop()
+    return index
 
 
 def package_dir(name: str) -> Path | None:
@@ -182,7 +207,14 @@ def main() -> None:
         action="store_true",
         help="resolve only through imports, types and the file itself (no guessing by unique names)",
     )
+    parser.add_argument(
+        "--index",
+        choices=("disk", "memory"),
+        default="disk",
+        help="disk: a SQLite database per package, as the server uses it; memory: the in-memory layer",
+    )
     args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="llm-lsp-recall-"))
     if args.no_name_fallback:
         # The ground truth picks callees defined once, which by-name guessing finds trivially; this
         # measures what import and type resolution alone achieve.
@@ -210,9 +242,7 @@ def main() -> None:
         if language == "typescript" and not args.typescript_package:
             print(f"{name:16} needs --typescript-package, skipped")
             continue
-        index = WorkspaceIndex()
-        for _ in index.build([root]):
-            pass
+        index = build_index(root, args.index, work)
         if language == "python":
             files = {
                 str(p): p.read_text(encoding="utf-8", errors="replace")

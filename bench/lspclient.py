@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ class LspProcess:
         self.process = process
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future] = {}
+        # Notifications from the server with their arrival time (perf_counter), oldest first.
+        self.notifications: list[tuple[float, dict[str, Any]]] = []
         self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
@@ -118,7 +121,9 @@ class LspProcess:
                 if message["method"] == "workspace/configuration":
                     result = [{} for _ in message["params"]["items"]]
                 self._write({"jsonrpc": "2.0", "id": message["id"], "result": result})
-            elif "id" in message and "method" not in message:
+            elif "method" in message:
+                self.notifications.append((time.perf_counter(), message))
+            elif "id" in message:
                 future = self._waiting.pop(message["id"], None)
                 if future is not None and not future.done():
                     future.set_result(message)

@@ -279,11 +279,12 @@ async def keystrokes(bench: Bench, sizes: tuple[int, ...], strokes: int) -> None
         print(f"  keystroke ratio {sizes[1]} / {sizes[0]} lines: {ratio:.2f}")
 
 
-def spawn_to_initialize(command: list[str], env: dict[str, str], runs: int, cwd: str) -> list[float]:
-    """Seconds from spawning ``command`` to the first byte of its answer to ``initialize``."""
-    body = json.dumps(
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": None, "capabilities": {}}}
-    ).encode()
+def spawn_to_initialize(
+    command: list[str], env: dict[str, str], runs: int, cwd: str, params: dict | None = None
+) -> list[float]:
+    """Seconds from spawning ``command`` to the first byte of its answer to ``initialize`` (``params``)."""
+    params = params if params is not None else {"processId": None, "capabilities": {}}
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}).encode()
     frame = b"Content-Length: %d\r\n\r\n" % len(body) + body
     times = []
     for _ in range(runs):

@@ -10,15 +10,27 @@ that also inserts the next line's indentation (editor auto-indent).
 The fake model (tests/fake_openai.py) answers after ``--latency`` seconds with the true next lines of
 the file from the cursor, so the suggestions are realistic and post-processing trims them.
 
-Figures:
+A simulated user accepts some suggestions (``--accept``, seeded): at a pause where a suggestion is
+visible and is what the file goes on with, they take it (as much of it as ends on a keystroke
+boundary: the editor inserts it, one ``didChange``) instead of typing it. The replay runs twice on the
+same files, seed and policy: first with an editor that reports nothing (the server's debounce sees no
+acceptance: the debounce as it was before it weighed acceptance), then with one that reports what it
+shows and what is accepted, as Copilot's clients do (``textDocument/didShowCompletion`` for every
+answer that arrives while the text is unchanged, the item's command on an accept, a
+``didPartiallyAcceptCompletion`` when only part of it ends on a keystroke boundary). Dismissals the
+server infers from the next request.
 
-- model calls per typed keystroke (fake requests / keystrokes; target <= 0.15);
+Figures, for each of the two runs:
+
+- model calls per typed keystroke (fake requests / keystrokes typed; target <= 0.15);
 - share of pauses >= 300 ms with a suggestion visible: the latest request before the pause answered
   non-empty before the pause ended (target >= 90 %);
 - cache hits: non-empty answers for a cursor the model was never asked about;
-- p50 / p99 latency of answered requests (send -> answer).
+- p50 / p99 latency of answered requests (send -> answer);
+- suggestions accepted, and (with events) the server's own figures (``llm-lsp.showStats``).
 
-Run: ``python bench/typing_replay.py [--chars 1500] [--speed 1.0] [--seed 7] [--latency 0.2]``.
+Run: ``python bench/typing_replay.py [--chars 1500] [--speed 1.0] [--seed 7] [--latency 0.2]
+[--accept 0.5]``.
 ``--speed 2`` halves every pause (and the 300 ms threshold with it); the model latency is not scaled.
 """
 
@@ -38,6 +50,8 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
 from fake_openai import FakeOpenAI, Recorded, Reply  # noqa: E402
 from harness import inline_params, insert, open_document, running_server, server_env  # noqa: E402
+from lsprotocol import types  # noqa: E402
+from lsprotocol.converters import get_converter  # noqa: E402
 from pygls.exceptions import JsonRpcException  # noqa: E402
 
 SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
@@ -64,6 +78,19 @@ class Sent:
     items: int = 0
     error: int | None = None  # JSON-RPC error code (-32800 cancelled, -32801 content modified)
     key: str = ""  # the keystroke just typed
+    item: types.InlineCompletionItem | None = None  # the first non-empty item answered
+
+
+@dataclass
+class User:
+    """What the simulated user does with suggestions, and whether their editor reports it."""
+
+    accept: float  # chance of taking a visible suggestion that is what the file goes on with
+    reports: bool  # the editor sends didShowCompletion and runs the item's command
+    rng: random.Random
+    version: int = 0  # the document version now (an answer for an older one is never shown)
+    accepted: int = 0
+    partly: int = 0
 
 
 @dataclass
@@ -156,40 +183,110 @@ class Responder:
         return Reply(text=next_lines(segment.text, offset), latency=self.latency)
 
 
-async def request(client, uri: str, line: int, character: int, record: Sent) -> None:
-    """Send one automatic inline request and record its outcome."""
+async def request(
+    client, uri: str, line: int, character: int, record: Sent, user: User, version: int
+) -> None:
+    """Send one automatic inline request and record its outcome (shown if the text did not move on)."""
     try:
         result = await client.text_document_inline_completion_async(
             inline_params(uri, line, character, explicit=False)
         )
-        record.items = len([item for item in result.items if item.insert_text.strip()]) if result else 0
+        items = [item for item in result.items if item.insert_text.strip()] if result else []
+        record.items = len(items)
+        record.item = items[0] if items else None
     except JsonRpcException as exc:
         record.error = exc.code
     record.answered = time.monotonic()
+    if user.reports and record.item is not None and user.version == version:
+        item = get_converter().unstructure(record.item)
+        client.protocol.notify("textDocument/didShowCompletion", {"item": item})
+
+
+def keys_covered(keys: list[str], start: int, text: str) -> int:
+    """How many keys from ``start`` on spell out the longest start of ``text`` ending on a key boundary."""
+    end, taken = start, ""
+    while end < len(keys) and text.startswith(taken + keys[end]):
+        taken += keys[end]
+        end += 1
+    return end
 
 
 async def type_segment(
-    client, index: int, segment: Segment, rng: random.Random, speed: float, sent: list[Sent], gaps: list
+    client,
+    index: int,
+    segment: Segment,
+    rng: random.Random,
+    speed: float,
+    sent: list[Sent],
+    gaps: list,
+    user: User,
 ) -> None:
-    """Open the document without the segment and type it back, one request per keystroke."""
+    """Open the document without the segment and type it back, one request per keystroke.
+
+    At a pause with a visible suggestion that the file goes on with, the user may take it instead.
+    """
     uri = f"file:///tmp/llm_lsp_replay/{index}_{segment.path.name}"
     doc = segment.text[: segment.start] + segment.text[segment.end :]
     open_document(client, uri, doc, segment.language)
     await asyncio.sleep(0.3)  # let the server parse and settle, like a file just opened
-    offset, version, tasks = segment.start, 1, []
-    for typed, key in enumerate(segment.keys, start=1):
+    offset, version, tasks, typed = segment.start, 1, [], 0
+
+    def type_in(text: str) -> None:
+        """One didChange inserting ``text`` at the cursor (a keystroke, or an accepted suggestion)."""
+        nonlocal doc, offset, version
         line, character = position(doc, offset)
         version += 1
-        insert(client, uri, version, line, character, key)
-        doc = doc[:offset] + key + doc[offset:]
-        offset += len(key)
+        user.version = version
+        insert(client, uri, version, line, character, text)
+        doc = doc[:offset] + text + doc[offset:]
+        offset += len(text)
+
+    while typed < len(segment.keys):
+        key = segment.keys[typed]
+        type_in(key)
+        typed += 1
         record = Sent(index, typed, time.monotonic(), key=key)
         sent.append(record)
-        tasks.append(asyncio.ensure_future(request(client, uri, *position(doc, offset), record)))
-        gap = pause_after(key, rng)
-        gaps.append((record, gap))
-        await asyncio.sleep(gap / speed)
+        task = asyncio.ensure_future(request(client, uri, *position(doc, offset), record, user, version))
+        tasks.append(task)
+        gap = pause_after(key, rng) / speed
+        gaps.append((record, gap * speed))
+        started = time.monotonic()
+        if gap >= PAUSE / speed and user.accept > 0:
+            await asyncio.wait({task}, timeout=gap)
+            shown = record.item if task.done() else None
+            if shown is not None and user.rng.random() < user.accept:
+                end = keys_covered(segment.keys, typed, shown.insert_text)
+                if end > typed:  # it is what the file goes on with, at least up to a key boundary
+                    await asyncio.sleep(max(0.0, gap - (time.monotonic() - started)))
+                    text = "".join(segment.keys[typed:end])
+                    type_in(text)
+                    typed = end
+                    await report_accept(client, user, shown, text)
+                    continue
+        await asyncio.sleep(max(0.0, gap - (time.monotonic() - started)))
     await asyncio.gather(*tasks)
+
+
+async def report_accept(client, user: User, item: types.InlineCompletionItem, text: str) -> None:
+    """The editor tells the server: the whole item (its command) or the part taken (UTF-16 length)."""
+    whole = text == item.insert_text
+    if whole:
+        user.accepted += 1
+    else:
+        user.partly += 1
+    if not user.reports:
+        return
+    if whole:
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=item.command.command, arguments=item.command.arguments)
+        )
+    else:
+        length = len(text.encode("utf-16-le")) // 2
+        client.protocol.notify(
+            "textDocument/didPartiallyAcceptCompletion",
+            {"item": get_converter().unstructure(item), "acceptedLength": length},
+        )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -232,7 +329,7 @@ def report(
         "p50_ms": percentile(latencies, 0.5),
         "p99_ms": percentile(latencies, 0.99),
     }
-    print(f"keystrokes {keys}, model calls {calls}: {figures['calls_per_key']:.3f} calls per keystroke")
+    print(f"keystrokes typed {keys}, model calls {calls}: {figures['calls_per_key']:.3f} calls per keystroke")
     print(
         f"answered {len(answered)} (non-empty {len(shown)}), cancelled -32800 {cancelled}, "
         f"stale/other errors {stale}; cache hits {hits}"
@@ -256,7 +353,7 @@ def report(
     return figures
 
 
-async def replay(args: argparse.Namespace) -> dict[str, float]:
+async def replay(args: argparse.Namespace, reports: bool) -> dict[str, float]:
     """Type every chosen file against a fresh server; return the figures."""
     files = [(lang, SITE / rel) for lang, rel in CANDIDATES if (SITE / rel).exists()][: args.files]
     if not files:
@@ -264,18 +361,30 @@ async def replay(args: argparse.Namespace) -> dict[str, float]:
     budget = max(1, args.chars // len(files))
     segments = [pick_segment(lang, path, budget) for lang, path in files]
     rng = random.Random(args.seed)
+    user = User(accept=args.accept, reports=reports, rng=random.Random(args.seed + 1))
     responder = Responder(args.latency)
     sent: list[Sent] = []
     gaps: list = []
+    server_figures = None
     with FakeOpenAI(default=responder) as fake:
         async with running_server(server_env(fake.base_url, args.model)) as client:
             for index, segment in enumerate(segments):
                 responder.segment, responder.file = segment, index
                 print(f"typing {len(segment.keys)} keys of {segment.path.name} ({segment.language})")
-                await type_segment(client, index, segment, rng, args.speed, sent, gaps)
+                await type_segment(client, index, segment, rng, args.speed, sent, gaps, user)
                 await asyncio.sleep(1.0)  # let the last answers land before the next file
+            server_figures = await client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command="llm-lsp.showStats", arguments=[])
+            )
         calls = len([r for r in fake.requests if r.method == "POST"])
-    return report(sent, gaps, calls, responder.asked, args.speed, args.show)
+    figures = report(sent, gaps, calls, responder.asked, args.speed, args.show)
+    figures["accepted"], figures["partly"] = user.accepted, user.partly
+    total = server_figures["total"] if isinstance(server_figures, dict) else {}
+    print(
+        f"the user took {user.accepted} suggestions whole and {user.partly} in part; the server counted "
+        + ", ".join(f"{k} {total.get(k)}" for k in ("shown", "accepted", "partiallyAccepted", "dismissed"))
+    )
+    return figures
 
 
 def main() -> None:
@@ -288,9 +397,22 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="model latency in seconds")
     parser.add_argument("--show", action="store_true", help="list the pauses without a suggestion")
     parser.add_argument("--model", default="starcoder2", help="model name (picks the FIM format)")
+    parser.add_argument(
+        "--accept", type=float, default=0.5, help="chance that the user takes a visible, right suggestion"
+    )
     args = parser.parse_args()
     started = time.monotonic()
-    asyncio.run(replay(args))
+    runs = {}
+    for reports in (False, True):
+        title = "with shown/accepted events" if reports else "without events (no acceptance seen)"
+        print(f"--- {title}")
+        runs[reports] = asyncio.run(replay(args, reports))
+    print("--- side by side (without events -> with events)")
+    keys = ("keystrokes", "model_calls", "calls_per_key", "pauses", "visible_share", "accepted", "partly")
+    for key in keys:
+        before, after = runs[False][key], runs[True][key]
+        shown = (lambda v: f"{v:.3f}") if isinstance(before, float) else str
+        print(f"  {key}: {shown(before)} -> {shown(after)}")
     print(f"wall time {time.monotonic() - started:.0f} s")
 
 

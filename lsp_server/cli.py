@@ -1,7 +1,7 @@
 """The ``llm-lsp`` command: serve LSP, or do the main jobs from a terminal.
 
 Owns argument parsing, logging set-up and the subcommands (``complete``, ``fix``, ``refactor``,
-``next-edit``, ``doctor``). Serving
+``next-edit``, ``doctor``, ``stats``). Serving
 imports the adapter (pygls) only when asked; the subcommands never import pygls. Logs and progress
 go to stderr: stdout is the LSP channel when serving, and the result when running a subcommand.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lsp_server import __version__
 
-SUBCOMMANDS = ("complete", "doctor", "fix", "refactor", "next-edit")
+SUBCOMMANDS = ("complete", "doctor", "fix", "refactor", "next-edit", "index", "stats")
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def _serve_parser() -> argparse.ArgumentParser:
         description="AI pair programmer as a language server. Without a subcommand: serve LSP on stdio.",
         epilog=(
             "Subcommands: complete FILE:LINE:COL | fix FILE:LINE | refactor FILE:LINE INSTRUCTION | "
-            "next-edit FILE:LINE:COL | doctor. "
+            "next-edit FILE:LINE:COL | doctor | index [--clear] | stats [--json]. "
             "Run `llm-lsp SUBCOMMAND --help`."
         ),
     )
@@ -114,6 +114,52 @@ def _doctor_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _index_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-lsp index",
+        description="Manage the workspace index databases kept under $XDG_CACHE_HOME/llm-lsp/index.",
+    )
+    parser.add_argument("--clear", action="store_true", help="delete the index databases")
+    parser.add_argument(
+        "--root", type=Path, help="only the database of this workspace folder (default: every one)"
+    )
+    return parser
+
+
+def run_index(options: argparse.Namespace) -> int:
+    """``llm-lsp index --clear [--root DIR]``: delete index databases (a server rebuilds them)."""
+    from lsp_server.core.layout import index_dir
+    from lsp_server.engine.store import database_path, remove_database
+
+    directory = index_dir()
+    if not options.clear:
+        databases = sorted(directory.glob("*.sqlite3"))
+        size = sum(p.stat().st_size for p in directory.glob("*.sqlite3*")) / 2**20
+        print(f"{directory}: {len(databases)} database(s), {size:.1f} MiB")
+        return 0
+    targets = (
+        [database_path(directory, options.root)] if options.root else sorted(directory.glob("*.sqlite3"))
+    )
+    for target in targets:
+        remove_database(target)
+    progress(f"removed {len(targets)} index database(s) from {directory}")
+    return 0
+
+
+def _stats_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-lsp stats",
+        description=(
+            "Print your acceptance figures: suggestions shown, accepted, partly accepted and dismissed, per "
+            "language and per model, with the median time to show. Counts only, kept in "
+            "$XDG_STATE_HOME/llm-lsp/stats.json (~/.local/state by default) and sent nowhere."
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _logging_arguments(parser)
+    return parser
+
+
 def setup_logging(level: str | None, log_file: str | None) -> None:
     """Log to stderr (never stdout) and optionally to a file; quiet third-party chatter."""
     root = logging.getLogger()
@@ -163,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             options = _complete_parser().parse_args(rest)
             setup_logging(options.log_level or "warning", options.log_file)
             return asyncio.run(run_complete(options))
+        if command == "stats":
+            options = _stats_parser().parse_args(rest)
+            setup_logging(options.log_level or "warning", options.log_file)
+            return run_stats(options)
         if command in ("fix", "refactor"):
             options = _rewrite_parser(command).parse_args(rest)
             setup_logging(options.log_level or "warning", options.log_file)
@@ -171,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             options = _next_edit_parser().parse_args(rest)
             setup_logging(options.log_level or "warning", options.log_file)
             return asyncio.run(run_next_edit(options))
+        if command == "index":
+            return run_index(_index_parser().parse_args(rest))
         options = _doctor_parser().parse_args(rest)
         setup_logging(options.log_level or "warning", options.log_file)
         return asyncio.run(run_doctor())
@@ -451,6 +503,22 @@ def project_root(path: Path) -> Path:
         if any((folder / marker).exists() for marker in PROJECT_MARKERS):
             return folder
     return path.parent
+
+
+def run_stats(options: argparse.Namespace) -> int:
+    """``llm-lsp stats [--json]``: the figures every llm-lsp process on this machine wrote."""
+    import json
+
+    from lsp_server.app.stats import UsageStats, render, stats_file
+
+    stats = UsageStats(stats_file())
+    stats.flush()  # reads the file (nothing is pending here); a corrupt one is set aside
+    figures = stats.figures()
+    if options.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(render(figures, str(stats.path)))
+    return 0
 
 
 async def run_doctor() -> int:

@@ -13,11 +13,13 @@
 ;;   (setq llm-lsp-settings '(:model "qwen2.5-coder:7b" :baseUrl "http://127.0.0.1:11434/v1"))
 ;;   (llm-lsp-eglot-setup)          ; then M-x eglot in a buffer (or eglot-ensure in a hook)
 ;;
-;; What works with Eglot: the suggestion as a completion item (completion-at-point / company /
-;; corfu), "Fix with AI" and "AI: ..." code actions (M-x eglot-code-actions, or
-;; M-x llm-lsp-fix-at-point which also passes the diagnostics of other Flymake backends), and the
-;; commands M-x llm-lsp-explain / -document / -tests / -simplify / -refactor / -fix on the region.
-;; Eglot has no inline (ghost text) UI; use lsp-mode with llm-lsp-lsp-mode.el for that.
+;; What works with Eglot: ghost text while typing (llm-lsp-inline.el, since Eglot has no inline UI:
+;; TAB accepts, M-f accepts a word, C-e a line, M-] / M-[ cycle alternatives, C-g hides; with
+;; `llm-lsp-ghost-text' nil the suggestion is a completion item instead, for completion-at-point /
+;; company / corfu), "Fix with AI" and "AI: ..." code actions (M-x eglot-code-actions, or
+;; M-x llm-lsp-fix-at-point which also passes the diagnostics of other Flymake backends), the
+;; commands M-x llm-lsp-explain / -document / -tests / -simplify / -refactor / -fix on the region,
+;; and M-x llm-lsp-stats (your acceptance figures: counts kept on this machine only).
 ;;
 ;; Eglot runs ONE server per buffer: a mode registered here uses llm-lsp instead of its usual language
 ;; server.  To keep pyright & co. alongside llm-lsp, use lsp-mode (llm-lsp registers as an add-on).
@@ -32,6 +34,7 @@
 (require 'jsonrpc)
 (require 'cl-lib)
 (require 'subr-x)
+(require 'llm-lsp-inline)
 
 (defgroup llm-lsp nil
   "AI pair programmer through the llm-lsp language server."
@@ -54,12 +57,56 @@
   "Major modes in which Eglot starts llm-lsp."
   :type '(repeat symbol))
 
+(defcustom llm-lsp-ghost-text t
+  "Show suggestions as ghost text (llm-lsp-inline.el).
+Nil: as an item of the completion list (the client then declares no inline completion)."
+  :type 'boolean)
+
 (defvar llm-lsp-status nil
-  "The last llmLsp/status notification as a plist (:state :model :message).")
+  "The last llmLsp/status notification as a plist (:state :model :message :summary).")
+
+(defclass llm-lsp-eglot-server (eglot-lsp-server) ()
+  :documentation "Eglot's connection to llm-lsp (it declares inline completion when ghost text is on).")
+
+(cl-defmethod eglot-client-capabilities ((server llm-lsp-eglot-server))
+  "Eglot's capabilities, plus inline completion when `llm-lsp-ghost-text' draws it."
+  (let ((capabilities (cl-call-next-method server)))
+    (if (not llm-lsp-ghost-text)
+        capabilities
+      (plist-put (copy-sequence capabilities) :textDocument
+                 (append (plist-get capabilities :textDocument)
+                         (list :inlineCompletion (list :dynamicRegistration :json-false)))))))
 
 (defun llm-lsp--contact ()
-  "Eglot contact: the command plus initializationOptions."
-  (append llm-lsp-command (list :initializationOptions (or llm-lsp-settings '(:logLevel "info")))))
+  "Eglot contact: our server class, the command and initializationOptions."
+  (cons 'llm-lsp-eglot-server
+        (append llm-lsp-command (list :initializationOptions (or llm-lsp-settings '(:logLevel "info"))))))
+
+(defun llm-lsp-eglot--inline-backend (server)
+  "How llm-lsp-inline.el reaches SERVER through Eglot."
+  (list :params #'eglot--TextDocumentPositionParams
+        :request (lambda (params on-result)
+                   (eglot--signal-textDocument/didChange) ; the server must see the text first
+                   (jsonrpc-async-request server :textDocument/inlineCompletion params
+                                          :success-fn on-result :error-fn #'ignore :timeout-fn #'ignore))
+        :notify (lambda (method params) (jsonrpc-notify server (intern (concat ":" method)) params))
+        :execute (lambda (command)
+                   (jsonrpc-async-request server :workspace/executeCommand
+                                          (list :command (plist-get command :command)
+                                                :arguments (or (plist-get command :arguments) []))
+                                          :success-fn #'ignore :error-fn #'ignore :timeout-fn #'ignore))
+        :to-point #'eglot--lsp-position-to-point))
+
+(defun llm-lsp-eglot--start-ghost-text ()
+  "Turn on ghost text in buffers Eglot manages with llm-lsp."
+  (let ((server (and (eglot-managed-p) (eglot-current-server))))
+    (if (and llm-lsp-ghost-text (cl-typep server 'llm-lsp-eglot-server))
+        (progn (setq llm-lsp-inline-backend (llm-lsp-eglot--inline-backend server))
+               (llm-lsp-inline-mode 1))
+      (when (bound-and-true-p llm-lsp-inline-mode)
+        (llm-lsp-inline-mode -1)))))
+
+(add-hook 'eglot-managed-mode-hook #'llm-lsp-eglot--start-ghost-text)
 
 (defun llm-lsp-eglot--workspace-configuration ()
   "`eglot-workspace-configuration' with our llmLsp section set."
@@ -82,9 +129,11 @@
   (force-mode-line-update t))
 
 (defun llm-lsp-mode-line ()
-  "A short status string, e.g. for `mode-line-misc-info'."
+  "A short status string, e.g. for `mode-line-misc-info'; the acceptance summary as its tooltip."
   (if llm-lsp-status
-      (format "llm-lsp:%s" (plist-get llm-lsp-status :state))
+      (propertize (format "llm-lsp:%s" (plist-get llm-lsp-status :state))
+                  'help-echo (let ((summary (plist-get llm-lsp-status :summary)))
+                               (if (and summary (not (string-empty-p summary))) summary nil)))
     ""))
 
 ;;; Requests
@@ -176,6 +225,11 @@ DIAGNOSTICS defaults to every Flymake diagnostic on the line, whatever its backe
   "Rewrite the region following INSTRUCTION."
   (interactive "sRefactor instruction: ")
   (llm-lsp-command "refactor" instruction))
+
+(defun llm-lsp-stats ()
+  "Show your acceptance figures (llm-lsp.showStats: counts kept on this machine, sent nowhere)."
+  (interactive)
+  (llm-lsp--execute (llm-lsp--server) "llm-lsp.showStats" (vector (list :format "text"))))
 
 (defun llm-lsp-inline-completion ()
   "The raw textDocument/inlineCompletion answer at point (a list of items), for scripting."

@@ -152,7 +152,9 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
 
     now = pipeline.clock()
     prefix_key, suffix_key = _cache_keys(snapshot, offset)
-    cached = pipeline.cache.get(snapshot.uri, prefix_key, suffix_key, now)
+    # Explicit requests ask for alternatives (cycling): a cached single answer does not do.
+    candidates = settings.completion.candidates if explicit else 1
+    cached = pipeline.cache.get(snapshot.uri, prefix_key, suffix_key, now, candidates=candidates)
     if cached:
         # A suggestion served again replaces the same closers, when the user typed into its start.
         cursor = cursor_for(snapshot, offset, settings.completion.multiline)
@@ -167,7 +169,6 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
         cursor = cursor_for(snapshot, offset, settings.completion.multiline)
     with slow_step("prompt", snapshot.uri):
         prompt = pipeline.build_prompt(snapshot, offset)
-    candidates = settings.completion.candidates if explicit else 1
     deadline_s = settings.completion.deadline_ms / 1000
     request = ModelRequest(
         prompt=prompt,
@@ -202,7 +203,7 @@ async def suggest(pipeline: Pipeline, snapshot: Snapshot, offset: int, *, explic
     shown = tuple(item for item in shown if item.text in safe)
     if shown:
         texts_shown = [item.text for item in shown]
-        pipeline.cache.put(snapshot.uri, prefix_key, suffix_key, texts_shown, pipeline.clock())
+        pipeline.cache.put(snapshot.uri, prefix_key, suffix_key, texts_shown, pipeline.clock(), candidates)
     return InlineResult(snapshot.uri, snapshot.version, offset, shown, model_seconds=model_seconds)
 
 

@@ -15,6 +15,7 @@ it with plain values. Progress and status reach the user through the callbacks t
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ctypes
 import functools
@@ -31,6 +32,9 @@ from typing import Any, Protocol
 import attrs
 
 from lsp_server.app import actions, commands, completion, next_edit
+from lsp_server.app.acceptance import Acceptance
+from lsp_server.app.next_edit import NextEditResult
+from lsp_server.app.stats import UsageStats, stats_file
 from lsp_server.core import settings as config
 from lsp_server.core.documents import Change, DocumentStore, Snapshot
 from lsp_server.core.errors import (
@@ -40,13 +44,17 @@ from lsp_server.core.errors import (
     ModelNotFound,
     ProviderError,
 )
+from lsp_server.core.layout import index_dir
 from lsp_server.core.uris import uri_name, uri_to_path
 from lsp_server.engine import context
 from lsp_server.engine.cache import SuggestionCache
 from lsp_server.engine.debounce import AdaptiveDebounce
 from lsp_server.engine.edit_history import EditHistory
-from lsp_server.engine.index import WorkspaceIndex, read_source
+from lsp_server.engine.index import WorkspaceIndex, read_source, symbols_of
+from lsp_server.engine.indexer import Indexer, Outcome
 from lsp_server.engine.rewrite import ProposedEdit, require_confirmable
+from lsp_server.engine.store import StoreReader
+from lsp_server.engine.symbols import FileSymbols
 from lsp_server.privacy import redaction
 from lsp_server.privacy.gate import PrivacyGate, denylist_reason
 from lsp_server.providers import choice
@@ -57,7 +65,10 @@ from lsp_server.providers.prompts import FimPrompt
 
 log = logging.getLogger(__name__)
 
-INDEX_SLICE_SECONDS = 0.008  # the workspace walk yields to the event loop this often
+INDEX_SLICE_SECONDS = 0.008  # without a database, the in-memory walk yields to the loop this often
+# Open documents longer than this are parsed for the index in a worker thread (a 10k-line Python
+# file takes about 125 ms, which would hold the event loop; 22 kB take about 11 ms).
+REFRESH_INLINE_CHARS = 50_000
 BUSY_AFTER_S = 0.15  # the status turns "busy" only for work that lasts this long (see begin_work)
 
 
@@ -86,11 +97,15 @@ class NoProgress:
 
 @attrs.define
 class Status:
-    """What the client's status item shows: state (idle/busy/error/offline), model, last message."""
+    """What the client's status item shows: state (idle/busy/error/offline), model, last message.
+
+    ``summary``: the user's acceptance figures in one line, for a tooltip or detail ("" before any).
+    """
 
     state: str = "idle"
     model: str = ""
     message: str = ""
+    summary: str = ""
 
 
 def _ignore(_status: Status) -> None:
@@ -149,6 +164,9 @@ class Session:
         self._discovery: asyncio.Future | None = None
         self.cache = SuggestionCache()
         self.debounce = self._new_debounce()
+        # The user's acceptance figures (a small local file, sent nowhere) and the events feeding them.
+        self.stats = UsageStats(stats_file(self.sources.environ), on_flushed=self.show_summary)
+        self.acceptance = Acceptance(self.stats, on_outcome=self._observe_outcome)
         self.status = Status()
         self.running = 0
         self._busy_timer: asyncio.TimerHandle | None = None
@@ -167,9 +185,18 @@ class Session:
         # the engine (a fallback then) catches up only when it is about to answer, so typing does not
         # re-index whole files into it at every pause (its dead entries were the largest churn).
         self.offline_stale: set[str] = set()
+        # The worker thread that keeps the roots' index databases in step with the disk (see
+        # ``load_workspace``), and the paths of the open documents it must not teach the offline
+        # engine from disk (their editor text counts).
+        self.indexer: Indexer | None = None
+        self._open_paths: frozenset[str] = frozenset()
+        # Re-indexing of big open documents, in order, off the loop; per URI the latest request wins.
+        self._refresh_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._refresh_tokens: dict[str, int] = {}
         # Recent edits as diffs (next-edit prompts), and the next-edit requests, predictions and budget.
         self.history = EditHistory()
         self.next_edits = next_edit.NextEdits()
+        self._next_edit_offers: dict[str, str] = {}  # next-edit id -> its acceptance offer id
 
     # settings -----------------------------------------------------------------------------------
 
@@ -195,7 +222,12 @@ class Session:
             old.completion.debounce_min_ms,
             old.completion.debounce_max_ms,
         ):
-            self.debounce = self._new_debounce()
+            # New bounds, same learnt rhythm, latency and acceptance.
+            self.debounce = attrs.evolve(
+                self.debounce,
+                min_delay=new.completion.debounce_min_ms / 1000,
+                max_delay=new.completion.debounce_max_ms / 1000,
+            )
         self.index.max_files = new.index.max_files
         self.index.max_file_bytes = new.index.max_file_bytes
         return self.problems
@@ -222,13 +254,24 @@ class Session:
         self.purge_excluded()
 
     def purge_excluded(self) -> None:
-        """Forget indexed files the privacy rules now exclude (after a rule change)."""
-        for path in list(self.index.paths()):
+        """Forget indexed files the privacy rules now exclude (after a rule change).
+
+        Open documents' text goes at once; the databases' rows go in the indexer's worker (which
+        also tells the offline engine), and until then the index never answers from them: it asks
+        the gate about every path it reads from a database.
+        """
+        model = getattr(self.offline, "model", None)
+        for path in self.index.held_paths():
             if self.path_excluded(path):
                 self.index.remove_file(path)
-                model = getattr(self.offline, "model", None)
                 if model is not None:
                     model.remove(path)
+        if self.indexer is not None:
+            self.indexer.purge()
+
+    def _observe_outcome(self, accepted: bool) -> None:
+        # Looked up at each call: a settings change may have replaced the debounce.
+        self.debounce.observe_outcome(accepted)
 
     def _new_debounce(self) -> AdaptiveDebounce:
         bounds = self.settings.completion
@@ -360,7 +403,8 @@ class Session:
         return offline
 
     async def aclose(self) -> None:
-        """Close model connections."""
+        """Close model connections (and stop the indexer)."""
+        self.close_index()
         await self.providers.aclose()
 
     # privacy ------------------------------------------------------------------------------------
@@ -423,6 +467,7 @@ class Session:
         """Track a newly opened document."""
         snapshot = self.store.open(uri, language_id, version, text)
         self.recent_documents.append(uri)
+        self._prioritize_open()  # the index does the files near it first
         return snapshot
 
     def change_document(self, uri: str, version: int, changes: list[Change]) -> None:
@@ -469,12 +514,16 @@ class Session:
         path = uri_to_path(uri)
         revert = path is not None and (edited or not self.in_workspace(path))
         disk: str | None = None
+        if path is not None:
+            self._refresh_tokens.pop(uri, None)  # a re-index still running for it is dropped
+            self._open_paths = self._open_paths - {os.path.abspath(path)}
         if path is not None and revert:
             if self.in_workspace(path) and not self.path_excluded(path):
                 disk = read_source(Path(path), self.settings.index.max_file_bytes)
-            if disk is None:
-                self.index.remove_file(path)
-            else:
+            # The text held for the buffer goes; the root's database (the file on disk) answers
+            # again. Without a database (no root, index off), the disk text is held instead.
+            self.index.remove_file(path)
+            if disk is not None and not self.index.readers:
                 self.index.add_file(path, disk)
         if getattr(self.offline, "model", None) is None and not idle:
             return
@@ -532,10 +581,13 @@ class Session:
     # workspace ----------------------------------------------------------------------------------
 
     async def load_workspace(self) -> int:
-        """Load the privacy gate, then index the workspace: the one walk, feeding index and engine.
+        """Load the privacy gate, then bring the workspace index up to date in a worker thread.
 
-        Runs on the event loop in short slices so keystrokes and requests interleave with it (the
-        index is never mutated from another thread). Returns the number of files walked.
+        Each root's database (``$XDG_CACHE_HOME/llm-lsp/index``) answers lookups as soon as it has
+        been checked, so a second launch on the same files has cross-file context at once; the
+        worker then re-reads only files whose size, mtime and content changed, files near the open
+        documents first, and feeds the offline engine. Nothing of it runs on the event loop.
+        Returns the number of files walked once the first pass is over.
         """
         await self.ensure_gate()
         for uri in self.store.uris():
@@ -543,26 +595,130 @@ class Session:
         await asyncio.to_thread(redaction.load_scanner)  # detect-secrets off the loop, before any request
         if not self.settings.index.enable or not self.roots:
             return 0
+        self.close_index()
+        loop = asyncio.get_running_loop()
         token = await self.progress.begin("llm-lsp: indexing workspace")
         started = time.monotonic()
-        count = 0
-        slice_started = time.monotonic()
-        open_paths = self.open_paths()
+        indexed: asyncio.Future[Outcome] = loop.create_future()
+        done: asyncio.Future[Outcome] = loop.create_future()
+
+        def report(count: int, total: int) -> None:
+            if not indexed.done():
+                self.progress.report(token, f"{count}/{total} files")
+
+        def settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
+            if not future.done():
+                future.set_result(outcome)
+
+        def threadsafe(callback: Callable[..., None]) -> Callable[..., None]:
+            def call(*args: Any) -> None:
+                loop.call_soon_threadsafe(callback, *args)
+
+            return call
+
+        model = getattr(self.offline_provider(), "model", None)  # created here, on the loop
+        settings = self.settings.index
+        indexer = Indexer(
+            self.roots,
+            index_dir({**os.environ, **self.sources.environ}),
+            self.index,
+            is_excluded=self.path_excluded,
+            max_files=settings.max_files,
+            max_file_bytes=settings.max_file_bytes,
+            max_database_bytes=settings.max_database_mb * 2**20,
+            busy=lambda: self.running > 0,
+            is_open=lambda path: path in self._open_paths,
+            on_ready=threadsafe(self._attach_databases),
+            on_progress=threadsafe(report),
+            on_indexed=threadsafe(functools.partial(settle, indexed)),
+            on_done=threadsafe(functools.partial(settle, done)),
+            # Workspace files are offered (kept while the engine's budget lasts, nearest first);
+            # the documents being edited are taught with update(), which makes room.
+            on_text=model.add if model is not None else None,
+            on_forget=model.remove if model is not None else lambda _path: None,
+        )
+        self.indexer = indexer
+        self._prioritize_open()
+        indexer.start()
         try:
-            # Open documents are skipped: they are indexed from the editor's text, which may be newer
-            # (and a stale copy in the offline engine would outvote the live text).
-            for path, text in self.index.build(self.roots, skip=open_paths.__contains__):
-                if text is not None:
-                    self.teach_offline(path, text)
-                count += 1
-                if time.monotonic() - slice_started > INDEX_SLICE_SECONDS:
-                    self.progress.report(token, f"{count} files")
-                    await asyncio.sleep(0)  # keystrokes and requests go first
-                    slice_started = time.monotonic()
+            outcome = await self._until_indexer(indexed, indexer)
+            if not self.index.readers:
+                # No database could be opened (a read-only cache folder, a full disk): index into
+                # memory on the loop in short slices, as before the databases existed.
+                log.warning("the index databases are unavailable: indexing into memory instead")
+                self.close_index()
+                outcome = await self._index_in_memory(token)
         finally:
-            self.progress.end(token, f"{count} files indexed")
-        log.info("indexed %d files in %.2f s", count, time.monotonic() - started)
-        return count
+            self.progress.end(token, "workspace indexed")
+        log.info(
+            "indexed %d files in %.2f s (%d parsed, %d unchanged, %d forgotten%s)",
+            outcome.walked,
+            time.monotonic() - started,
+            outcome.written,
+            outcome.unchanged,
+            outcome.forgotten,
+            "; the index database is full (index.maxDatabaseMB)" if outcome.full else "",
+        )
+        await self._until_indexer(done, indexer)
+        return outcome.walked
+
+    async def _index_in_memory(self, token: Any) -> Outcome:
+        """The workspace walk into the index's memory layer, on the loop, yielding every few ms."""
+        outcome = Outcome()
+        slice_started = time.monotonic()
+        for path, text in self.index.build(self.roots, skip=self.open_paths().__contains__):
+            outcome.walked += 1
+            if text is not None:
+                outcome.written += 1
+                self.teach_offline(path, text)
+            if time.monotonic() - slice_started > INDEX_SLICE_SECONDS:
+                self.progress.report(token, f"{outcome.walked} files")
+                await asyncio.sleep(0)  # keystrokes and requests go first
+                slice_started = time.monotonic()
+        return outcome
+
+    @staticmethod
+    async def _until_indexer(future: asyncio.Future[Outcome], indexer: Indexer) -> Outcome:
+        """Wait for one of the indexer's milestones; an indexer that died answers an empty outcome."""
+        while not future.done():
+            await asyncio.wait([future], timeout=1.0)
+            if not indexer.running and not future.done():
+                return Outcome()
+        return future.result()
+
+    def _attach_databases(self, readers: list[StoreReader]) -> None:
+        """The indexer checked the roots' databases: lookups answer from them from now on."""
+        for old in self.index.detach():
+            old.close()
+        for reader in readers:
+            self.index.attach(reader)
+
+    def close_index(self) -> None:
+        """Stop the indexer's worker and close the databases (shutdown; a new workspace load)."""
+        indexer, self.indexer = self.indexer, None
+        if indexer is not None:
+            # Briefly: the worker stops between two files, and what it committed is safe on disk
+            # (an unfinished batch is rolled back at the next open), so shutdown never waits long.
+            indexer.stop(timeout=0.5)
+        for reader in self.index.detach():
+            reader.close()
+
+    def _prioritize_open(self) -> None:
+        """Tell the indexer which files to do first: those near the open documents, and their imports."""
+        paths: list[str] = []
+        modules: set[str] = set()
+        for uri in self.store.uris():
+            path = uri_to_path(uri)
+            if path is None:
+                continue
+            paths.append(path)
+            for imp in self.index.imports(path) if self.index.held(path) else ():
+                if imp.level == 0 and imp.module:
+                    modules.add(imp.module)
+                    modules.update(f"{imp.module}.{name.name}" for name in imp.names)
+        self._open_paths = frozenset(os.path.abspath(p) for p in paths)
+        if self.indexer is not None:
+            self.indexer.prioritize(paths, modules)
 
     def teach_offline(self, path: str, text: str) -> None:
         """Let the offline engine learn a file (it serves without a model, and while the model fails)."""
@@ -571,8 +727,15 @@ class Session:
             model.update(path, text)
 
     def add_workspace_file(self, path: Path) -> None:
-        """Index one workspace file that changed on disk and teach it to the offline engine."""
+        """Index one workspace file that changed on disk and teach it to the offline engine.
+
+        With a database, the indexer's worker re-checks the file (size, mtime, then hash) and
+        teaches the engine; without one (no root, index off) it is read and held here.
+        """
         if str(path) in self.open_paths():
+            return
+        if self.indexer is not None and self.indexer.running:
+            self.indexer.refresh([str(path)])
             return
         source = read_source(path, self.settings.index.max_file_bytes)
         if source is not None and self.index.add_file(str(path), source):
@@ -588,21 +751,83 @@ class Session:
         return any(resolved.is_relative_to(root) for root in self.roots)
 
     def refresh_document(self, uri: str) -> None:
-        """Re-index an open document from the store (on open, save, pauses: never per keystroke)."""
+        """Re-index an open document from the store (on open, save, pauses: never per keystroke).
+
+        Its text is held by the index (shadowing the file on disk) until it closes. A document over
+        ``REFRESH_INLINE_CHARS`` is parsed in a worker thread, the latest request per document
+        winning; a smaller one here. A saved file is also re-checked on disk by the indexer.
+        """
         path = uri_to_path(uri)
         if path is None or uri not in self.store or self.uri_excluded(uri):
             return
         snapshot = self.store.get(uri)
+        self._open_paths = self._open_paths | {os.path.abspath(path)}
+        teach = not self.model_serves()
+        if teach:
+            self.offline_stale.discard(uri)
+        else:
+            self.offline_stale.add(uri)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None and len(snapshot.text) > REFRESH_INLINE_CHARS:
+            self._refresh_off_loop(loop, uri, path, snapshot, teach)
+            return
+        self._refresh_tokens.pop(uri, None)
         try:
             self.index.add_file(path, snapshot.text, snapshot.language_id)
-            if self.model_serves():
-                self.offline_stale.add(uri)
-            else:
-                self.offline_stale.discard(uri)
+            if teach:
                 self.teach_offline(path, snapshot.text)
         except Exception:
             # The index only degrades context; a failure here must never fail didOpen/didSave.
             log.exception("indexing %s failed", uri)
+
+    def _refresh_off_loop(
+        self, loop: asyncio.AbstractEventLoop, uri: str, path: str, snapshot: Snapshot, teach: bool
+    ) -> None:
+        token = self._refresh_tokens.get(uri, 0) + 1
+        self._refresh_tokens[uri] = token
+        if self._refresh_pool is None:
+            # One thread: jobs run in order, so the offline engine never learns an older text last.
+            self._refresh_pool = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="llm-lsp-refresh"
+            )
+        model = getattr(self.offline_provider(), "model", None) if teach else None
+        text, language_id = snapshot.text, snapshot.language_id
+        max_bytes = self.index.max_file_bytes
+
+        def work() -> FileSymbols | None:
+            if self._refresh_tokens.get(uri) != token:
+                return None  # a newer version is queued: skip this one
+            symbols = symbols_of(path, text, language_id, max_bytes)
+            if model is not None and self._refresh_tokens.get(uri) == token:
+                model.update(path, text)
+            return symbols
+
+        def install(future: asyncio.Future[FileSymbols | None]) -> None:
+            if self._refresh_tokens.get(uri) != token or uri not in self.store:
+                return
+            del self._refresh_tokens[uri]
+            if future.cancelled():
+                return
+            if (exc := future.exception()) is not None:
+                log.error("indexing %s failed", uri, exc_info=exc)
+                return
+            symbols = future.result()
+            if symbols is None:
+                self.index.remove_file(path)  # too big, or no grammar: the disk version answers
+            else:
+                self.index.add_symbols(path, symbols)
+
+        self.keep(loop.run_in_executor(self._refresh_pool, work)).add_done_callback(install)
+
+    def document_saved(self, uri: str) -> None:
+        """A document was saved: the index holds its text, and the indexer re-checks the file on disk."""
+        self.refresh_document(uri)
+        path = uri_to_path(uri)
+        if path is not None and self.indexer is not None and self.in_workspace(path):
+            self.indexer.refresh([path])
 
     def catch_up_offline(self) -> None:
         """Teach the offline engine the open documents it has not learnt yet (it is about to answer)."""
@@ -614,6 +839,15 @@ class Session:
 
     def file_changed(self, path: str, deleted: bool) -> None:
         """A workspace file changed on disk (not an open document): update the index and engine."""
+        if self.indexer is not None and self.indexer.running:
+            # The worker re-checks it: a deleted file's rows go, a changed one is re-parsed (and
+            # taught to the offline engine) only if its content changed.
+            self.indexer.refresh([path])
+            if deleted:
+                model = getattr(self.offline, "model", None)
+                if model is not None:
+                    model.remove(path)
+            return
         if deleted:
             self.index.remove_file(path)
             model = getattr(self.offline, "model", None)
@@ -777,7 +1011,8 @@ class Session:
                 display_path=lambda other: self.display_path(uri_to_path(other) or uri_name(other)),
                 calls=self.model_calls,
             )
-            return await self.next_edits.predict(
+            received = time.monotonic()
+            result = await self.next_edits.predict(
                 sources, snapshot, position, explicit=explicit, confirmable=confirmable
             )
         except ProviderError as exc:
@@ -785,23 +1020,59 @@ class Session:
             raise
         finally:
             self.end_work()
+        self._count_next_edits(result, snapshot, position, received)
+        return result
+
+    def _count_next_edits(
+        self, result: NextEditResult, snapshot: Snapshot, position: tuple[int, int], received: float
+    ) -> None:
+        """Offer the result's edits to the acceptance figures (kind ``nextEdit``); never fails the request."""
+        try:
+            text = snapshot.text
+            self.acceptance.request(snapshot.uri, snapshot.offset_at(*position), text, kind="nextEdit")
+            model = self.assignment("nextEdit").model or "offline"
+            for edit in result.edits:
+                (offer,) = self.acceptance.offer(
+                    [edit.edit.new_text],
+                    uri=snapshot.uri,
+                    offset=snapshot.offset_at(*edit.edit.start),
+                    document=text,
+                    language=snapshot.language_id,
+                    model=model,
+                    received=received,
+                    kind="nextEdit",
+                )
+                self._next_edit_offers[edit.id] = offer
+                while len(self._next_edit_offers) > next_edit.SHOWN_KEPT:
+                    self._next_edit_offers.pop(next(iter(self._next_edit_offers)))
+        except Exception:  # counting must never cost the edit
+            log.exception("acceptance bookkeeping failed for a next edit in %s", snapshot.uri)
 
     def next_edit_shown(self, edit_id: str) -> bool:
         """An editor showed next edit ``edit_id``; False for an id this session did not propose."""
+        self.acceptance.shown(self._next_edit_offers.get(edit_id))
         return self.next_edits.was_shown(edit_id)
 
     def accept_next_edit(self, edit_id: str) -> bool:
         """The user accepted next edit ``edit_id``; False for an id this session did not propose."""
+        self.acceptance.accepted(self._next_edit_offers.pop(edit_id, None))
         return self.next_edits.accept(edit_id, self.history, time.monotonic())
 
     # status and background work -----------------------------------------------------------------
 
     def set_status(self, state: str, model: str | None = None, message: str | None = None) -> None:
         """Update the status and tell whoever shows it (only when it changed)."""
-        new = Status(state, self.status.model if model is None else model, message or "")
+        new = Status(state, self.status.model if model is None else model, message or "", self.status.summary)
         if new != self.status:
             self.status = new
             self.on_status(new)
+
+    def show_summary(self) -> None:
+        """Put the acceptance figures' one-line summary into the status (sent only when it changed)."""
+        summary = self.stats.summary()
+        if summary != self.status.summary:
+            self.status = attrs.evolve(self.status, summary=summary)
+            self.on_status(self.status)
 
     def model_label(self) -> str:
         """A short name for status bars: the model, ``m1 + m2`` when jobs use different ones, ``offline``."""

@@ -1,10 +1,16 @@
-"""What in a workspace is not the user's own code: directories that no walk enters.
+"""Where things are: what in a workspace is not the user's own code, and where llm-lsp keeps its cache.
 
-One list for every walker — the index's workspace walk and the privacy gate's search for nested
-ignore files — so the two never disagree about what is vendored, generated or tool state. Pure data.
+One list of directories no walk enters, for every walker — the index's workspace walk and the privacy
+gate's search for nested ignore files — so the two never disagree about what is vendored, generated
+or tool state; and the one place that says where the cache lives (``$XDG_CACHE_HOME/llm-lsp``).
+Pure: paths are computed from the environment given, never created here.
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
 
 # Ignore files in gitignore syntax that the privacy gate reads (and that, when they change, reload it).
 GITIGNORE = ".gitignore"
@@ -48,3 +54,15 @@ VENDORED_DIRS = frozenset(
         "DerivedData",
     }
 )
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/llm-lsp`` (``~/.cache/llm-lsp`` by default)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "llm-lsp"
+
+
+def index_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the workspace index keeps one database per root (``cache_dir()/index``)."""
+    return cache_dir(environ) / "index"

@@ -206,6 +206,14 @@ SCHEMA: tuple[Field, ...] = (
     Field("index.enable", bool, True, "Index the workspace for cross-file context."),
     Field("index.maxFiles", int, 20000, "Files indexed at most.", 0, 1000000),
     Field("index.maxFileBytes", int, 1000000, "Files larger than this are not indexed.", 1000, 100000000),
+    Field(
+        "index.maxDatabaseMB",
+        int,
+        256,
+        "Size bound of each workspace root's index database; once reached, no further files are added.",
+        1,
+        100000,
+    ),
 )
 
 FIELDS: dict[str, Field] = {f.key: f for f in SCHEMA}
@@ -219,6 +227,8 @@ ROLES = ("completion", "actions", "nextEdit")
 MACHINE_ONLY_KEYS = frozenset(
     {"baseUrl", "apiKey", "privacy.redactSecrets", "logPrompts"}
     | {f"{role}.{key}" for role in ROLES for key in ("baseUrl", "apiKey")}
+    # The disk the user's cache may take: a cloned repository must not be able to raise it.
+    | {"index.maxDatabaseMB"}
 )
 # The environment variables that set a key (the other keys have none).
 ENVIRONMENT = {"baseUrl": "OPENAI_BASE_URL", "apiKey": "OPENAI_API_KEY", "model": "LLM_LSP_MODEL"}
@@ -348,6 +358,7 @@ class IndexSettings:
     enable: bool
     max_files: int
     max_file_bytes: int
+    max_database_mb: int = attrs.field(metadata={KEY: "maxDatabaseMB"})
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import posixpath
+import threading
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -172,19 +173,25 @@ def language(name: str) -> Language | None:
         return None
 
 
-@cache
-def _parser(name: str) -> Parser | None:
-    lang = language(name)
-    if lang is None:
-        return None
-    from tree_sitter import Parser
-
-    return Parser(lang)
+# One parser per grammar and thread: a parse releases the GIL, so two threads (the event loop and the
+# index's worker) must never share a parser.
+_PARSERS = threading.local()
 
 
 def parser(name: str) -> Parser | None:
-    """A cached parser for a grammar; parsers are reused (the server parses on one thread)."""
-    return _parser(name)
+    """A cached parser for a grammar, one per thread (the loop and the index's worker both parse)."""
+    parsers: dict[str, Parser | None] | None = getattr(_PARSERS, "by_name", None)
+    if parsers is None:
+        parsers = _PARSERS.by_name = {}
+    if name not in parsers:
+        lang = language(name)
+        if lang is None:
+            parsers[name] = None
+        else:
+            from tree_sitter import Parser
+
+            parsers[name] = Parser(lang)
+    return parsers[name]
 
 
 def parse(

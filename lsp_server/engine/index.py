@@ -18,113 +18,42 @@ import logging
 import os
 import posixpath
 import re
-import stat
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
 from lsp_server.core import syntax
-from lsp_server.core.layout import VENDORED_DIRS
-from lsp_server.engine.symbols import TYPE_KINDS, Binding, Definition, FileSymbols, Import, extract
+from lsp_server.engine.store import StoreReader
+from lsp_server.engine.symbols import (
+    TYPE_KINDS,
+    Binding,
+    Definition,
+    FileSymbols,
+    Import,
+    bindings_of,
+    extract,
+)
+from lsp_server.engine.walk import iter_workspace_files, read_source
 
-if TYPE_CHECKING:
-    pass
+__all__ = [
+    "WorkspaceIndex",
+    "base_names",
+    "iter_workspace_files",
+    "python_module_names",
+    "read_source",
+    "shared_prefix",
+    "symbols_of",
+]
 
 log = logging.getLogger(__name__)
 
-_GENERATED_SUFFIXES = (".min.js", ".min.mjs", ".bundle.js", ".map", ".d.ts.map", "_pb2.py", ".pb.go")
-
 MAX_AMBIGUOUS = 4
-_BINARY_SNIFF_BYTES = 1024
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def _never(_path: str) -> bool:
     return False
-
-
-def iter_workspace_files(
-    roots: Iterable[str | os.PathLike[str]],
-    is_excluded: Callable[[str], bool] = _never,
-    max_file_bytes: int = 1_000_000,
-    max_files: int = 20_000,
-) -> Iterator[Path]:
-    """Source files under ``roots`` that have a grammar, lazily, at most ``max_files`` of them.
-
-    Skips dot-directories (``.git``, ``.venv``, ``.tox``...), ``VENDORED_DIRS``, any directory holding a
-    ``pyvenv.cfg`` (a virtualenv under any name), minified/generated files, files over
-    ``max_file_bytes``, and anything ``is_excluded`` rejects (asked for directories too, so an excluded
-    tree is never entered). Directory symlinks are never followed, which rules out symlink loops; file
-    symlinks are followed once per real path. Unreadable directories are skipped silently.
-    """
-    seen_real: set[str] = set()
-    count = 0
-    for root in roots:
-        root_abs = os.path.abspath(os.fspath(root))
-        root_real = os.path.realpath(root_abs)
-        stack = [root_abs]
-        while stack:
-            directory = stack.pop()
-            try:
-                with os.scandir(directory) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError:
-                continue
-            if any(e.name == "pyvenv.cfg" for e in entries):
-                continue
-            subdirs = []
-            for entry in entries:
-                name = entry.name
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if name.startswith(".") or name in VENDORED_DIRS or is_excluded(entry.path):
-                            continue
-                        subdirs.append(entry.path)
-                        continue
-                    if not _wanted_file(name) or is_excluded(entry.path):
-                        continue
-                    st = entry.stat(follow_symlinks=True)
-                except OSError:  # dangling symlink, permission denied, vanished meanwhile
-                    continue
-                if not stat.S_ISREG(st.st_mode) or st.st_size > max_file_bytes:
-                    continue
-                # Directory symlinks are never entered below the root, so a regular file's real path is
-                # its path with the root's real path swapped in; only file symlinks need resolving.
-                if entry.is_symlink():
-                    real = os.path.realpath(entry.path)
-                else:
-                    real = root_real + entry.path[len(root_abs) :]
-                if real in seen_real:
-                    continue
-                seen_real.add(real)
-                yield Path(entry.path)
-                count += 1
-                if count >= max_files:
-                    return
-            # Reversed so the depth-first walk visits subdirectories in name order.
-            stack.extend(reversed(subdirs))
-
-
-def _wanted_file(name: str) -> bool:
-    lowered = name.lower()
-    if lowered.endswith(_GENERATED_SUFFIXES):
-        return False
-    return syntax.grammar_name(None, lowered) is not None
-
-
-def read_source(path: str | os.PathLike[str], max_file_bytes: int = 1_000_000) -> str | None:
-    """A file's text, or ``None`` when it is unreadable, too big or binary (a NUL in its first KB).
-
-    Non-UTF-8 files are decoded with ``errors="replace"``: their identifiers are still mostly ASCII, so
-    their definitions stay useful, and the replacement characters cannot break anything downstream.
-    """
-    try:
-        with open(path, "rb") as f:
-            data = f.read(max_file_bytes + 1)
-    except OSError:
-        return None
-    if len(data) > max_file_bytes or b"\0" in data[:_BINARY_SNIFF_BYTES]:
-        return None
-    return data.decode("utf-8", errors="replace")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,7 +86,7 @@ def python_module_names(path: str) -> list[str]:
     return names
 
 
-def _shared_prefix(a: str, b: str) -> int:
+def shared_prefix(a: str, b: str) -> int:
     """How many leading path components two paths share (proximity for ranking candidates)."""
     n = 0
     for x, y in zip(a.split(os.sep), b.split(os.sep), strict=False):
@@ -167,87 +96,68 @@ def _shared_prefix(a: str, b: str) -> int:
     return n
 
 
+def symbols_of(
+    path: str, text: str, language_id: str | None = None, max_file_bytes: int = 1_000_000
+) -> FileSymbols | None:
+    """What one file defines and imports, or None (too big, no grammar, or the grammar failed).
+
+    The size cap of the workspace walk holds for open documents too: a huge file would otherwise
+    hold the server while it parses.
+    """
+    if len(text) > max_file_bytes:
+        return None
+    key = os.path.abspath(path)
+    try:
+        return extract(key, text, syntax.grammar_name(language_id, key))
+    except Exception as exc:  # a grammar bug on one file must not stop a workspace build
+        log.warning("indexing %s failed: %s", key, exc)
+        return None
+
+
 # --------------------------------------------------------------------------------------------------
 # The index
 
 
-class WorkspaceIndex:
-    """Definitions and imports of the workspace's files, with resolution of names across files.
+class _Memory:
+    """Files indexed from text held in memory: open documents (their unsaved text), tests and benches.
 
-    State is a handful of dictionaries keyed by path and by name, so every lookup is O(answers), never
-    O(workspace). ``add_file`` replaces a file's entries; ``remove_file`` drops them. Files that
-    ``is_excluded`` rejects are never stored, whichever way they arrive.
+    Dictionaries keyed by path and by name, so every lookup is O(answers). It shadows the databases:
+    a path held here is answered from here only.
     """
 
-    def __init__(
-        self,
-        is_excluded: Callable[[str], bool] = _never,
-        max_files: int = 20_000,
-        max_file_bytes: int = 1_000_000,
-    ) -> None:
-        """Create an empty index; ``is_excluded`` is the privacy gate's verdict on a path."""
-        self.is_excluded = is_excluded
-        self.max_files = max_files
-        self.max_file_bytes = max_file_bytes
-        self._files: dict[str, FileSymbols] = {}
-        self._stamps: dict[str, tuple[int, int]] = {}
-        self._by_name: dict[str, list[Definition]] = {}
-        self._members: dict[str, list[Definition]] = {}
-        self._modules: dict[str, list[str]] = {}
+    def __init__(self) -> None:
+        self.files: dict[str, FileSymbols] = {}
+        self.by_name: dict[str, list[Definition]] = {}
+        self.members: dict[str, list[Definition]] = {}
+        self.modules: dict[str, list[str]] = {}
         # file name -> paths, and directory name -> paths: C includes and Go packages resolve by these.
-        self._by_file_name: dict[str, list[str]] = {}
-        self._by_dir_name: dict[str, list[str]] = {}
+        self.by_file_name: dict[str, list[str]] = {}
+        self.by_dir_name: dict[str, list[str]] = {}
 
-    # ---- mutation
-
-    def add_file(self, path: str | os.PathLike[str], text: str, language_id: str | None = None) -> bool:
-        """Index (or re-index) one file from its text; False when excluded, unparseable or over the cap."""
-        key = os.path.abspath(os.fspath(path))
-        if self.is_excluded(key):
-            self.remove_file(key)
-            return False
-        if key not in self._files and len(self._files) >= self.max_files:
-            return False
-        if len(text) > self.max_file_bytes:
-            # Open documents arrive here too (re-indexed when typing pauses): the size cap of the
-            # workspace walk holds for them, or a huge file would block the server while it parses.
-            self.remove_file(key)
-            return False
-        grammar = syntax.grammar_name(language_id, key)
-        try:
-            symbols = extract(key, text, grammar)
-        except Exception as exc:  # a grammar bug on one file must not stop a workspace build
-            log.warning("indexing %s failed: %s", key, exc)
-            symbols = None
-        self.remove_file(key)
-        if symbols is None:
-            return False
-        self._files[key] = symbols
+    def add(self, key: str, symbols: FileSymbols) -> None:
+        self.remove(key)
+        self.files[key] = symbols
         for definition in symbols.definitions:
-            self._by_name.setdefault(definition.name, []).append(definition)
+            self.by_name.setdefault(definition.name, []).append(definition)
             if definition.container:
-                self._members.setdefault(definition.container, []).append(definition)
+                self.members.setdefault(definition.container, []).append(definition)
         for module in python_module_names(key) if symbols.grammar == "python" else ():
-            self._modules.setdefault(module, []).append(key)
-        self._by_file_name.setdefault(os.path.basename(key), []).append(key)
-        self._by_dir_name.setdefault(_dir_name(key), []).append(key)
-        return True
+            self.modules.setdefault(module, []).append(key)
+        self.by_file_name.setdefault(os.path.basename(key), []).append(key)
+        self.by_dir_name.setdefault(_dir_name(key), []).append(key)
 
-    def remove_file(self, path: str | os.PathLike[str]) -> None:
-        """Forget one file (deleted, renamed, or newly excluded)."""
-        key = os.path.abspath(os.fspath(path))
-        symbols = self._files.pop(key, None)
-        self._stamps.pop(key, None)
+    def remove(self, key: str) -> bool:
+        symbols = self.files.pop(key, None)
         if symbols is None:
-            return
+            return False
         for definition in symbols.definitions:
-            _discard(self._by_name, definition.name, key)
+            _discard(self.by_name, definition.name, key)
             if definition.container:
-                _discard(self._members, definition.container, key)
+                _discard(self.members, definition.container, key)
         for table, names in (
-            (self._modules, python_module_names(key)),
-            (self._by_file_name, [os.path.basename(key)]),
-            (self._by_dir_name, [_dir_name(key)]),
+            (self.modules, python_module_names(key)),
+            (self.by_file_name, [os.path.basename(key)]),
+            (self.by_dir_name, [_dir_name(key)]),
         ):
             for name in names:
                 paths = table.get(name)
@@ -258,17 +168,231 @@ class WorkspaceIndex:
                         table[name] = kept
                     else:
                         del table[name]
+        return True
+
+
+# Bytes the cache of files' symbols read from the databases may hold (see ``_symbol_cost``). A request
+# resolves names through a few dozen files at most; 8 MiB keep the files of several requests.
+SYMBOLS_CACHE_BYTES = 8 * 2**20
+# Bytes charged per definition besides its text: the attrs object, its strings' headers, list slots.
+_DEFINITION_OVERHEAD = 320
+
+
+def _symbol_cost(symbols: FileSymbols) -> int:
+    """An estimate of the memory one file's ``FileSymbols`` takes (measured: within 30% on the stdlib)."""
+    cost = 1000 + 200 * len(symbols.imports)
+    for d in symbols.definitions:
+        cost += _DEFINITION_OVERHEAD + len(d.signature) + len(d.doc) + 2 * len(d.name)
+    return cost
+
+
+class _Lru(Generic[K, V]):
+    """Values by key, least recently used dropped first, bounded in bytes as ``cost`` estimates them.
+
+    The same object is handed out for as long as its entry lives, so callers may key their own
+    caches by it (``providers.scope.IndexNames`` does with files' symbols); a re-indexed file gets a
+    new object.
+    """
+
+    def __init__(self, budget: int, cost: Callable[[V], int]) -> None:
+        self.budget = budget
+        self.cost = cost
+        self.used = 0
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+
+    def get(self, key: K, default: Any = None) -> Any:
+        found = self._entries.get(key)
+        if found is None:
+            return default
+        self._entries.move_to_end(key)
+        return found[0]
+
+    def put(self, key: K, value: V) -> None:
+        self.drop(key)
+        cost = self.cost(value)
+        if cost > self.budget:
+            return
+        self._entries[key] = (value, cost)
+        self.used += cost
+        while self.used > self.budget:
+            self.used -= self._entries.popitem(last=False)[1][1]
+
+    def drop(self, key: K) -> None:
+        found = self._entries.pop(key, None)
+        if found is not None:
+            self.used -= found[1]
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.used = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# Bytes the cache of the databases' answers may hold (see ``_answer_cost``). Requests ask the same
+# questions again and again while one types (the names near the cursor); every write empties it.
+ANSWERS_CACHE_BYTES = 4 * 2**20
+_MISSING = object()
+
+
+def _answer_cost(value: object) -> int:
+    """An estimate of the memory an answer takes: definitions about 400 bytes each, paths 120."""
+    if isinstance(value, list):
+        return 120 + sum(400 if isinstance(v, Definition) else 120 for v in value)
+    return 120
+
+
+class WorkspaceIndex:
+    """Definitions and imports of the workspace's files, with resolution of names across files.
+
+    Two layers answer every lookup: files added from text (``add_file``: open documents, whose
+    unsaved text wins) in memory, and the databases of the workspace roots (``attach``: one
+    ``StoreReader`` per root, filled by the indexer's worker thread). Every lookup is a dictionary
+    or an indexed SQL lookup, O(answers), never O(workspace); files read from a database are kept in
+    a cache bounded in bytes. Files that ``is_excluded`` rejects are never stored, whichever way
+    they arrive. Used from the event loop; the worker tells it what it rewrote (``note_written``,
+    thread-safe) and the next lookup drops those files from the cache.
+    """
+
+    def __init__(
+        self,
+        is_excluded: Callable[[str], bool] = _never,
+        max_files: int = 20_000,
+        max_file_bytes: int = 1_000_000,
+        cache_bytes: int = SYMBOLS_CACHE_BYTES,
+    ) -> None:
+        """Create an empty index; ``is_excluded`` is the privacy gate's verdict on a path."""
+        self.is_excluded = is_excluded
+        self.max_files = max_files
+        self.max_file_bytes = max_file_bytes
+        self._memory = _Memory()
+        self._stamps: dict[str, tuple[int, int]] = {}
+        self._readers: list[StoreReader] = []
+        self._cache: _Lru[str, FileSymbols] = _Lru(cache_bytes, _symbol_cost)
+        self._heads: OrderedDict[str, tuple[str, dict[str, Binding]]] = OrderedDict()
+        self._answers: _Lru[tuple, object] = _Lru(ANSWERS_CACHE_BYTES, _answer_cost)
+        self._written: deque[str | None] = deque()
+
+    # ---- the databases
+
+    def attach(self, reader: StoreReader) -> None:
+        """Answer from one root's database too (the indexer checked it first)."""
+        self._readers.append(reader)
+        self._forget_cached()
+
+    def detach(self) -> list[StoreReader]:
+        """Stop reading every database; returns the readers for the caller to close."""
+        readers, self._readers = self._readers, []
+        self._forget_cached()
+        return readers
+
+    @property
+    def readers(self) -> list[StoreReader]:
+        """The databases answering lookups (a copy)."""
+        return list(self._readers)
+
+    def note_written(self, paths: Iterable[str] | None) -> None:
+        """The worker committed new rows for ``paths`` (None: possibly anything); thread-safe."""
+        if paths is None:
+            self._written.append(None)
+        else:
+            self._written.extend(paths)
+
+    def _sync(self) -> None:
+        """Drop cached files the worker rewrote since the last lookup, and every cached answer."""
+        written = self._written
+        if written:
+            self._answers.clear()
+        while written:
+            path = written.popleft()
+            if path is None:
+                self._forget_cached()
+            else:
+                self._cache.drop(path)
+                self._heads.pop(path, None)
+
+    def _forget_cached(self) -> None:
+        self._cache.clear()
+        self._heads.clear()
+        self._answers.clear()
+
+    def _ask(self, reader: StoreReader, question: str, *args: object) -> Any:
+        """``reader.question(*args)``, from the answers cache when asked since the last write."""
+        key = (id(reader), question, *args)
+        found = self._answers.get(key, _MISSING)
+        if found is _MISSING:
+            found = getattr(reader, question)(*args)
+            if not reader.damaged:
+                self._answers.put(key, found)
+        return found
+
+    def _reader_for(self, key: str) -> StoreReader | None:
+        """The database a path belongs to: the first root holding it (the walk's order).
+
+        None for a path the privacy rules exclude: rows of a file excluded since it was stored are
+        never read, even before the indexer has purged them.
+        """
+        if not self._readers or self.is_excluded(key):
+            return None
+        for reader in self._readers:
+            root = reader.root
+            if key.startswith(root) and (len(key) == len(root) or key[len(root)] == os.sep):
+                return reader
+        return None
+
+    # ---- mutation (the memory layer)
+
+    def add_file(self, path: str | os.PathLike[str], text: str, language_id: str | None = None) -> bool:
+        """Index (or re-index) one file from its text; False when excluded, unparseable or over the cap.
+
+        The text is held in memory and shadows the file's database entry until ``remove_file``.
+        """
+        key = os.path.abspath(os.fspath(path))
+        if self.is_excluded(key):
+            self.remove_file(key)
+            return False
+        if key not in self._memory.files and len(self._memory.files) >= self.max_files:
+            return False
+        symbols = symbols_of(key, text, language_id, self.max_file_bytes)
+        if symbols is None:
+            self.remove_file(key)
+            return False
+        return self.add_symbols(key, symbols)
+
+    def add_symbols(self, path: str, symbols: FileSymbols) -> bool:
+        """Hold symbols extracted elsewhere (a worker thread) for ``path``, as ``add_file`` would."""
+        key = os.path.abspath(path)
+        if self.is_excluded(key):
+            self.remove_file(key)
+            return False
+        if key not in self._memory.files and len(self._memory.files) >= self.max_files:
+            return False
+        self._memory.add(key, symbols)
+        return True
+
+    def remove_file(self, path: str | os.PathLike[str]) -> None:
+        """Forget the text held for one file; its database entry (the file on disk) answers again."""
+        key = os.path.abspath(os.fspath(path))
+        self._stamps.pop(key, None)
+        self._memory.remove(key)
+
+    def held_paths(self) -> list[str]:
+        """The paths answered from text held in memory (open documents' buffers)."""
+        return list(self._memory.files)
+
+    def held(self, path: str) -> bool:
+        """Whether ``path`` is answered from text held in memory (not from a database)."""
+        return os.path.abspath(path) in self._memory.files
 
     def build(
         self, roots: Iterable[str | os.PathLike[str]], skip: Callable[[str], bool] = _never
     ) -> Iterator[tuple[str, str | None]]:
-        """Index every workspace file under ``roots`` (the one workspace walk), file by file.
+        """Index every workspace file under ``roots`` into memory, file by file (tests and benches).
 
         Yields ``(path, text)`` after each file: ``text`` is what was newly indexed, ``None`` when the
-        file was unchanged since the last build (same mtime and size), unreadable, or ``skip``ped (open
-        documents, indexed from the editor's text). The caller drives the generator — a coroutine
-        that yields to the event loop between steps and reports progress — and feeds the texts to the
-        offline engine; closing the generator stops the build.
+        file was unchanged since the last build (same mtime and size), unreadable, or ``skip``ped.
+        The server does not use this: its worker thread indexes into the databases (``indexer.py``).
         """
         roots = [os.path.abspath(os.fspath(r)) for r in roots]
         for path in iter_workspace_files(roots, self.is_excluded, self.max_file_bytes, self.max_files):
@@ -287,58 +411,141 @@ class WorkspaceIndex:
                     text = None
             yield key, text
 
+    # ---- the two layers, merged
+
+    def _symbols(self, key: str) -> FileSymbols | None:
+        """One file's symbols: the memory layer's, else its database's (cached)."""
+        held = self._memory.files.get(key)
+        if held is not None or not self._readers:
+            return held
+        self._sync()
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        reader = self._reader_for(key)
+        symbols = reader.symbols(key) if reader is not None else None
+        if symbols is not None:
+            self._cache.put(key, symbols)
+        return symbols
+
+    def _head(self, key: str) -> tuple[str, dict[str, Binding]] | None:
+        """(grammar, bindings) of one file, without reading its definitions from a database."""
+        held = self._memory.files.get(key)
+        if held is not None:
+            return held.grammar, held.bindings
+        if not self._readers:
+            return None
+        self._sync()
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached.grammar, cached.bindings
+        head = self._heads.get(key)
+        if head is not None:
+            self._heads.move_to_end(key)
+            return head
+        reader = self._reader_for(key)
+        found = reader.head(key) if reader is not None else None
+        if found is None:
+            return None
+        head = (found[0], bindings_of(found[1], found[0]))
+        self._heads[key] = head
+        while len(self._heads) > _MAX_HEADS:
+            self._heads.popitem(last=False)
+        return head
+
+    def _has(self, key: str) -> bool:
+        if key in self._memory.files:
+            return True
+        reader = self._reader_for(key)
+        return reader is not None and bool(self._ask(reader, "has", key))
+
+    def _from_readers(self, found: list[Definition]) -> list[Definition]:
+        """Database rows whose file is neither shadowed by the memory layer nor now excluded."""
+        held, excluded = self._memory.files, self.is_excluded
+        return [d for d in found if d.path not in held and not excluded(d.path)]
+
+    def _paths(self, table: dict[str, list[str]], name: str, lookup: str) -> list[str]:
+        paths = list(table.get(name, ()))
+        held, excluded = self._memory.files, self.is_excluded
+        for reader in self._readers:
+            paths.extend(p for p in self._ask(reader, lookup, name) if p not in held and not excluded(p))
+        return paths
+
     # ---- queries
 
     def __len__(self) -> int:
         """Number of indexed files."""
-        return len(self._files)
+        return len(self.paths())
 
     def __contains__(self, path: object) -> bool:
         """Whether a file is indexed."""
-        return isinstance(path, str) and os.path.abspath(path) in self._files
+        return isinstance(path, str) and self._has(os.path.abspath(path))
 
     def paths(self) -> list[str]:
-        """Every indexed path (a copy)."""
-        return list(self._files)
+        """Every indexed path (a new list: O(workspace), for tests and maintenance only)."""
+        paths = list(self._memory.files)
+        held = set(paths)
+        for reader in self._readers:
+            paths.extend(p for p in reader.paths() if p not in held and not self.is_excluded(p))
+        return paths
 
     def file_symbols(self, path: str) -> FileSymbols | None:
         """What the index holds for one file, or None."""
-        return self._files.get(os.path.abspath(path))
+        return self._symbols(os.path.abspath(path))
 
     def imports(self, path: str) -> tuple[Import, ...]:
         """The imports of one indexed file (empty when not indexed)."""
         symbols = self.file_symbols(path)
         return symbols.imports if symbols else ()
 
-    def definitions(self, name: str) -> list[Definition]:
-        """Every definition of ``name`` in the workspace (a copy)."""
-        return list(self._by_name.get(name, ()))
+    def definitions(
+        self, name: str, *, kinds: frozenset[str] | None = None, limit: int | None = None
+    ) -> list[Definition]:
+        """Definitions of ``name`` in the workspace (a new list), of ``kinds`` only and at most ``limit``."""
+        found = [d for d in self._memory.by_name.get(name, ()) if kinds is None or d.kind in kinds]
+        if self._readers:
+            self._sync()
+            for reader in self._readers:
+                found.extend(self._from_readers(self._ask(reader, "definitions", name, kinds, limit)))
+        return found if limit is None else found[:limit]
 
     def members(self, class_name: str, path: str | None = None) -> list[Definition]:
         """Members of every class called ``class_name`` (only the one in ``path`` when given)."""
-        members = self._members.get(class_name, ())
-        if path is None:
-            return list(members)
-        return [m for m in members if m.path == path]
+        members = self._memory.members.get(class_name, ())
+        key = os.path.abspath(path) if path is not None else None
+        if key is not None and key in self._memory.files:
+            return [m for m in members if m.path == key]
+        found = [m for m in members if key is None or m.path == key]
+        if self._readers:
+            self._sync()
+            readers = self._readers if key is None else [r for r in (self._reader_for(key),) if r is not None]
+            for reader in readers:
+                found.extend(self._from_readers(self._ask(reader, "members", class_name, key)))
+        return found
 
     def members_of(self, cls: Definition) -> list[Definition]:
         """Members of one class definition: those in its file, else any of that name (Go, Rust, C++)."""
         own = self.members(cls.name, cls.path)
         if own:
             return own
-        return [
-            m
-            for m in self._members.get(cls.name, ())
-            if m.path.rsplit(os.sep, 1)[0] == cls.path.rsplit(os.sep, 1)[0]
+        directory = cls.path.rsplit(os.sep, 1)[0]
+        found = [
+            m for m in self._memory.members.get(cls.name, ()) if m.path.rsplit(os.sep, 1)[0] == directory
         ]
+        if self._readers:
+            self._sync()
+            for reader in self._readers:
+                rows = self._ask(reader, "members", cls.name, None, _dir_name(cls.path))
+                found.extend(m for m in self._from_readers(rows) if m.path.rsplit(os.sep, 1)[0] == directory)
+        return found
 
     # ---- resolution
 
     def module_files(self, from_path: str, imp: Import) -> list[str]:
         """The indexed files an import refers to, nearest first (empty for external modules)."""
         from_path = os.path.abspath(from_path)
-        symbols = self._files.get(from_path)
-        grammar = symbols.grammar if symbols else syntax.grammar_name(None, from_path)
+        head = self._head(from_path)
+        grammar = head[0] if head else syntax.grammar_name(None, from_path)
         if grammar == "python":
             return self._python_module_files(from_path, imp.module, imp.level)
         if grammar in {"javascript", "typescript", "tsx"}:
@@ -349,7 +556,8 @@ class WorkspaceIndex:
             return self._relative_files(from_path, imp.module, (".rb", ""), ())
         if grammar == "go":
             last = imp.module.rsplit("/", 1)[-1]
-            return [p for p in self._by_dir_name.get(last, ()) if p.endswith(".go")][:50]
+            in_dir = self._paths(self._memory.by_dir_name, last, "paths_in_dir")
+            return [p for p in in_dir if p.endswith(".go")][:50]
         return []
 
     def _python_module_files(self, from_path: str, module: str, level: int) -> list[str]:
@@ -361,12 +569,12 @@ class WorkspaceIndex:
             return [
                 candidate
                 for candidate in (target + ".py", target + ".pyi", os.path.join(target, "__init__.py"))
-                if candidate in self._files
+                if self._has(candidate)
             ]
-        candidates = self._modules.get(module, [])
+        candidates = self._paths(self._memory.modules, module, "module_paths")
         if len(candidates) <= 1:
-            return list(candidates)
-        return sorted(candidates, key=lambda p: -_shared_prefix(p, from_path))
+            return candidates
+        return sorted(candidates, key=lambda p: -shared_prefix(p, from_path))
 
     def _relative_files(
         self, from_path: str, spec: str, extensions: tuple[str, ...], index_names: tuple[str, ...]
@@ -376,12 +584,12 @@ class WorkspaceIndex:
         target = os.path.normpath(os.path.join(os.path.dirname(from_path), spec))
         found = []
         for ext in ("", *extensions):
-            if target + ext in self._files:
+            if self._has(target + ext):
                 found.append(target + ext)
         for index_name in index_names:
             for ext in extensions:
                 candidate = os.path.join(target, index_name + ext)
-                if candidate in self._files:
+                if self._has(candidate):
                     found.append(candidate)
         return found
 
@@ -390,13 +598,21 @@ class WorkspaceIndex:
         if not spec:
             return []
         tail = os.sep + spec.replace("/", os.sep)
-        return [p for p in self._by_file_name.get(os.path.basename(tail), ()) if p.endswith(tail)][:3]
+        named = self._paths(self._memory.by_file_name, os.path.basename(tail), "paths_named")
+        return [p for p in named if p.endswith(tail)][:3]
 
     def _in_file(self, path: str, name: str) -> list[Definition]:
-        symbols = self._files.get(path)
-        if symbols is None:
-            return []
-        return list(symbols.top_level.get(name, ()))
+        """The top-level definitions called ``name`` in one file.
+
+        The whole file's symbols are read (and cached) at its first lookup: resolution asks a
+        module for one name after another, and the next requests ask the same modules again.
+        """
+        symbols = self._symbols(path)
+        return list(symbols.top_level.get(name, ())) if symbols is not None else []
+
+    def _bindings(self, path: str) -> dict[str, Binding]:
+        head = self._head(path)
+        return head[1] if head else {}
 
     def _follow_binding(self, from_path: str, binding: Binding, depth: int) -> list[Definition]:
         """Definitions a from-import binding points to, following re-exports (``__init__.py``)."""
@@ -409,9 +625,9 @@ class WorkspaceIndex:
             found = self._in_file(module_path, original)
             if found:
                 return found
-            target = self._files.get(module_path)
-            if target is not None and original in target.bindings:
-                found = self._follow_binding(module_path, target.bindings[original], depth + 1)
+            target = self._bindings(module_path)
+            if original in target:
+                found = self._follow_binding(module_path, target[original], depth + 1)
                 if found:
                     return found
         return []
@@ -423,9 +639,9 @@ class WorkspaceIndex:
         names defined in more than ``MAX_AMBIGUOUS`` files, nearest files first.
         """
         key = os.path.abspath(from_path) if from_path else None
-        symbols = self._files.get(key) if key else None
-        if symbols is not None and key is not None:
-            binding = symbols.bindings.get(name)
+        head = self._head(key) if key else None
+        if head is not None and key is not None:
+            binding = head[1].get(name)
             if binding is not None:
                 if binding.original is None:
                     return []
@@ -443,11 +659,23 @@ class WorkspaceIndex:
         return self._by_name_fallback(key, name)
 
     def _by_name_fallback(self, from_path: str | None, name: str) -> list[Definition]:
-        candidates = [d for d in self._by_name.get(name, ()) if d.container is None]
+        candidates = [d for d in self._memory.by_name.get(name, ()) if d.container is None]
+        if self._readers:
+            self._sync()
+            paths = {d.path for d in candidates}
+            for reader in self._readers:
+                rows = self._ask(reader, "top_level_named", name, MAX_AMBIGUOUS + 1)
+                if rows is None:  # more files define it than MAX_AMBIGUOUS: too ambiguous anyway
+                    return []
+                rows = self._from_readers(rows)
+                candidates.extend(rows)
+                paths.update(d.path for d in rows)
+                if len(paths) > MAX_AMBIGUOUS:
+                    return []
         if not candidates or len({d.path for d in candidates}) > MAX_AMBIGUOUS:
             return []
         if from_path:
-            candidates.sort(key=lambda d: -_shared_prefix(d.path, from_path))
+            candidates.sort(key=lambda d: -shared_prefix(d.path, from_path))
         return candidates[:2]
 
     def resolve_member(self, from_path: str | None, owner: str, member: str) -> list[Definition]:
@@ -458,14 +686,12 @@ class WorkspaceIndex:
         are walked one module at a time.
         """
         key = os.path.abspath(from_path) if from_path else None
-        head, _, rest = owner.partition(".")
-        symbols = self._files.get(key) if key else None
-        binding = symbols.bindings.get(head) if symbols else None
-        if key is None:
-            binding = None
+        head_name, _, rest = owner.partition(".")
+        head = self._head(key) if key else None
+        binding = head[1].get(head_name) if head else None
         if binding is not None and key is not None and binding.original is None:
             return self._member_of_module(key, binding.imp, rest, member)
-        if binding is not None and key is not None and symbols is not None and symbols.grammar == "python":
+        if binding is not None and key is not None and head is not None and head[0] == "python":
             # ``from . import sessions`` then ``sessions.Session``: the imported name is a submodule.
             imp = binding.imp
             submodule = Import(
@@ -474,7 +700,7 @@ class WorkspaceIndex:
             if self.module_files(key, submodule):
                 return self._member_of_module(key, submodule, rest, member)
         # ``Outer.Inner.member``: the member belongs to the last class of the chain.
-        classes = self._classes(key, owner.rsplit(".", 1)[-1] if rest else head)
+        classes = self._classes(key, owner.rsplit(".", 1)[-1] if rest else head_name)
         for cls in classes:
             found = self.member_of_class(cls, member, 0)
             if found:
@@ -488,13 +714,13 @@ class WorkspaceIndex:
         package names: what ``util.`` is followed by is that module's top-level definitions.
         """
         key = os.path.abspath(from_path) if from_path else None
-        symbols = self._files.get(key) if key else None
-        binding = symbols.bindings.get(name) if symbols else None
-        if binding is None or key is None or symbols is None:
+        head = self._head(key) if key else None
+        binding = head[1].get(name) if head else None
+        if binding is None or key is None or head is None:
             return []
         if binding.original is None:
             return self.module_files(key, binding.imp)
-        if symbols.grammar != "python" or self._follow_binding(key, binding, 0):
+        if head[0] != "python" or self._follow_binding(key, binding, 0):
             return []  # the name is a definition inside the module, not a submodule
         imp = binding.imp
         module = f"{imp.module}.{binding.original}" if imp.module else binding.original
@@ -502,8 +728,15 @@ class WorkspaceIndex:
 
     def top_level(self, path: str) -> list[Definition]:
         """The definitions of one file outside any class, in source order."""
-        symbols = self._files.get(os.path.abspath(path))
-        return [d for d in symbols.definitions if d.container is None] if symbols else []
+        key = os.path.abspath(path)
+        held = self._memory.files.get(key)
+        if held is None and self._readers:
+            self._sync()
+            held = self._cache.get(key)
+            if held is None:
+                reader = self._reader_for(key)
+                return list(self._ask(reader, "top_level", key, None)) if reader is not None else []
+        return [d for d in held.definitions if d.container is None] if held else []
 
     def _member_of_module(self, from_path: str, imp: Import, rest: str, member: str) -> list[Definition]:
         if rest and from_path and syntax.grammar_name(None, from_path) == "python":
@@ -521,9 +754,9 @@ class WorkspaceIndex:
                 found = self._in_file(module_path, member)
                 if found:
                     return found
-                target = self._files.get(module_path)
-                if target is not None and member in target.bindings:
-                    found = self._follow_binding(module_path, target.bindings[member], 1)
+                target = self._bindings(module_path)
+                if member in target:
+                    found = self._follow_binding(module_path, target[member], 1)
                     if found:
                         return found
         return []
@@ -551,6 +784,10 @@ class WorkspaceIndex:
                 if found:
                     return found
         return []
+
+
+# Files whose imports (without their definitions) are kept from the databases: a few bytes each.
+_MAX_HEADS = 512
 
 
 _BASES = re.compile(

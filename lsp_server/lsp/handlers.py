@@ -1,5 +1,7 @@
 """LSP handlers for the lifecycle, settings, document sync, inline completion and the completion list.
 
+Every item sent carries an accept command naming its id (``lsp/acceptance.py`` takes the events).
+
 Each handler translates LSP params into plain values, calls the Session, and translates the result
 back; typed errors become JSON-RPC errors here, once. No domain logic: what to suggest and what is
 private are decided by the Session and below.
@@ -21,12 +23,11 @@ from lsp_server.core import settings as config
 from lsp_server.core.errors import DocumentNotOpen, ExcludedFile, ProviderError
 from lsp_server.core.layout import GITIGNORE, LLMLSPIGNORE
 from lsp_server.core.uris import uri_to_path
-from lsp_server.lsp import convert
+from lsp_server.lsp import acceptance, convert
 from lsp_server.lsp.server import LOG_FILE_ONLY, LlmLanguageServer, server
 
 log = logging.getLogger(__name__)
 
-ACCEPT_COMMAND = "llm-lsp.acceptCompletion"
 IGNORE_FILES = (GITIGNORE, LLMLSPIGNORE)
 
 
@@ -63,6 +64,7 @@ async def on_initialized(ls: LlmLanguageServer, params: types.InitializedParams)
     ls.show_problems()
     session.provider()
     ls.keep(asyncio.ensure_future(session.load_workspace()))
+    ls.keep(asyncio.ensure_future(session.stats.aflush()))  # the figures so far, for the status summary
 
 
 def workspace_roots(params: types.InitializeParams) -> list[Path]:
@@ -137,7 +139,7 @@ def on_change(ls: LlmLanguageServer, params: types.DidChangeTextDocumentParams) 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
 def on_save(ls: LlmLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
     """Re-index the saved document (the index and the offline engine see the new text)."""
-    ls.session.refresh_document(params.text_document.uri)
+    ls.session.document_saved(params.text_document.uri)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -164,11 +166,15 @@ def on_close(ls: LlmLanguageServer, params: types.DidCloseTextDocumentParams) ->
     if task is not None:
         task.cancel()
     ls.cancel_refresh(uri)
+    ls.session.acceptance.closed(uri)
     ls.session.close_document(uri)
 
 
 async def inline(ls: LlmLanguageServer, uri: str, position: types.Position, explicit: bool) -> Any:
-    """The Session's suggestions for a cursor, latest-wins per document; ``None`` when nothing to show."""
+    """The Session's suggestions for a cursor, latest-wins per document; ``None`` when nothing to show.
+
+    Returns the result and the request's arrival (``time.monotonic``, for the time to show).
+    """
     current = asyncio.current_task()
     previous = ls.inline_tasks.get(uri)
     if previous is not None and previous is not current and not previous.done():
@@ -176,11 +182,13 @@ async def inline(ls: LlmLanguageServer, uri: str, position: types.Position, expl
     if current is not None:
         ls.inline_tasks[uri] = current
     received = time.perf_counter()
+    arrived = time.monotonic()
     session = ls.session
     try:
         if not ls.settings_ready.is_set():
             await asyncio.wait_for(ls.settings_ready.wait(), timeout=6)
         offset = session.store.get(uri).offset_at(position.line, position.character)
+        acceptance.new_request(ls, uri, offset)
         result = await session.complete(uri, offset, explicit=explicit)
     except (DocumentNotOpen, ExcludedFile) as exc:
         log.info("no completion: %s", exc)
@@ -207,7 +215,7 @@ async def inline(ls: LlmLanguageServer, uri: str, position: types.Position, expl
     )
     if uri not in session.store or session.store.get(uri).version != result.version:
         raise JsonRpcContentModified(f"{uri} changed while the suggestion was computed")
-    return result
+    return result, arrived
 
 
 def cursor_range(ls: LlmLanguageServer, result: Any, replaces: int = 0) -> types.Range:
@@ -222,11 +230,19 @@ def cursor_range(ls: LlmLanguageServer, result: Any, replaces: int = 0) -> types
     return types.Range(start=start, end=end)
 
 
-def item_command(uri: str, suggestion: str) -> types.Command:
-    """The command an accepted suggestion runs (local acceptance counts)."""
-    return types.Command(
-        title="Accept suggestion", command=ACCEPT_COMMAND, arguments=[{"uri": uri, "length": len(suggestion)}]
-    )
+def item_commands(ls: LlmLanguageServer, answer: tuple[Any, float]) -> list[types.Command]:
+    """The command each item of ``answer`` runs when accepted in full, naming the item's id."""
+    result, arrived = answer
+    texts = [item.text for item in result.items]
+    ids = acceptance.offer_ids(ls, result, texts, arrived)
+    return [
+        types.Command(
+            title="Accept suggestion",
+            command=acceptance.ACCEPT_COMMAND,
+            arguments=[acceptance.accept_command(offer_id, result.uri, text)],
+        )
+        for offer_id, text in zip(ids, texts, strict=True)
+    ]
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
@@ -235,17 +251,16 @@ async def on_inline_completion(
 ) -> types.InlineCompletionList | None:
     """Ghost text at the cursor."""
     explicit = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-    result = await inline(ls, params.text_document.uri, params.position, explicit)
-    if result is None:
+    answer = await inline(ls, params.text_document.uri, params.position, explicit)
+    if answer is None:
         return types.InlineCompletionList(items=[])
+    result = answer[0]
     return types.InlineCompletionList(
         items=[
             types.InlineCompletionItem(
-                insert_text=item.text,
-                range=cursor_range(ls, result, item.replaces),
-                command=item_command(result.uri, item.text),
+                insert_text=item.text, range=cursor_range(ls, result, item.replaces), command=command
             )
-            for item in result.items
+            for item, command in zip(result.items, item_commands(ls, answer), strict=True)
         ]
     )
 
@@ -260,11 +275,12 @@ async def on_completion(ls: LlmLanguageServer, params: types.CompletionParams) -
         # The client shows ghost text from inlineCompletion; a popup item would duplicate it.
         return types.CompletionList(is_incomplete=False, items=[])
     explicit = bool(params.context and params.context.trigger_kind == types.CompletionTriggerKind.Invoked)
-    result = await inline(ls, params.text_document.uri, params.position, explicit)
-    if result is None:
+    answer = await inline(ls, params.text_document.uri, params.position, explicit)
+    if answer is None:
         return types.CompletionList(is_incomplete=True, items=[])
+    result = answer[0]
     items = []
-    for rank, item in enumerate(result.items):
+    for rank, (item, command) in enumerate(zip(result.items, item_commands(ls, answer), strict=True)):
         suggestion, where = item.text, cursor_range(ls, result, item.replaces)
         first_line = suggestion.strip().splitlines()[0] if suggestion.strip() else suggestion
         items.append(
@@ -277,26 +293,20 @@ async def on_completion(ls: LlmLanguageServer, params: types.CompletionParams) -
                 filter_text=first_line,
                 insert_text_format=types.InsertTextFormat.PlainText,
                 text_edit=types.TextEdit(range=where, new_text=suggestion),
-                command=item_command(result.uri, suggestion),
+                command=command,
             )
         )
     # Incomplete: the client asks again as the user types, so the item follows the cursor.
     return types.CompletionList(is_incomplete=True, items=items)
 
 
-@server.command(ACCEPT_COMMAND)
-def on_accept(ls: LlmLanguageServer, *args: Any) -> None:
-    """Count an accepted suggestion (local statistics only; nothing leaves the machine)."""
-    ls.accepted += 1
-    log.debug("suggestion accepted (%d so far)", ls.accepted)
-
-
 @server.feature(types.SHUTDOWN)
 async def on_shutdown(ls: LlmLanguageServer, *args: Any) -> None:
-    """Cancel in-flight work and close model connections."""
+    """Cancel in-flight work, write the acceptance figures and close model connections."""
     for task in list(ls.inline_tasks.values()):
         task.cancel()
     if ls._session is not None:
+        await acceptance.flush_at_shutdown(ls)
         try:
             await asyncio.wait_for(ls.session.aclose(), timeout=2)
         except Exception:

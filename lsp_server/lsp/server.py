@@ -85,7 +85,6 @@ class LlmLanguageServer(LanguageServer):
         self._session: Session | None = None
         self.log_level_override: str | None = None
         self.inline_tasks: dict[str, asyncio.Task] = {}
-        self.accepted = 0
         self.client_has_inline = False
         self.client_has_configuration = False
         self.client_has_progress = False

@@ -45,8 +45,10 @@ import re
 import sys
 import threading
 from array import array
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Union
 
 import attrs
@@ -99,10 +101,14 @@ _PREFIX_WINDOW = 4_000
 _SUFFIX_WINDOW = 2_000
 
 # Caps, so a huge workspace cannot take the editor down: files above these are skipped, and once
-# the model holds DEFAULT_MAX_TOKENS tokens, further files are refused (add() returns False).
-# 600k tokens is about 75k lines of Python; bench/offline.py measured 24 MiB of tables for a 175k-token
-# (20k-line) workspace, so the cap holds the tables near 85 MiB.
-DEFAULT_MAX_TOKENS = 600_000
+# the model holds DEFAULT_MAX_TOKENS tokens, further workspace files are refused (add() returns
+# False) while the documents being edited still get in (update() makes room). The server offers the
+# files nearest the open documents first. The tables take about 46 bytes a token (tracemalloc: 386k
+# tokens of hypothesis, 16.7 MiB), so 320k tokens (about 40k lines of Python) hold them near 15 MiB
+# whatever the workspace's size. Every repository bench/offline.py's figures use fits under it (the
+# largest, rich, has 307k tokens), so those figures do not depend on it.
+DEFAULT_MAX_TOKENS = 320_000
+_MIN_ROOM = 64  # tokens: with less room than this left, add() refuses without lexing
 # Dead index entries (of removed or re-indexed texts) tolerated before a rebuild, whatever the live
 # size: small workspaces are not rebuilt for every few edits.
 _MIN_DEAD_TOKENS = 100_000
@@ -229,12 +235,106 @@ def _post(index: dict[int, _Postings], key: int, packed: int) -> None:
         found.append(packed)
 
 
-def _tail(postings: _Postings | None, limit: int) -> Sequence[int]:
-    if postings is None:
-        return ()
-    if isinstance(postings, int):
-        return (postings,)
-    return postings[-limit:]
+# Recent positions live in a dict (about 100 bytes each); every _FREEZE_POSTINGS of them are sorted
+# into a run of two flat arrays (16 bytes each). Runs of similar size are merged, so a lookup
+# bisects a handful of runs at most.
+_FREEZE_POSTINGS = 25_000
+
+
+class _ContextIndex:
+    """Positions by context hash, in insertion order: sorted runs of older ones, a dict of recent ones.
+
+    The storage of one of the model's two indexes (4-token and 2-token contexts). ``tail`` answers
+    exactly what the last ``limit`` entries of one insertion-ordered list per key would: runs are
+    kept in the order they were frozen, and sorting by key is stable.
+    """
+
+    __slots__ = ("runs", "recent", "pending")
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[array, array]] = []
+        self.recent: dict[int, _Postings] = {}
+        self.pending = 0
+
+    def settle(self) -> None:
+        """Freeze the recent positions into a run once there are enough of them.
+
+        ``recent`` is filled directly (``_post``) by the model's insert loop, which counts ``pending``.
+        """
+        if self.pending < _FREEZE_POSTINGS:
+            return
+        pairs: list[tuple[int, int]] = []
+        for key, found in self.recent.items():
+            if isinstance(found, int):
+                pairs.append((key, found))
+            else:
+                pairs.extend((key, value) for value in found)
+        pairs.sort(key=itemgetter(0))  # stable: each key's positions keep their order
+        self.runs.append((array("q", [k for k, _ in pairs]), array("q", [v for _, v in pairs])))
+        self.recent = {}
+        self.pending = 0
+        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
+            newer = self.runs.pop()
+            self.runs[-1] = _merge_runs(self.runs[-1], newer)
+
+    def tail(self, key: int, limit: int) -> Sequence[int]:
+        """The last ``limit`` positions posted under ``key``, oldest first."""
+        parts: list[Sequence[int]] = []
+        found = self.recent.get(key)
+        need = limit
+        if found is not None:
+            part: Sequence[int] = (found,) if isinstance(found, int) else found
+            parts.append(part)
+            need -= len(part)
+        for keys, values in reversed(self.runs):
+            if need <= 0:
+                break
+            low = bisect_left(keys, key)
+            if low == len(keys) or keys[low] != key:
+                continue
+            high = bisect_right(keys, key, low)
+            start = max(low, high - need)
+            parts.append(values[start:high])
+            need -= high - start
+        if not parts:
+            return ()
+        if len(parts) == 1:
+            return parts[0][-limit:]
+        ordered: list[int] = []
+        for part in reversed(parts):
+            ordered.extend(part)
+        return ordered[-limit:]
+
+    def memory_bytes(self) -> int:
+        size = sys.getsizeof(self.recent) + 32 * len(self.recent)
+        size += sum(sys.getsizeof(v) for v in self.recent.values())
+        return size + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in self.runs)
+
+    def __len__(self) -> int:
+        return len(self.recent) + sum(len(k) for k, _ in self.runs)
+
+
+def _merge_runs(older: tuple[array, array], newer: tuple[array, array]) -> tuple[array, array]:
+    """One sorted run from two; on equal keys the older run's positions come first."""
+    old_keys, old_values = older
+    new_keys, new_values = newer
+    keys, values = array("q"), array("q")
+    i = j = 0
+    n_old, n_new = len(old_keys), len(new_keys)
+    while i < n_old and j < n_new:
+        if new_keys[j] < old_keys[i]:
+            keys.append(new_keys[j])
+            values.append(new_values[j])
+            j += 1
+        else:
+            keys.append(old_keys[i])
+            values.append(old_values[i])
+            i += 1
+    keys.extend(old_keys[i:])
+    values.extend(old_values[i:])
+    keys.extend(new_keys[j:])
+    values.extend(new_values[j:])
+    return keys, values
 
 
 def _match_len(seq: Sequence[int], end: int, ctx: Sequence[int], limit: int = _MAX_MATCH) -> int:
@@ -347,6 +447,9 @@ class OfflineModel:
         self._is_excluded = is_excluded or (lambda _path: False)
         self._max_tokens = max_tokens
         self._lock = threading.RLock()
+        # Paths learnt through add() (workspace files, nearest first), in that order: when an edited
+        # document needs room, the last ones (the farthest) go first. Survives rebuilds.
+        self._offered: dict[str, None] = {}
         self._reset()
         self._skipped = 0
 
@@ -358,8 +461,8 @@ class OfflineModel:
         # File name -> indexed paths: prompts name files workspace-relative, the model by full path.
         self._by_file_name: dict[str, set[str]] = {}
         self._next_slot = 1
-        self._long: dict[int, _Postings] = {}
-        self._short: dict[int, _Postings] = {}
+        self._long = _ContextIndex()
+        self._short = _ContextIndex()
         # Identifier -> number of live files using it: the workspace's common words count as in scope.
         self._name_files: dict[str, int] = {}
         self._common: tuple[int, frozenset[str]] | None = None
@@ -374,35 +477,63 @@ class OfflineModel:
         Returns False when the file is not indexed: excluded by the privacy gate, binary-looking,
         minified, over ``MAX_FILE_CHARS``, or over the model's token cap.
         """
+        return self._learn(path, text, make_room=False)
+
+    def update(self, path: str, text: str) -> bool:
+        """Replace the content of ``path`` (a document being edited): only that file's entries change.
+
+        Unlike ``add``, a full model makes room: the files ``add`` learnt last go first.
+        """
+        return self._learn(path, text, make_room=True)
+
+    def _learn(self, path: str, text: str, make_room: bool) -> bool:
         with self._lock:
             if self._holds(path, text):
+                if make_room:
+                    self._offered.pop(path, None)
                 return True  # the walk and open/save re-send unchanged files: keep them as they are
             self._drop(path)
+            self._offered.pop(path, None)
             # Editing re-indexes the open file at every pause: without this, each update left the
             # old text's positions behind as dead entries, and the model grew for as long as one typed.
             self._reclaim()
             if self._is_excluded(path) or not is_indexable(text):
                 self._skipped += 1
                 return False
+            if not make_room and self._max_tokens - self._live < _MIN_ROOM:
+                # Full: a real file cannot fit, and lexing it only to refuse it was most of the cost
+                # of a workspace walk past the cap (the stdlib: 1,600 files lexed for nothing).
+                self._skipped += 1
+                return False
             tokens = lex(text)
-            if self._live + len(tokens) > self._max_tokens:
+            if self._live + len(tokens) > self._max_tokens and not (
+                make_room and self._make_room(len(tokens))
+            ):
                 self._skipped += 1
                 return False
             self._insert(path, array("i", map(self._intern, tokens)), _digest(text))
+            if not make_room:
+                self._offered[path] = None
             return True
+
+    def _make_room(self, needed: int) -> bool:
+        """Forget the workspace files learnt last until ``needed`` more tokens fit; False if they cannot."""
+        while self._live + needed > self._max_tokens and self._offered:
+            victim = next(reversed(self._offered))
+            del self._offered[victim]
+            self._drop(victim)
+        self._reclaim()
+        return self._live + needed <= self._max_tokens
 
     def _holds(self, path: str, text: str) -> bool:
         """Whether ``path`` is indexed with exactly ``text`` and still allowed."""
         slot = self._slots.get(path)
         return slot is not None and self._files[slot].digest == _digest(text) and not self._is_excluded(path)
 
-    def update(self, path: str, text: str) -> bool:
-        """Replace the content of ``path``: only that file's index entries change."""
-        return self.add(path, text)
-
     def remove(self, path: str) -> None:
         """Forget ``path`` (no-op when it was never added)."""
         with self._lock:
+            self._offered.pop(path, None)
             self._drop(path)
             self._reclaim()
 
@@ -432,13 +563,17 @@ class OfflineModel:
         self._by_file_name.setdefault(_file_name(path), set()).add(path)
         self._live += len(ids)
         base = slot << 32
-        long_index, short_index = self._long, self._short
+        long_index, short_index = self._long.recent, self._short.recent
         # zip over shifted views: position p is predicted by the tokens just before it; the last
         # view stops one short so that every position indexed has a token to predict.
         for p, (a, b, c, d) in enumerate(zip(ids, ids[1:], ids[2:], ids[3:-1], strict=False), start=_LONG):
             _post(long_index, hash((a, b, c, d)), base | p)
         for p, (a, b) in enumerate(zip(ids, ids[1:-1], strict=False), start=_SHORT):
             _post(short_index, hash((a, b)), base | p)
+        self._long.pending += max(0, len(ids) - _LONG)
+        self._short.pending += max(0, len(ids) - _SHORT)
+        self._long.settle()
+        self._short.settle()
         self._count_names(ids, 1)
 
     def _count_names(self, ids: array, delta: int) -> None:
@@ -494,10 +629,7 @@ class OfflineModel:
     def stats(self) -> ModelStats:
         """Counts and a memory estimate (index, token arrays, vocabulary; excludes interpreter overhead)."""
         with self._lock:
-            size = sys.getsizeof(self._long) + sys.getsizeof(self._short)
-            size += 32 * (len(self._long) + len(self._short))  # the hash keys
-            for index in (self._long, self._short):
-                size += sum(sys.getsizeof(v) for v in index.values())
+            size = self._long.memory_bytes() + self._short.memory_bytes()
             size += sys.getsizeof(self._ids) + sys.getsizeof(self._vocab)
             size += sum(sys.getsizeof(t) for t in self._vocab)
             size += sum(sys.getsizeof(f.ids) + 180 for f in self._files.values())
@@ -783,10 +915,10 @@ class OfflineModel:
         long_found = any(m[2] >= _LONG for m in matches)
         if len(ctx) >= _LONG:
             key = hash((ctx[-4], ctx[-3], ctx[-2], ctx[-1]))
-            long_found |= self._collect(_tail(self._long.get(key), _MAX_LONG_HITS), ctx, same_slot, matches)
+            long_found |= self._collect(self._long.tail(key, _MAX_LONG_HITS), ctx, same_slot, matches)
         if not long_found:
             key = hash((ctx[-2], ctx[-1]))
-            self._collect(_tail(self._short.get(key), _MAX_SHORT_HITS), ctx, same_slot, matches)
+            self._collect(self._short.tail(key, _MAX_SHORT_HITS), ctx, same_slot, matches)
         return matches
 
     def _collect(

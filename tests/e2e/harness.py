@@ -62,11 +62,16 @@ def capabilities(
 
 
 def server_env(base_url: str | None = None, model: str | None = None, **extra: str) -> dict[str, str]:
-    """A clean environment for the server: no inherited model settings, an empty user config dir."""
+    """A clean environment for the server: no inherited model settings, empty user config and state dirs.
+
+    The state dir is where the server keeps the user's acceptance figures: a test never writes the
+    real ``~/.local/state``.
+    """
     env = {
         k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "LLM_LSP_MODEL")
     }
     env["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="llm-lsp-cfg-")
+    env["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="llm-lsp-state-")
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     if base_url:
         env["OPENAI_BASE_URL"] = base_url

@@ -123,6 +123,8 @@ def model_env(base_url: str, model: str) -> dict[str, str]:
             "OPENAI_API_KEY": "test-key",
             "LLM_LSP_MODEL": model,
             "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="llm-lsp-xdg-"),
+            # The server's acceptance figures go here, never into the real ~/.local/state.
+            "XDG_STATE_HOME": tempfile.mkdtemp(prefix="llm-lsp-state-"),
         }
     )
     return env
@@ -131,12 +133,17 @@ def model_env(base_url: str, model: str) -> dict[str, str]:
 class FakeModel(FakeServerProcess):
     """tests/editors/fake_model.py: answers by what the prompt contains (marker -> answer)."""
 
-    def __init__(self, table: dict[str, str], fallback: str):
+    def __init__(self, table: dict[str, str | list[str]], fallback: str):
         import json
 
         script = Path(__file__).parent / "fake_model.py"
-        args = ["--table", json.dumps(table), "--fallback", fallback]
+        self.log = Path(tempfile.mkdtemp(prefix="fake-model-log-")) / "requests.jsonl"
+        args = ["--table", json.dumps(table), "--fallback", fallback, "--log", str(self.log)]
         super().__init__(script, args, "fake model")
+
+    def calls(self) -> int:
+        """Completion requests the model answered so far."""
+        return len(self.log.read_text().splitlines()) if self.log.exists() else 0
 
 
 @pytest.fixture
@@ -144,7 +151,7 @@ def fake_model():
     """Factory: fake_model(table, fallback) -> FakeModel, stopped after the test."""
     models: list[FakeModel] = []
 
-    def start(table: dict[str, str], fallback: str = "") -> FakeModel:
+    def start(table: dict[str, str | list[str]], fallback: str = "") -> FakeModel:
         model = FakeModel(table, fallback)
         models.append(model)
         return model

@@ -4,8 +4,10 @@
         [--fallback TEXT] [--log PATH]
 
 Built on tests/fake_openai.py (lookup_responder: the longest key found in the prompt wins), so one
-model serves a session that asks for ghost text in one file and a quick fix in another. Prints the
-base URL, serves until SIGTERM, and with --log appends one JSON line per request (path, model, prompt).
+model serves a session that asks for ghost text in one file and a quick fix in another. An answer
+given as a list is one text per choice (a request with ``n`` > 1 gets alternatives to cycle through).
+Prints the base URL, serves until SIGTERM, and with --log appends one JSON line per request (path,
+model, prompt): tests count the model calls from it.
 """
 
 from __future__ import annotations
@@ -28,15 +30,24 @@ def main() -> int:
     parser.add_argument("--fallback", default="")
     parser.add_argument("--log", help="append one JSON line per request here")
     args = parser.parse_args()
-    respond = lookup_responder(json.loads(args.table), fallback=args.fallback)
+    table = json.loads(args.table)
+    # Lists become one marker each for lookup_responder (the longest key found wins as always), then
+    # their texts the choices of the reply.
+    respond = lookup_responder({k: k if isinstance(v, list) else v for k, v in table.items()}, args.fallback)
 
     def logged(request) -> Reply:
         reply = respond(request)
+        if isinstance(table.get(reply.text), list):
+            reply = Reply(choices=table[reply.text])
         if args.log:
             with open(args.log, "a", encoding="utf-8") as f:
                 f.write(
                     json.dumps(
-                        {"path": request.path, "prompt": request.prompt_text[-2000:], "reply": reply.text}
+                        {
+                            "path": request.path,
+                            "prompt": request.prompt_text[-2000:],
+                            "reply": reply.text or reply.choices,
+                        }
                     )
                     + "\n"
                 )

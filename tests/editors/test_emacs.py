@@ -1,8 +1,10 @@
-"""Emacs end to end: the Eglot configuration in a real ``emacs --batch``.
+"""Emacs end to end: the Eglot and lsp-mode configurations in a real ``emacs --batch``.
 
 editor-clients/emacs/llm-lsp-eglot.el with Debian's Eglot, against the real llm-lsp command and a
-fake OpenAI server: attach, the completion item and
-the inline completion at a cursor, and a "Fix with AI" quick fix applied to the buffer.
+fake OpenAI server: attach, the completion item and the inline completion at a cursor, and a "Fix
+with AI" quick fix applied to the buffer; lsp-mode likewise; and in both, the ghost text of
+llm-lsp-inline.el: a word, a line and the rest of a multi-line suggestion accepted with its keys,
+alternatives cycled, the model asked no more than needed.
 """
 
 from __future__ import annotations
@@ -39,11 +41,19 @@ def emacs() -> str:
     return exe
 
 
-def run_driver(emacs: str, driver: Path, llm_lsp_cmd: list[str], base_url: str, prefix: str) -> dict:
+def run_driver(
+    emacs: str,
+    driver: Path,
+    llm_lsp_cmd: list[str],
+    base_url: str,
+    prefix: str,
+    text: str = "def add(a, b):\n    return \n",
+    **extra: str,
+) -> dict:
     """Run one Emacs batch driver on a fresh folder with a half-written and a broken file; its result."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
     source = work / "example.py"
-    source.write_text("def add(a, b):\n    return \n")
+    source.write_text(text)
     broken = work / "broken.py"
     broken.write_text("def add(a, b):\n    return a +\n")
     out = work / "result.json"
@@ -56,6 +66,7 @@ def run_driver(emacs: str, driver: Path, llm_lsp_cmd: list[str], base_url: str, 
             "LLM_LSP_TEST_FIX_FILE": str(broken),
             "LLM_LSP_TEST_DIAGNOSTIC": "SyntaxError: invalid syntax",
             "HOME": str(work),
+            **extra,
         }
     )
     proc = subprocess.run(
@@ -69,6 +80,7 @@ def run_driver(emacs: str, driver: Path, llm_lsp_cmd: list[str], base_url: str, 
     assert out.exists(), f"emacs wrote no result (exit {proc.returncode}): {proc.stderr[-2000:]}"
     result = json.loads(out.read_text())
     assert result["ok"] is True, (result.get("error"), proc.stderr[-2000:])
+    result["_env"] = env
     return result
 
 
@@ -122,3 +134,62 @@ def test_lsp_mode_attaches_completes_fixes_and_runs_a_command(emacs, lsp_mode, l
     assert any(t.startswith("Fix with AI") for t in result["titles"]), result["titles"]
     assert result["fixed_text"] == "def add(a, b):\n    return a + b\n", result["fixed_text"]
     assert result["documented_text"] == DOCUMENTED + "\n", result["documented_text"]
+
+
+INLINE_DRIVER = Path(__file__).parent / "emacs" / "inline_driver.el"
+BLOCK = "total = a + b\n    return total"
+GHOST_SOURCE = "def add(a, b):\n   \n\n\ndef mul(a, b):\n    return\n"
+
+
+@pytest.mark.parametrize("client", ["eglot", "lsp-mode"])
+def test_ghost_text_accepts_a_word_a_line_the_rest_and_cycles(emacs, llm_lsp_cmd, fake_model, client):
+    """llm-lsp-inline.el under Eglot and under lsp-mode 8.0 (neither has an inline UI of its own).
+
+    M-f then C-e take a word and a line of a multi-line suggestion: the rest is shown at once, still
+    0.5 s later, and no inline request goes out (the model is asked once for it); TAB takes the rest.
+    M-] asks for alternatives once, M-] M-[ cycle, TAB accepts one. The server heard the events and
+    its figures say so.
+    """
+    if client == "lsp-mode":
+        probe = subprocess.run(
+            [emacs, "--batch", "-q", "--eval", "(require 'lsp-mode)"], capture_output=True, timeout=60
+        )
+        if probe.returncode != 0:
+            unavailable("lsp-mode", "lsp-mode not available (apt-get install elpa-lsp-mode)")
+    # The second marker exists only once the block is accepted: the longest marker found wins.
+    alternatives = ["a * b", "b * a", "a.__mul__(b)"]
+    model = fake_model({"def add(a, b):": BLOCK, "return total\n\n\ndef mul(a, b):": alternatives})
+    result = run_driver(
+        emacs,
+        INLINE_DRIVER,
+        llm_lsp_cmd,
+        model.base_url,
+        f"emacs-inline-{client}-",
+        GHOST_SOURCE,
+        LLM_LSP_TEST_CLIENT=client,
+    )
+    assert result["suggestion"] == BLOCK
+    assert result["line_after_word"] == "    total"
+    assert result["ghost_after_word"] == result["ghost_later_word"] == " = a + b\n    return total"
+    assert result["ghost_after_line"] == result["ghost_later_line"] == "    return total"
+    assert result["requests_during_partial"] == 0
+    assert result["ghost_after_all"] is None
+    assert result["text_after_accept"].startswith("def add(a, b):\n    total = a + b\n    return total\n")
+    assert result["first_alternative"] == "a * b"
+    assert result["cycled"] == ["b * a", "a.__mul__(b)", "b * a"]
+    assert result["final_text"].endswith("def mul(a, b):\n    return b * a\n")
+    assert model.calls() == 3  # the block, the first answer on the last line, the alternatives once
+    assert result["events"][:3] == [
+        ["textDocument/didShowCompletion", None],
+        ["textDocument/didPartiallyAcceptCompletion", len("total")],
+        ["textDocument/didPartiallyAcceptCompletion", len("total = a + b\n")],
+    ]
+    assert "python" in result["stats"] and "sent nowhere" in result["stats"]
+    figures = json.loads(
+        subprocess.run(
+            [*llm_lsp_cmd, "stats", "--json"], env=result["_env"], capture_output=True, text=True, timeout=60
+        ).stdout
+    )
+    total = figures["total"]
+    # Two suggestions shown (the block; the alternatives on the last line count as the ones shown).
+    assert total["accepted"] == 2 and total["partiallyAccepted"] == 1, total

@@ -64,6 +64,7 @@ def run_nvim(nvim: str, cmd: list[str], text: str, env: dict[str, str], **scenar
     result = json.loads(out.read_text())
     log = work / "state" / "nvim" / "lsp.log"
     result["_lsp_log"] = log.read_text()[-3000:] if log.exists() else ""
+    result["_state_home"] = str(work / "state")
     return result
 
 
@@ -171,3 +172,73 @@ def test_crashing_server_is_not_restarted(nvim, tmp_path):
     assert len(ours) == 1 and "exited" in ours[0], result["messages"]
     assert result["clients_running"] == 0
     assert result["statusline"] == "llm-lsp: error"
+
+
+BLOCK = "total = a + b\n    return total"
+
+
+def test_accept_word_then_line_then_the_rest_with_no_second_model_request(nvim, llm_lsp_cmd, fake_model):
+    """A multi-line suggestion accepted piece by piece: <M-Right> a word, <M-C-Right> a line, <Tab> the rest.
+
+    After each partial accept the rest is drawn in the same tick as the text lands (no flicker), no
+    inline request goes to the server and the model is asked once in all. The server hears
+    didShowCompletion, didPartiallyAcceptCompletion (UTF-16 lengths from the item's start) and the
+    accept command, and its figures say so.
+    """
+    model = fake_model({"def add(a, b):": BLOCK})
+    result = run_nvim(
+        nvim,
+        llm_lsp_cmd,
+        "def add(a, b):\n    \n\nprint(add(1, 2))\n",
+        model_env(model.base_url, "starcoder2"),
+        scenario="partial",
+        row="2",
+    )
+    assert result["ok"], (result.get("error"), result["_lsp_log"])
+    assert result["suggestion"] == BLOCK
+    assert result["lines_after_word"][1] == "    total"
+    assert result["ghosts"]["word"] == " = a + b\n    return total"
+    assert result["lines_after_line"][1:3] == ["    total = a + b", ""]
+    assert result["ghosts"]["line"] == "    return total"
+    assert result["lines"][:4] == ["def add(a, b):", "    total = a + b", "    return total", ""]
+    assert result["ghosts"]["all"] is None
+    assert result["requests_during_word"] == 0 and result["requests_during_line"] == 0
+    assert result["ghost_later_word"] == " = a + b\n    return total"  # still there, unchanged
+    assert model.calls() == 1
+    methods = [(n["method"], n.get("acceptedLength")) for n in result["notifications"]]
+    assert methods == [
+        ("textDocument/didShowCompletion", None),
+        ("textDocument/didPartiallyAcceptCompletion", len("total")),
+        ("textDocument/didPartiallyAcceptCompletion", len("total = a + b\n")),
+    ]
+    assert any("llm-lsp.acceptCompletion" in r for r in result["requests"])
+    assert "python" in result["stats_text"] and "starcoder2" in result["stats_text"]
+    figures = json.loads(
+        subprocess.run(
+            [*llm_lsp_cmd, "stats", "--json"],
+            env={**os.environ, "XDG_STATE_HOME": result["_state_home"]},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    )
+    total = figures["total"]
+    assert (total["shown"], total["accepted"], total["partiallyAccepted"], total["dismissed"]) == (1, 1, 1, 0)
+
+
+def test_next_and_previous_alternative(nvim, llm_lsp_cmd, fake_model):
+    model = fake_model({"def mul(a, b):": ["a * b", "b * a", "a.__mul__(b)"]})
+    result = run_nvim(
+        nvim,
+        llm_lsp_cmd,
+        "def mul(a, b):\n    return\n",
+        model_env(model.base_url, "starcoder2"),
+        scenario="cycle",
+        row="2",
+        type=" ",
+    )
+    assert result["ok"], (result.get("error"), result["_lsp_log"])
+    assert result["suggestion"] == "a * b"
+    assert result["cycled"] == ["b * a", "a.__mul__(b)", "b * a"]
+    assert result["lines"][1] == "    return b * a"
+    assert model.calls() == 2  # the suggestion while typing, then the alternatives once

@@ -248,6 +248,7 @@ def server_env(base_url: str | None = None, model: str | None = None, **extra: s
     model_vars = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "LLM_LSP_MODEL")
     env = {k: v for k, v in os.environ.items() if k not in model_vars}
     env["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="llm-lsp-cfg-")
+    env["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="llm-lsp-state-")  # the acceptance figures' file
     env["PYTHONPATH"] = str(ROOT)
     env["LLM_LSP_TEST_HOOKS"] = "1"
     if base_url:

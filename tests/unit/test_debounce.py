@@ -69,3 +69,39 @@ def test_irregular_typing_waits_past_the_usual_spread_of_gaps():
     assert 0.11 < steady <= 0.15
     # Gaps alternate 60/160 ms: waiting 1.3 usual gaps would fire inside most 160 ms gaps.
     assert irregular.delay(now - 0.06) > 0.16
+
+
+def test_acceptance_rate_stretches_or_shortens_the_wait_within_bounds():
+    def delay_after(outcomes: list[bool]) -> float:
+        debounce = AdaptiveDebounce()
+        last = type_keys(debounce, 0.0, 0.2, 20)
+        for accepted in outcomes:
+            debounce.observe_outcome(accepted)
+        return debounce.delay(last)
+
+    usual = delay_after([])
+    assert delay_after([True, False]) == usual  # too few outcomes to judge
+    dismissing = delay_after([False] * 12)
+    accepting = delay_after([True] * 12)
+    assert accepting == usual < dismissing  # sooner never means inside a typing burst
+    assert dismissing <= usual * 1.5 and accepting >= usual * 0.6
+    debounce = AdaptiveDebounce(min_delay=0.1, max_delay=0.2)
+    last = type_keys(debounce, 0.0, 0.3, 20)
+    for _ in range(12):
+        debounce.observe_outcome(False)
+    assert debounce.delay(last) == 0.2
+    for _ in range(40):
+        debounce.observe_outcome(True)
+    assert debounce.delay(last + 10) == 0.1  # after a pause: the minimum, never below it
+
+
+def test_accepting_many_never_asks_inside_a_typing_burst():
+    debounce = AdaptiveDebounce()
+    debounce.observe_latency(1.2)  # a slow model: its share of the wait is what may shrink
+    last = type_keys(debounce, 0.0, 0.12, 20)
+    usual = debounce.delay(last)
+    for _ in range(20):
+        debounce.observe_outcome(True)
+    sooner = debounce.delay(last)
+    assert sooner < usual
+    assert sooner >= 0.12 * debounce.margin  # still past the usual gap between keys

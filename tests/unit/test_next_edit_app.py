@@ -55,8 +55,13 @@ class RewritingProvider:
         pass
 
 
+def private_dirs(tmp_path: Path) -> dict[str, str]:
+    """No model in the environment; the state and cache (acceptance figures, index) in ``tmp_path``."""
+    return {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
 def session_with(provider: RewritingProvider, tmp_path: Path, enable: bool = True) -> Session:
-    session = Session(environ={})
+    session = Session(environ=private_dirs(tmp_path))
     session.roots = [tmp_path]
     if enable:
         session.apply_settings(
@@ -92,7 +97,7 @@ async def test_off_by_default_and_the_offline_engine_says_it_does_not_predict(tm
     session = session_with(RewritingProvider(), tmp_path, enable=False)
     uri = edited(session, tmp_path)
     assert (await session.next_edit(uri, (0, 13))).reason == next_edit.DISABLED
-    offline = Session(environ={})
+    offline = Session(environ=private_dirs(tmp_path))
     offline.roots = [tmp_path]
     uri = edited(offline, tmp_path)
     result = await offline.next_edit(uri, (0, 13), always=True)
@@ -138,6 +143,8 @@ async def test_an_accepted_edit_brings_the_rest_of_its_prediction_only_if_the_re
     assert session.next_edit_shown(shown.id) and not session.next_edit_shown("next-edit-999")
     session.change_document(uri, 3, [Change("h", ((1, 15), (1, 16)))])
     assert session.accept_next_edit(shown.id) and not session.accept_next_edit(shown.id)
+    counts = {key[0]: row.counts() for key, row in session.stats.rows().items()}
+    assert counts["nextEdit"]["shown"] == 1 and counts["nextEdit"]["accepted"] == 1  # the local figures
     rest = await session.next_edit(uri, (1, 16))
     assert rest.from_prediction and [e.edit.new_text for e in rest.edits] == [", 3"]
     assert len(provider.requests) == 1

@@ -108,3 +108,12 @@ def test_a_short_prefix_must_match_from_the_start_of_the_document():
     cache.put(URI, "x = ", "\n", ["1"], now=0.0)
     assert cache.get(URI, "y = x = ", "\n", now=1.0) is None
     assert cache.get(URI, "x = ", "\n", now=1.0) == ["1"]
+
+
+def test_a_request_for_alternatives_is_not_answered_by_a_single_answer():
+    cache = SuggestionCache()
+    cache.put("u", "x = ", "", ["1"], 0.0)
+    assert cache.get("u", "x = ", "", 1.0, candidates=3) is None  # cycling asks the model
+    cache.put("u", "x = ", "", ["1", "2"], 1.0, asked=3)  # two of three survived post-processing
+    assert cache.get("u", "x = ", "", 2.0, candidates=3) == ["1", "2"]
+    assert cache.get("u", "x = ", "", 2.0) == ["1", "2"]

@@ -5,7 +5,16 @@
 // status bar and its log in the "llm-lsp" output channel, and adds palette commands that forward the
 // active editor's uri and selection to the server's llm-lsp.* commands. Ghost text, completion
 // items and quick fixes come from vscode-languageclient's built-in features (inline completion is
-// registered from the server capability, languageclient >= 10).
+// registered from the server capability, languageclient >= 10); accepting a word or a line and
+// cycling alternatives are VS Code's own (Ctrl+Right, Alt+] / Alt+[; "Accept Line" is bound below).
+//
+// What the server learns, as far as the stable API allows (the provider's show and partial-accept
+// hooks exist only in the proposed inlineCompletionsAdditions API, which a published extension
+// cannot use): a full accept exactly (VS Code runs the item's command); "shown" when VS Code
+// receives a non-empty answer for the cursor it asked about (it then shows the first item: an
+// approximation, VS Code does not say); a partial accept when a multi-character insertion at the
+// suggestion equals its next part (Accept Word / Accept Line by key, toolbar or palette; a
+// one-character partial accept looks like typing and is not reported). Dismissals the server infers.
 //
 // It must not restart a server that crashed in a loop: one message, then "llm-lsp: Restart Server".
 
@@ -28,6 +37,8 @@ import { registerNextEdit } from './nextEdit';
 const SECTION = 'llmLsp';
 const SECRET_API_KEY = 'llmLsp.apiKey';
 const STATUS_NOTIFICATION = 'llmLsp/status';
+const DID_SHOW = 'textDocument/didShowCompletion';
+const DID_PARTIALLY_ACCEPT = 'textDocument/didPartiallyAcceptCompletion';
 
 /** Settings that only the client uses; never sent to the server. */
 const CLIENT_ONLY = ['server', 'trace'];
@@ -49,6 +60,53 @@ interface Status {
   state: 'idle' | 'busy' | 'error' | 'offline' | string;
   model?: string;
   message?: string;
+  summary?: string;
+}
+
+/** The inline items VS Code last received for a document: partial accepts are matched against them. */
+interface Offered {
+  version: number;
+  items: vscode.InlineCompletionItem[];
+}
+const offered = new Map<string, Offered>();
+
+/** An item as the server's events name it: its text and its command (which carries its id). */
+function asEventItem(item: vscode.InlineCompletionItem): Record<string, unknown> {
+  const text = typeof item.insertText === 'string' ? item.insertText : item.insertText.value;
+  const command = item.command ? { command: item.command.command, arguments: item.command.arguments ?? [] } : undefined;
+  return { insertText: text, command };
+}
+
+function notifyServer(method: string, params: unknown): void {
+  if (client && client.state === State.Running) {
+    client.sendNotification(method, params).catch(() => undefined); // a hint: never an error
+  }
+}
+
+/** A multi-character insertion at an offered item that equals its next part: a partial accept. */
+function reportPartialAccept(event: vscode.TextDocumentChangeEvent): void {
+  const known = offered.get(event.document.uri.toString());
+  if (!known || event.contentChanges.length !== 1) {
+    return;
+  }
+  const change = event.contentChanges[0];
+  if (change.rangeLength !== 0 || change.text.length < 2) {
+    return;
+  }
+  for (const item of known.items) {
+    const text = typeof item.insertText === 'string' ? item.insertText : item.insertText.value;
+    const start = item.range?.start;
+    if (!start || change.range.start.isBefore(start)) {
+      continue;
+    }
+    // Document text from the item's start to the end of the insertion (UTF-16, like acceptedLength).
+    const before = event.document.getText(new vscode.Range(start, change.range.start));
+    const accepted = before + change.text;
+    if (accepted.length < text.length && text.startsWith(accepted)) {
+      notifyServer(DID_PARTIALLY_ACCEPT, { item: asEventItem(item), acceptedLength: accepted.length });
+      return;
+    }
+  }
 }
 
 let client: LanguageClient | undefined;
@@ -78,6 +136,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await restart();
     }),
     vscode.commands.registerCommand('llmLsp.showLog', () => output.show(true)),
+    vscode.commands.registerCommand('llmLsp.showStats', () =>
+      runServerCommand('llm-lsp.showStats', false, [{ format: 'text' }]),
+    ),
+    vscode.workspace.onDidChangeTextDocument(reportPartialAccept),
+    vscode.workspace.onDidCloseTextDocument((doc) => offered.delete(doc.uri.toString())),
     vscode.commands.registerCommand('llmLsp.restart', restart),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       const urls = ['baseUrl', ...ROLES.map((role) => `${role}.baseUrl`)];
@@ -201,6 +264,16 @@ async function start(): Promise<void> {
     outputChannel: output,
     revealOutputChannelOn: RevealOutputChannelOn.Never,
     middleware: {
+      // Remember what VS Code received and tell the server the first item is shown (see the top).
+      provideInlineCompletionItems: async (document, position, context, token, next) => {
+        const result = await next(document, position, context, token);
+        const items = Array.isArray(result) ? result : result?.items ?? [];
+        if (!token.isCancellationRequested && items.length > 0) {
+          offered.set(document.uri.toString(), { version: document.version, items });
+          notifyServer(DID_SHOW, { item: asEventItem(items[0]) });
+        }
+        return result;
+      },
       workspace: {
         // Answer section "llmLsp" with the plain settings object (no client-only keys).
         configuration: async (params, token, next) => {
@@ -283,7 +356,8 @@ function showStatus(status: Status): void {
     default:
       statusItem.text = `$(sparkle) llm-lsp${model}`;
   }
-  statusItem.tooltip = `llm-lsp: ${lastStatus.state}${model}${message}\nClick to show the server log.`;
+  const summary = lastStatus.summary ? `\n${lastStatus.summary} (llm-lsp: Show Acceptance Statistics)` : '';
+  statusItem.tooltip = `llm-lsp: ${lastStatus.state}${model}${message}${summary}\nClick to show the server log.`;
   statusItem.show();
 }
 

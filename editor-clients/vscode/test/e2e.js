@@ -8,6 +8,12 @@
 //   multiline_indent a multi-line block accepted on an auto-indented line keeps every indent exactly
 //   closer_range     inside an auto-closed "(", accepting gives the whole answer with one ")" (the
 //                    inline item's range covers the ")" already there; a doubled or cut one fails)
+//   partial_accept   a multi-line block: Ctrl+Right takes a word, Ctrl+Alt+Right a line (VS Code's own
+//                    accept word / line), Tab the rest; the rest stays drawn throughout (no frame without
+//                    ghost text), the model is not asked again, the saved file is exact
+//   cycle            Alt+] shows the next alternative (the server asks the model for alternatives once)
+//   stats            "llm-lsp: Show Acceptance Statistics" writes the figures: shown, partly accepted
+//                    and accepted suggestions are counted
 //   quick_fix        Ctrl+. lists "Fix with AI"; applying it makes the function equal the model's answer
 //   next_edit        a signature change shows the next edit, Tab jumps and applies it (nextEdit.e2e.js)
 //   status_offline   with the model settings removed, the server restarts and the item says offline
@@ -26,6 +32,9 @@ const WS = process.env.WS;
 const SETTINGS = process.env.SETTINGS;
 const RESULT = process.env.RESULT || path.join(RUN_DIR, 'result.json');
 const EXPECT = JSON.parse(process.env.EXPECT);
+const MODEL_LOG = process.env.MODEL_LOG;
+const STATS = process.env.STATS;
+const modelCalls = () => (fs.existsSync(MODEL_LOG) ? fs.readFileSync(MODEL_LOG, 'utf8').split('\n').filter(Boolean).length : 0);
 const GHOST = '.ghost-text-decoration, .ghost-text-decoration-preview, .ghost-text';
 const started = Date.now();
 const log = (msg) => console.error(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
@@ -84,6 +93,11 @@ async function ghostText(page, timeout) {
 /** Whether the shown ghost text carries `answer` (compared without whitespace: spans drop line breaks). */
 function shows(ghost, answer) {
   return ghost !== null && ghost.replace(/\s+/g, '').includes(answer.replace(/\s+/g, ''));
+}
+
+/** Whether the ghost text carries every line of `answer` (Monaco draws the block's lines before the inline part). */
+function showsLines(ghost, answer) {
+  return ghost !== null && answer.split('\n').every((line) => shows(ghost, line));
 }
 
 async function ghostGone(page, timeout) {
@@ -255,6 +269,90 @@ async function main() {
       record('closer_range', text === EXPECT.closer.expected, `saved ${show(text)}, expected ${show(EXPECT.closer.expected)}`, {
         ghost,
       });
+    });
+
+    // Partial accept: a word, a line, then the rest of one multi-line suggestion.
+    await check(page, 'partial_accept', async () => {
+      const p = EXPECT.partial;
+      await openFile(page, p.file);
+      await page.keyboard.press('Enter');
+      const ghost = await ghostText(page, 20000);
+      if (!showsLines(ghost, p.answer)) throw new Error(`no block ghost text: ${show(ghost)}`);
+      const calls = modelCalls();
+      // From here on, any moment without ghost text is a flicker.
+      await page.evaluate((sel) => {
+        window.__ghostGone = false;
+        window.__ghostObserver = new MutationObserver(() => {
+          if (!document.querySelector(sel)) window.__ghostGone = true;
+        });
+        window.__ghostObserver.observe(document.body, { childList: true, subtree: true, characterData: true });
+      }, GHOST);
+      await chord(page, 'Control', 'ArrowRight');
+      await sleep(600);
+      const afterWord = await ghostText(page, 2000);
+      await page.keyboard.down('Control');
+      await page.keyboard.down('Alt');
+      await page.keyboard.press('ArrowRight');
+      await page.keyboard.up('Alt');
+      await page.keyboard.up('Control');
+      await sleep(600);
+      const afterLine = await ghostText(page, 2000);
+      const flicker = await page.evaluate(() => {
+        window.__ghostObserver.disconnect();
+        return window.__ghostGone;
+      });
+      const partialCalls = modelCalls() - calls;
+      // The rest starts with a tab size of blanks at the start of a line: there VS Code's first Tab
+      // indents (its inlineSuggestionHasIndentationLessThanTabSize rule) and the second accepts.
+      await page.keyboard.press('Tab');
+      if (!(await ghostGone(page, 1000))) await page.keyboard.press('Tab');
+      await ghostGone(page, 5000);
+      const text = await saved(page, p.file);
+      const ok =
+        text === p.expected && showsLines(afterWord, ' = sum(items)\n    return total * k') &&
+        !shows(afterWord, 'total = sum') && shows(afterLine, 'return total * k') && !shows(afterLine, 'sum(items)') &&
+        !flicker && partialCalls === 0;
+      record(
+        'partial_accept',
+        ok,
+        `after word ${show(afterWord)}, after line ${show(afterLine)}, a frame without ghost text: ${flicker}, ` +
+          `model calls during the partial accepts: ${partialCalls}, saved ${show(text)}, expected ${show(p.expected)}`,
+      );
+    });
+
+    // Alt+] (VS Code's "Show Next Inline Suggestion") asks for alternatives.
+    await check(page, 'cycle', async () => {
+      const c = EXPECT.cycle;
+      await openFile(page, c.file);
+      await page.keyboard.type(' ', { delay: 30 });
+      const first = await ghostText(page, 20000);
+      if (!shows(first, c.answer[0])) throw new Error(`no first suggestion: ${show(first)}`);
+      await chord(page, 'Alt', 'BracketRight');
+      let next = null;
+      const deadline = Date.now() + 15000;
+      while (Date.now() < deadline) {
+        next = await ghostText(page, 2000);
+        if (next !== null && !shows(next, c.answer[0])) break;
+        await sleep(200);
+      }
+      await page.keyboard.press('Escape');
+      record('cycle', shows(next, c.answer[1]) || shows(next, c.answer[2]), `first ${show(first)}, after Alt+] ${show(next)}`);
+    });
+
+    // The figures: the command writes them (and opens them beside the editor).
+    await check(page, 'stats', async () => {
+      await runCommand(page, 'llm-lsp: Show Acceptance Statistics');
+      const deadline = Date.now() + 15000;
+      while (!fs.existsSync(STATS) && Date.now() < deadline) await sleep(200);
+      const rows = JSON.parse(fs.readFileSync(STATS, 'utf8')).rows;
+      const sum = (k) => rows.reduce((n, r) => n + r[k], 0);
+      const figures = { shown: sum('shown'), accepted: sum('accepted'), partiallyAccepted: sum('partiallyAccepted') };
+      record(
+        'stats',
+        figures.shown >= 1 && figures.accepted >= 1 && figures.partiallyAccepted >= 1,
+        `figures written: ${show(figures)}`,
+      );
+      await page.keyboard.press('Escape');
     });
 
     // Quick fix on a diagnostic of VS Code's TypeScript server.

@@ -123,11 +123,21 @@ closer = {"file": "fib.py", "text": head, "marker": head.strip(), "typed": "def 
           "answer": "n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)",
           "autoClosed": head + "def fib()"}
 closer["expected"] = head + "def fib(" + closer["answer"]
+# A multi-line block taken a word (Ctrl+Right), a line (Ctrl+Alt+Right, bound by the extension), then
+# the rest (Tab); and alternatives for another cursor (Alt+] asks for them).
+# Their markers are longer than the earlier ones: other open files reach the prompt as context.
+scale_head = "# Sum a list of numbers, then scale the total by a factor k\n"
+partial = {"file": "scale.py", "text": scale_head + "def scale(items, k):", "marker": scale_head.strip(),
+           "answer": "total = sum(items)\n    return total * k"}
+partial["expected"] = partial["text"] + "\n    " + partial["answer"]
+mul_head = "# Multiply two numbers: there are several ways to write it, pick one\n"
+cycle = {"file": "mul.py", "text": mul_head + "def mul(a, b):\n    return", "marker": mul_head.strip(),
+         "answer": ["a * b", "b * a", "a.__mul__(b)"]}
 broken = "function average(items) {\n  let sum = 0\n  for (const x of items) { sum += x }\n  return sum /\n}"
 fixed = broken.replace("return sum /", "return sum / items.length")
 fix = {"file": "average.js", "text": broken, "marker": "Expression expected",
        "answer": "```javascript\n" + fixed + "\n```", "expected": fixed}
-cases = {"add": add, "block": block, "closer": closer, "fix": fix}
+cases = {"add": add, "block": block, "closer": closer, "fix": fix, "partial": partial, "cycle": cycle}
 for case in cases.values():
     (ws / case["file"]).write_text(case["text"])
 (run / "table.json").write_text(json.dumps({c["marker"]: c["answer"] for c in cases.values()}))
@@ -184,7 +194,7 @@ JSON
   || { cat "$RUN/install-ext.log" >&2; die "installing the .vsix failed"; }
 PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 say "starting code-server on 127.0.0.1:$PORT (model: $MODEL_URL)"
-env -u OPENAI_BASE_URL -u OPENAI_API_KEY -u LLM_LSP_MODEL XDG_CONFIG_HOME="$RUN/xdg" \
+env -u OPENAI_BASE_URL -u OPENAI_API_KEY -u LLM_LSP_MODEL XDG_CONFIG_HOME="$RUN/xdg" XDG_STATE_HOME="$RUN/state" \
   setsid "$CODE_SERVER" --auth none --bind-addr "127.0.0.1:$PORT" --disable-telemetry --disable-update-check \
   --disable-workspace-trust --disable-getting-started-override --user-data-dir "$UD" --extensions-dir "$EXTDIR" "$WS" \
   > "$RUN/code-server.log" 2>&1 &
@@ -197,6 +207,7 @@ say "driving VS Code in headless Chromium"
 set +e
 NODE_PATH="$CS_DIR/node_modules" CHROMIUM="$CHROMIUM" URL="http://127.0.0.1:$PORT/?folder=$WS" RUN_DIR="$RUN" \
   WS="$WS" SETTINGS="$UD/User/settings.json" RESULT="$RESULT" EXPECT="$(cat "$RUN/expect.json")" \
+  MODEL_LOG="$RUN/model.log" STATS="$RUN/state/llm-lsp/stats.json" \
   node "$HERE/e2e.js"
 rc=$?
 set -e

@@ -9,6 +9,7 @@
 (load (expand-file-name "test_result.el" (file-name-directory load-file-name)) nil t)
 
 (setq llm-lsp-command (json-read-from-string (getenv "LLM_LSP_CMD_JSON"))
+      llm-lsp-ghost-text nil            ; the completion-list item is checked here (inline_driver.el: ghost text)
       llm-lsp-settings '(:logLevel "debug")
       eglot-sync-connect t
       eglot-connect-timeout 30

@@ -9,30 +9,10 @@
 
 (load (expand-file-name "test_result.el" (file-name-directory load-file-name)) nil t)
 
-(defun llm-lsp-test--wait (predicate seconds what)
-  "Process input until PREDICATE holds, at most SECONDS; else fail saying WHAT."
-  (let ((deadline (+ (float-time) seconds)))
-    (while (and (not (funcall predicate)) (< (float-time) deadline))
-      (accept-process-output nil 0.05))
-    (unless (funcall predicate) (error "timed out waiting for %s" what))))
-
-;; A quiet lsp-mode for batch use: no client packages other than ours, no prompts, no file watchers.
-(setq lsp-session-file (expand-file-name "lsp-session" (getenv "HOME"))
-      lsp-client-packages nil
-      lsp-enabled-clients '(llm-lsp)
-      lsp-auto-guess-root nil
-      lsp-enable-file-watchers nil
-      lsp-headerline-breadcrumb-enable nil
-      lsp-modeline-code-actions-enable nil
-      lsp-modeline-diagnostics-enable nil
-      lsp-modeline-workspace-status-enable nil
-      lsp-lens-enable nil
-      lsp-enable-snippet nil
-      lsp-restart 'ignore
-      lsp-keep-workspace-alive nil
-      lsp-response-timeout 30)
+(llm-lsp-test--quiet-lsp-mode)
 (require 'lsp-mode)
 (require 'lsp-completion)
+(setq llm-lsp-ghost-text nil)           ; the completion-list item is checked here (inline_driver.el: ghost text)
 (require 'llm-lsp-lsp-mode)
 (setq llm-lsp-command (append (json-read-from-string (getenv "LLM_LSP_CMD_JSON")) nil)
       llm-lsp-log-level "debug")

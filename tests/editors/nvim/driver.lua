@@ -70,6 +70,14 @@ require('llm_lsp').setup({
 
 local scenarios = {}
 
+-- Leave insert mode, then write the result and quit.
+local function done()
+  feed('<Esc>')
+  vim.defer_fn(function()
+    finish(true)
+  end, 50)
+end
+
 -- Type at the end of line 2 (or before column LLM_LSP_TEST_COL) in insert mode, wait for ghost text,
 -- accept it with <Tab>.
 function scenarios.ghost(client)
@@ -110,13 +118,97 @@ function scenarios.ghost(client)
           end
         end
         return not client.server_capabilities.executeCommandProvider
-      end, function()
-        feed('<Esc>')
-        vim.defer_fn(function()
-          finish(true)
-        end, 50)
+      end, done)
+    end)
+  end)
+end
+
+local function count(list, pattern)
+  local n = 0
+  for _, r in ipairs(list) do
+    if r:find(pattern, 1, true) then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+-- A multi-line suggestion on line 2: accept its next word, then its next line, then the rest with
+-- <Tab>. After each partial accept the rest must be drawn at once and no request may go out.
+function scenarios.partial(client)
+  local llm = require('llm_lsp')
+  vim.api.nvim_win_set_cursor(0, { tonumber(os.getenv('LLM_LSP_TEST_ROW') or '2'), 0 })
+  feed('A')
+  result.ghosts = {}
+  local function step_accept(key, name, on_done)
+    local before = lines()
+    local requests = count(result.requests, 'textDocument/inlineCompletion')
+    feed(key, 'm')
+    poll(name .. ' to insert text', 5000, function()
+      return not vim.deep_equal(lines(), before)
+    end, function()
+      -- Checked in the same tick as the text changed: the rest is already drawn (no flicker).
+      result.ghosts[name] = llm.suggestion() or vim.NIL
+      result['lines_after_' .. name] = lines()
+      vim.defer_fn(function()
+        result['requests_during_' .. name] = count(result.requests, 'textDocument/inlineCompletion') - requests
+        result['ghost_later_' .. name] = llm.suggestion() or vim.NIL
+        on_done()
+      end, 400) -- well past the 50 ms debounce: a request would have gone out by now
+    end)
+  end
+  poll('ghost text', 15000, function()
+    return llm.suggestion()
+  end, function(text)
+    step('shown')
+    result.suggestion = text
+    step_accept('<M-Right>', 'word', function()
+      step_accept('<M-C-Right>', 'line', function()
+        step_accept('<Tab>', 'all', function()
+          result.cursor = vim.api.nvim_win_get_cursor(0)
+          llm.stats(function(err, text)
+            result.stats_text = text or vim.NIL
+            result.stats_error = err and err.message or vim.NIL
+            done()
+          end)
+        end)
       end)
     end)
+  end)
+end
+
+-- One suggestion while typing, then <M-]> asks for alternatives and cycles, <M-[> goes back, <Tab>
+-- accepts the one shown.
+function scenarios.cycle(client)
+  local llm = require('llm_lsp')
+  vim.api.nvim_win_set_cursor(0, { tonumber(os.getenv('LLM_LSP_TEST_ROW') or '2'), 0 })
+  feed('A' .. (os.getenv('LLM_LSP_TEST_TYPE') or ''))
+  result.cycled = {}
+  local keys = { '<M-]>', '<M-]>', '<M-[>' }
+  local function next_key(i)
+    if i > #keys then
+      local before = lines()
+      feed('<Tab>', 'm')
+      poll('the accepted alternative', 5000, function()
+        return not vim.deep_equal(lines(), before)
+      end, done)
+      return
+    end
+    local shown = llm.suggestion()
+    feed(keys[i], 'm')
+    poll('alternative ' .. i, 10000, function()
+      local now = llm.suggestion()
+      return now and now ~= shown and now
+    end, function(text)
+      table.insert(result.cycled, text)
+      next_key(i + 1)
+    end)
+  end
+  poll('ghost text', 15000, function()
+    return llm.suggestion()
+  end, function(text)
+    result.suggestion = text
+    next_key(1)
   end)
 end
 
@@ -202,6 +294,14 @@ vim.api.nvim_create_autocmd('LspAttach', {
     client.request = function(self, method, params, ...)
       table.insert(result.requests, method .. ((params and params.command) and (' ' .. params.command) or ''))
       return orig(self, method, params, ...)
+    end
+    result.notifications = {}
+    local orig_notify = client.notify
+    client.notify = function(self, method, params, ...)
+      if method:find('Completion', 1, true) then
+        table.insert(result.notifications, { method = method, acceptedLength = params and params.acceptedLength })
+      end
+      return orig_notify(self, method, params, ...)
     end
     vim.schedule(function()
       scenarios[scenario](client)

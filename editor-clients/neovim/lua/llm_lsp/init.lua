@@ -1,9 +1,15 @@
 --- llm_lsp: the Neovim client for the llm-lsp language server.
 ---
 --- Registers the server for every filetype (vim.lsp.config + vim.lsp.enable, Neovim >= 0.11),
---- shows inline completions as ghost text (Neovim 0.12+: the built-in vim.lsp.inline_completion;
---- 0.11: extmarks drawn here), maps keys to accept / cycle them, forwards the llm-lsp.* commands
+--- shows inline completions as ghost text (extmarks drawn here; opt-in: Neovim 0.12's built-in
+--- vim.lsp.inline_completion, which has no partial accept), maps keys to accept the whole suggestion,
+--- its next word or its next line, and to cycle alternatives, tells the server what was shown and
+--- accepted (Copilot's textDocument/didShowCompletion and didPartiallyAcceptCompletion, the item's
+--- command on a full accept: local figures only, see :LlmLsp stats), forwards the llm-lsp.* commands
 --- and keeps the server's llmLsp/status notification for the statusline.
+---
+--- After a partial accept the rest of the same suggestion is drawn at once and no new request is
+--- sent. Other modules can claim the accept key first (M.add_accept_handler: a visible next edit).
 ---
 --- It must not restart a server that failed: a missing binary or a crash gives one message and the
 --- client stays off until :LlmLsp restart.
@@ -35,16 +41,19 @@ local defaults = {
   settings = {},
   ghost_text = {
     enable = true,
-    -- "auto": vim.lsp.inline_completion on Neovim 0.12+, the extmark renderer otherwise.
-    -- true forces the built-in one (0.12+ only), false forces the extmark renderer.
-    native = 'auto',
+    -- false: the extmark renderer (partial accept, shown/accepted events, no re-request after a
+    -- partial accept). true: Neovim 0.12's vim.lsp.inline_completion (accept and cycle only; no
+    -- partial accept, no shown events). "auto": the built-in one where it exists.
+    native = false,
     debounce_ms = 150,
     hl_group = 'LlmLspGhostText',
   },
   -- Insert-mode keys; set one to false to leave that key alone.
   keymaps = {
     accept = '<Tab>', -- falls back to a normal <Tab> when no suggestion is shown
-    next = '<M-]>',
+    accept_word = '<M-Right>', -- the next word of the suggestion (falls back to the normal key)
+    accept_line = '<M-C-Right>', -- the rest of its current line, with the line break
+    next = '<M-]>', -- next alternative (asks the model for alternatives once)
     prev = '<M-[>',
     suggest = '<M-\\>',
     dismiss = '<C-]>', -- falls back to the normal key too
@@ -52,7 +61,10 @@ local defaults = {
 }
 
 M.config = nil
-M._status = { state = 'offline', model = '', message = '' }
+M._status = { state = 'offline', model = '', message = '', summary = '' }
+-- Functions that may claim the accept key before the suggestion does (a visible next edit): each is
+-- called in an expr mapping and returns true when it handled the key (it must vim.schedule edits).
+M._accept_handlers = {}
 M._failed = nil -- readable reason the server is not running, once it failed
 
 local ns = api.nvim_create_namespace('llm_lsp.ghost_text')
@@ -104,6 +116,8 @@ local function on_status(_, params)
       state = params.state or 'idle',
       model = params.model or M._status.model or '',
       message = params.message or '',
+      -- The user's acceptance figures in one line (accepted N of M suggestions ...).
+      summary = params.summary or M._status.summary or '',
     }
     redraw_status()
   end
@@ -130,7 +144,7 @@ function M.statusline()
   return text
 end
 
---- The last llmLsp/status params ({state, model, message}).
+--- The last llmLsp/status params ({state, model, message, summary}).
 function M.status()
   return vim.deepcopy(M._status)
 end
@@ -168,7 +182,41 @@ local function plain_text(insert_text)
   return value
 end
 
--- Extmark renderer (Neovim 0.11) -----------------------------------------------------------------
+--- Length of a string in UTF-16 code units (how Copilot's events count acceptedLength).
+local function utf16_len(text)
+  local ok, n = pcall(vim.str_utfindex, text, 'utf-16')
+  if ok and type(n) == 'number' then
+    return n
+  end
+  local _, n16 = vim.str_utfindex(text)
+  return n16
+end
+
+--- Tell the server about an item (events are hints: never an error if the client is gone).
+local function notify(item, method, params)
+  local client = vim.lsp.get_client_by_id(item.client_id)
+  if client and item.raw then
+    pcall(function()
+      client:notify(method, params)
+    end)
+  end
+end
+
+--- The next word of a suggestion's rest: leading blanks, then a word or a run of other characters
+--- (a line break alone). As VS Code's "accept next word" cuts.
+local function next_word(rest)
+  local blanks = rest:match('^[ \t]*')
+  local tail = rest:sub(#blanks + 1)
+  local word = tail:match('^[%w_]+') or tail:match('^[^%w_%s]+') or tail:sub(1, 1)
+  return blanks .. word
+end
+
+--- The rest of the suggestion's current line, with its line break (all of it on its last line).
+local function next_line(rest)
+  return rest:match('^[^\n]*\n') or rest
+end
+
+-- Extmark renderer ----------------------------------------------------------------------------------
 
 local function state(bufnr)
   local st = bufstate[bufnr]
@@ -251,16 +299,23 @@ local function remainder(bufnr, item)
   return item.text:sub(#typed + 1)
 end
 
+--- The buffer's state, its current item and what that item still adds at the cursor (nil, nil, nil
+--- when there is none). `shown`: only an item drawn now.
+local function current(bufnr, shown)
+  local st = bufstate[bufnr]
+  local item = st and (st.shown or not shown) and st.items and st.items[st.index]
+  local rest = item and remainder(bufnr, item)
+  if not rest or rest == '' then
+    return nil, nil, nil
+  end
+  return st, item, rest
+end
+
 --- Draw the current item at the cursor: first line inline, the rest as virtual lines.
 local function render(bufnr)
   hide(bufnr)
-  local st = bufstate[bufnr]
-  local item = st and st.items and st.items[st.index]
+  local st, item, rest = current(bufnr, false)
   if not item then
-    return false
-  end
-  local rest = remainder(bufnr, item)
-  if not rest or rest == '' then
     return false
   end
   local row, col = cursor_of(bufnr)
@@ -280,6 +335,10 @@ local function render(bufnr)
   end
   st.extmark = api.nvim_buf_set_extmark(bufnr, ns, row, col, opts)
   st.shown = rest
+  if not item.shown_sent then
+    item.shown_sent = true
+    notify(item, 'textDocument/didShowCompletion', { item = item.raw })
+  end
   return true
 end
 
@@ -289,7 +348,9 @@ local function to_items(bufnr, client, result, row, col)
   local items = {}
   for _, raw in ipairs(raw_items) do
     local text = plain_text(raw.insertText)
-    local item = { text = text, command = raw.command, client_id = client.id }
+    -- raw: the item as received, sent back in the events; consumed: UTF-16 units of its text already
+    -- accepted (partial accepts rebase the item onto the cursor, so this counts from raw insertText).
+    local item = { text = text, command = raw.command, client_id = client.id, raw = raw, consumed = 0 }
     if raw.range then
       local enc = client.offset_encoding
       item.srow = raw.range.start.line
@@ -313,7 +374,7 @@ local function to_items(bufnr, client, result, row, col)
   return items
 end
 
-local function request(bufnr, kind)
+local function request(bufnr, kind, cycle)
   local st = state(bufnr)
   stop_timer(st)
   cancel_request(st)
@@ -349,6 +410,15 @@ local function request(bufnr, kind)
     end
     st.items = to_items(bufnr, client, result, row, col)
     st.index = 1
+    if cycle and #st.items > 0 then
+      -- Alternatives asked for by next/prev: move on from the suggestion that was shown.
+      for i, it in ipairs(st.items) do
+        if it.text == cycle.text then
+          st.index = (i - 1 + cycle.delta) % #st.items + 1
+          break
+        end
+      end
+    end
     render(bufnr)
   end, bufnr)
   if ok and id then
@@ -492,6 +562,18 @@ function M.suggestion()
   return st and st.shown or nil
 end
 
+--- Replace (srow, scol)-(erow, ecol) by `text` and put the cursor after it; returns that position.
+local function put_text(bufnr, win, srow, scol, erow, ecol, text)
+  local lines = vim.split(text, '\n', { plain = true })
+  api.nvim_buf_set_text(bufnr, srow, scol, erow, ecol, lines)
+  local end_row = srow + #lines - 1
+  local end_col = (#lines == 1 and scol or 0) + #lines[#lines]
+  if win then
+    pcall(api.nvim_win_set_cursor, win, { end_row + 1, end_col })
+  end
+  return end_row, end_col
+end
+
 local function apply_item(bufnr, item)
   local row, col, win = cursor_of(bufnr)
   local srow, scol = item.srow, item.scol
@@ -501,13 +583,7 @@ local function apply_item(bufnr, item)
     local line = api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
     ecol = math.min(#line, col + (item.after or 0))
   end
-  local lines = vim.split(item.text, '\n', { plain = true })
-  api.nvim_buf_set_text(bufnr, srow, scol, erow, ecol, lines)
-  local end_row = srow + #lines - 1
-  local end_col = (#lines == 1 and scol or 0) + #lines[#lines]
-  if win then
-    pcall(api.nvim_win_set_cursor, win, { end_row + 1, end_col })
-  end
+  local end_row, end_col = put_text(bufnr, win, srow, scol, erow, ecol, item.text)
   local st = state(bufnr)
   st.last_tick = api.nvim_buf_get_changedtick(bufnr)
   st.last_cursor = { end_row, end_col }
@@ -541,6 +617,60 @@ function M.accept()
   return true
 end
 
+--- Insert the first `part` of the shown suggestion and draw its rest at once, with no new request.
+local function accept_part(bufnr, cut)
+  local st, item, rest = current(bufnr, true)
+  if not item then
+    return false
+  end
+  local part = cut(rest)
+  if part == rest then
+    return M.accept()
+  end
+  stop_timer(st)
+  cancel_request(st)
+  local row, col, win = cursor_of(bufnr)
+  local line = api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
+  local typed = line:sub(item.scol + 1, col)
+  local end_row, end_col = put_text(bufnr, win, row, col, row, col, part)
+  -- The item now starts at the cursor: what was typed and accepted is consumed.
+  item.consumed = item.consumed + utf16_len(typed .. part)
+  item.text = rest:sub(#part + 1)
+  item.srow, item.scol = end_row, end_col
+  -- This change is ours: TextChangedI must neither redraw nor ask the server again.
+  st.last_tick = api.nvim_buf_get_changedtick(bufnr)
+  st.last_cursor = { end_row, end_col }
+  render(bufnr)
+  notify(item, 'textDocument/didPartiallyAcceptCompletion', { item = item.raw, acceptedLength = item.consumed })
+  return true
+end
+
+--- Insert the next word of the shown suggestion; the rest stays shown. Returns true if there was one.
+---@return boolean
+function M.accept_word()
+  if use_native() then
+    return M.accept() -- vim.lsp.inline_completion has no partial accept
+  end
+  return accept_part(api.nvim_get_current_buf(), next_word)
+end
+
+--- Insert the rest of the shown suggestion's current line (with its line break); the rest stays shown.
+---@return boolean
+function M.accept_line()
+  if use_native() then
+    return M.accept()
+  end
+  return accept_part(api.nvim_get_current_buf(), next_line)
+end
+
+--- Let `fn` claim the accept key before the suggestion does (e.g. a visible next edit).
+--- fn(bufnr) runs inside an expr mapping: it returns true when it handled the key and must
+--- vim.schedule any edit. Handlers added later are asked first.
+---@param fn fun(bufnr: integer): boolean
+function M.add_accept_handler(fn)
+  table.insert(M._accept_handlers, 1, fn)
+end
+
 --- Whether a suggestion is shown in the current buffer.
 ---@return boolean
 function M.visible()
@@ -554,8 +684,11 @@ local function cycle(delta)
     return
   end
   local st = bufstate[bufnr]
-  if not st or not st.items or #st.items == 0 then
-    request(bufnr, INVOKED)
+  if not st or not st.items or #st.items <= 1 then
+    -- One suggestion (or none) so far: ask for alternatives (an explicit request asks the model for
+    -- several candidates once; the server's cache keeps them for the next cycle).
+    local current = st and st.items and st.items[st.index]
+    request(bufnr, INVOKED, current and { text = current.text, delta = delta } or nil)
     return
   end
   st.index = (st.index - 1 + delta) % #st.items + 1
@@ -698,6 +831,24 @@ function M.run(name, opts)
   end)
 end
 
+--- Your acceptance figures as a table (llm-lsp.showStats; counts kept on this machine only).
+---@param on_done fun(err: table?, text: string?)
+function M.stats(on_done)
+  local bufnr = api.nvim_get_current_buf()
+  local client = M.client(bufnr)
+  if not client then
+    on_done({ message = 'not attached to this buffer' }, nil)
+    return
+  end
+  client:exec_cmd(
+    { title = 'stats', command = 'llm-lsp.showStats', arguments = { { format = 'text' } } },
+    { bufnr = bufnr },
+    function(err, result)
+      on_done(err, type(result) == 'string' and result or vim.inspect(result))
+    end
+  )
+end
+
 local function define_user_command()
   api.nvim_create_user_command('LlmLsp', function(cmd)
     local sub = cmd.fargs[1]
@@ -707,6 +858,14 @@ local function define_user_command()
       print(M.statusline() ~= '' and M.statusline() or 'llm-lsp: not attached')
     elseif sub == 'suggest' then
       M.suggest()
+    elseif sub == 'stats' then
+      M.stats(function(err, text)
+        if err then
+          vim.notify('llm-lsp stats: ' .. (err.message or tostring(err)), vim.log.levels.ERROR)
+        else
+          vim.notify(text, vim.log.levels.INFO)
+        end
+      end)
     elseif vim.tbl_contains(M.commands, sub) then
       M.run(sub, {
         range = cmd.range > 0 and { cmd.line1, cmd.line2 } or nil,
@@ -718,9 +877,9 @@ local function define_user_command()
   end, {
     nargs = '+',
     range = true,
-    desc = 'llm-lsp: fix | explain | document | tests | simplify | refactor {instruction} | suggest | status | restart',
+    desc = 'llm-lsp: fix | explain | document | tests | simplify | refactor {instruction} | suggest | stats | status | restart',
     complete = function(arglead)
-      local subs = vim.list_extend(vim.deepcopy(M.commands), { 'suggest', 'status', 'restart' })
+      local subs = vim.list_extend(vim.deepcopy(M.commands), { 'suggest', 'stats', 'status', 'restart' })
       return vim.tbl_filter(function(s)
         return vim.startswith(s, arglead)
       end, subs)
@@ -741,6 +900,12 @@ local function set_keymaps(bufnr)
     -- An expr mapping may not change the buffer, so the insertion is scheduled; without a
     -- suggestion the key does what it did before.
     vim.keymap.set('i', km.accept, function()
+      for _, handler in ipairs(M._accept_handlers) do
+        local ok, handled = pcall(handler, bufnr)
+        if ok and handled then
+          return ''
+        end
+      end
       if use_native() then
         if vim.lsp.inline_completion.get({ bufnr = bufnr }) then
           return ''
@@ -767,6 +932,19 @@ local function set_keymaps(bufnr)
       return km.dismiss
     end, { buffer = bufnr, expr = true, silent = true, desc = 'llm-lsp: dismiss suggestion' })
   end
+  local function partial(lhs, fn, desc)
+    if lhs then
+      vim.keymap.set('i', lhs, function()
+        if M.suggestion() then
+          vim.schedule(fn)
+          return ''
+        end
+        return lhs
+      end, { buffer = bufnr, expr = true, silent = true, desc = desc })
+    end
+  end
+  partial(km.accept_word, M.accept_word, 'llm-lsp: accept the next word of the suggestion')
+  partial(km.accept_line, M.accept_line, 'llm-lsp: accept the next line of the suggestion')
   map(km.next, M.next, 'llm-lsp: next suggestion')
   map(km.prev, M.prev, 'llm-lsp: previous suggestion')
   map(km.suggest, M.suggest, 'llm-lsp: suggest now')
