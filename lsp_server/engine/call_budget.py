@@ -2,9 +2,10 @@
 
 Owns one rule: over a typing session, model calls stay under 0.15 per typed change (a keystroke in
 most editors). It is a token bucket: each change the user types adds ``RATE`` (up to ``BURST``), each
-model call spends one, whichever feature made it. ``RATE`` is below 0.15 so that the burst (a few
-next edits right after a pause, or a test's requests) still fits: a session of 500 keystrokes stays
-under 0.12 + 8 / 500 = 0.136 calls each however often a client asks. Completions are counted, not
+model call spends one, whichever feature made it (explicit commands and fixes are not counted: the
+user asked for each). ``RATE`` is below 0.15 so that the burst (next edits right after completions
+the user asked for, or a test's requests) still fits: a session of 500 keystrokes stays under
+0.10 + 16 / 500 = 0.132 calls each however often a client asks. Completions are counted, not
 refused: their own debounce keeps them under the rate, and ghost text at the cursor matters more; a
 next edit asked automatically runs only when a whole call is left, so it takes what completions
 leave. Explicit requests are never refused (the user asked), but they spend too.
@@ -16,8 +17,8 @@ from __future__ import annotations
 
 import attrs
 
-RATE = 0.12  # sustained model calls per typed change (bench/next_edit.py's typing replay measures it)
-BURST = 8.0  # calls saved up at most: a few next edits right after a pause, then the rate holds
+RATE = 0.10  # sustained model calls per typed change (bench/next_edit.py's typing replay measures it)
+BURST = 16.0  # calls saved up at most: next edits right after a pause, then the rate holds
 
 
 @attrs.define

@@ -164,7 +164,8 @@ class OpenAIProvider:
         self._transport = transport
         self._client: openai.AsyncOpenAI | None = None
         self._client_lock = threading.Lock()
-        # Requests started (retries not counted): completions and next edits share one call budget.
+        # Requests started while typing (retries and explicit actions not counted): completions and next
+        # edits share one call budget.
         self.calls = 0
         self._host = _host_of(self._base_url)
 
@@ -193,7 +194,7 @@ class OpenAIProvider:
     async def stream(self, request: ModelRequest) -> AsyncGenerator[Delta, None]:
         """Stream the answer; see the module docstring for limits, retries and cut streams."""
         sdk = _sdk()
-        self.calls += 1
+        self.calls += request.purpose != "action"
         retries_left = self._max_retries
         while True:
             sdk_stream: Any = None
