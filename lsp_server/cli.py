@@ -1,7 +1,7 @@
 """The ``llm-lsp`` command: serve LSP, or do the main jobs from a terminal.
 
 Owns argument parsing, logging set-up and the subcommands (``complete``, ``fix``, ``refactor``,
-``doctor``, ``stats``). Serving
+``next-edit``, ``doctor``, ``stats``). Serving
 imports the adapter (pygls) only when asked; the subcommands never import pygls. Logs and progress
 go to stderr: stdout is the LSP channel when serving, and the result when running a subcommand.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lsp_server import __version__
 
-SUBCOMMANDS = ("complete", "doctor", "fix", "refactor", "index", "stats")
+SUBCOMMANDS = ("complete", "doctor", "fix", "refactor", "next-edit", "index", "stats")
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -26,8 +26,8 @@ def _serve_parser() -> argparse.ArgumentParser:
         prog="llm-lsp",
         description="AI pair programmer as a language server. Without a subcommand: serve LSP on stdio.",
         epilog=(
-            "Subcommands: complete FILE:LINE:COL | fix FILE:LINE | refactor FILE:LINE INSTRUCTION | doctor | "
-            "index [--clear] | stats [--json]. "
+            "Subcommands: complete FILE:LINE:COL | fix FILE:LINE | refactor FILE:LINE INSTRUCTION | "
+            "next-edit FILE:LINE:COL | doctor | index [--clear] | stats [--json]. "
             "Run `llm-lsp SUBCOMMAND --help`."
         ),
     )
@@ -73,6 +73,13 @@ def _rewrite_parser(command: str) -> argparse.ArgumentParser:
     parser.add_argument("location", metavar="FILE:LINE")
     if command == "refactor":
         parser.add_argument("instruction", help='what to do, e.g. "use pathlib" or "make it async"')
+    _write_arguments(parser)
+    parser.add_argument("--language", help="languageId (default: from the file extension)")
+    _logging_arguments(parser)
+    return parser
+
+
+def _write_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write", action="store_true", help="apply the change to the file")
     parser.add_argument(
         "--yes",
@@ -81,6 +88,18 @@ def _rewrite_parser(command: str) -> argparse.ArgumentParser:
         "network access, new URLs, sensitive paths, ...) without asking; without a terminal such a "
         "change is refused unless --yes is given",
     )
+
+
+def _next_edit_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-lsp next-edit",
+        description=(
+            "Print the edit that follows the file's uncommitted changes (against git's HEAD) near a cursor "
+            "(1-based line and column), as a unified diff."
+        ),
+    )
+    parser.add_argument("location", metavar="FILE:LINE:COL")
+    _write_arguments(parser)
     parser.add_argument("--language", help="languageId (default: from the file extension)")
     _logging_arguments(parser)
     return parser
@@ -198,6 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             options = _rewrite_parser(command).parse_args(rest)
             setup_logging(options.log_level or "warning", options.log_file)
             return asyncio.run(run_rewrite(command, options))
+        if command == "next-edit":
+            options = _next_edit_parser().parse_args(rest)
+            setup_logging(options.log_level or "warning", options.log_file)
+            return asyncio.run(run_next_edit(options))
         if command == "index":
             return run_index(_index_parser().parse_args(rest))
         options = _doctor_parser().parse_args(rest)
@@ -308,25 +331,35 @@ async def run_complete(options: argparse.Namespace) -> int:
     return 1
 
 
-async def run_rewrite(command: str, options: argparse.Namespace) -> int:
-    """``llm-lsp fix|refactor FILE:LINE``: the enclosing scope of that line rewritten, as a diff."""
-    import difflib
+async def open_file(path: Path, language: str | None):
+    """A Session on ``path``'s project with the file open: (session, resolved path, uri, text).
 
-    from lsp_server.core.errors import LlmLspError
-    from lsp_server.core.text import Encoding, apply_edits
-
-    path, line, _ = parse_location(options.location, with_column=False)
+    None, said on stderr, when the file cannot be read as UTF-8 or the privacy rules exclude it.
+    """
     try:
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         progress(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
-        return 2
+        return None
     path = path.resolve()
     session = open_session(project_root(path))
     if await _refused(session, path):
-        return 2
+        return None
     uri = path.as_uri()
-    session.open_document(uri, options.language or "", 0, content)
+    session.open_document(uri, language or "", 0, content)
+    return session, path, uri, content
+
+
+async def run_rewrite(command: str, options: argparse.Namespace) -> int:
+    """``llm-lsp fix|refactor FILE:LINE``: the enclosing scope of that line rewritten, as a diff."""
+    from lsp_server.core.errors import LlmLspError
+    from lsp_server.core.text import Encoding, apply_edits
+
+    path, line, _ = parse_location(options.location, with_column=False)
+    opened = await open_file(path, options.language)
+    if opened is None:
+        return 2
+    session, path, uri, content = opened
     argument: dict = {"uri": uri, "position": {"line": line - 1, "character": 0}}
     if command == "refactor":
         argument["instruction"] = options.instruction
@@ -347,12 +380,18 @@ async def run_rewrite(command: str, options: argparse.Namespace) -> int:
         return 0
     proposed = result.edits[0]
     new = apply_edits(content, proposed.edits, Encoding.UTF32)
-    name = session.display_path(str(path))
+    return show_and_write(session.display_path(str(path)), path, content, new, proposed, options)
+
+
+def show_and_write(name: str, path: Path, old: str, new: str, proposed, options: argparse.Namespace) -> int:
+    """Print ``old`` -> ``new`` as a unified diff; with ``--write`` write it, asking first when flagged."""
+    import difflib
+
     if proposed.needs_confirmation:
         progress(f"WARNING: the model's edit {proposed.warning}. Review the diff before applying it.")
     sys.stdout.writelines(
         difflib.unified_diff(
-            content.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}", f"b/{name}"
+            old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}", f"b/{name}"
         )
     )
     sys.stdout.flush()
@@ -362,6 +401,67 @@ async def run_rewrite(command: str, options: argparse.Namespace) -> int:
         path.write_text(new, encoding="utf-8")
         progress(f"wrote {path}")
     return 0
+
+
+async def run_next_edit(options: argparse.Namespace) -> int:
+    """``llm-lsp next-edit FILE:LINE:COL``: the file's uncommitted changes are the recent edits.
+
+    They are read against git's HEAD (what ``git diff HEAD`` shows for the file; none for an untracked
+    file or outside a repository) and put in the edit history; the prediction then runs through the
+    same Session, privacy gate and checks as in an editor, whatever ``nextEdit.enable`` says.
+    """
+    from lsp_server.core.errors import LlmLspError
+    from lsp_server.core.text import Encoding, apply_edits
+    from lsp_server.engine.edit_history import events_between
+
+    path, line, column = parse_location(options.location)
+    opened = await open_file(path, options.language)
+    if opened is None:
+        return 2
+    session, path, uri, content = opened
+    committed = git_head_text(path)
+    events = events_between(uri, committed, content) if committed is not None else []
+    session.history.add(events)
+    if committed is None:
+        progress("no committed version of this file (not in a git repository, or untracked): no recent edits")
+    else:
+        progress(f"{len(events)} uncommitted change(s) since HEAD as the recent edits")
+    started = time.monotonic()
+    try:
+        progress(f"asking {(await serving(session, 'nextEdit')).description}")
+        result = await session.next_edit(
+            uri, (line - 1, column - 1), explicit=True, confirmable=True, always=True
+        )
+    except LlmLspError as exc:
+        progress(f"failed: {exc}")
+        return 1
+    finally:
+        await session.aclose()
+    progress(f"answered in {time.monotonic() - started:.2f} s")
+    if not result.edits:
+        progress(f"no next edit: {result.reason}")
+        return 1
+    proposed = result.edits[0]
+    new = apply_edits(content, [proposed.edit], Encoding.UTF32)
+    return show_and_write(session.display_path(str(path)), path, content, new, proposed, options)
+
+
+def git_head_text(path: Path) -> str | None:
+    """The file as committed at git's HEAD, or None (untracked, no repository, no git)."""
+    import subprocess
+
+    try:
+        shown = subprocess.run(
+            ["git", "-C", str(path.parent), "show", f"HEAD:./{path.name}"],
+            capture_output=True,
+            timeout=15,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if shown.returncode != 0:
+        return None
+    return shown.stdout.decode("utf-8", "replace")
 
 
 async def serving(session, role: str):

@@ -3,7 +3,8 @@
 Owns a real HTTP server on 127.0.0.1 (ephemeral port, background thread) that speaks the wire shapes
 llm-lsp meets in the wild: OpenAI chat and completions (plain JSON or SSE streaming, ``n`` choices),
 Mistral Codestral's ``/v1/fim/completions``, llama.cpp's ``/infill`` and ``/v1/models``. Answers are
-scripted with ``Reply`` objects (text, faults, delays) and every request is recorded, including
+scripted with ``Reply`` objects (text, faults, delays) or responders (``region_responder`` rewrites a
+next-edit prompt's editable region) and every request is recorded, including
 whether the client hung up early, so tests can prove that cancelled streams are closed.
 
 It must not reach the network, need an API key, or depend on anything outside the standard library:
@@ -137,6 +138,48 @@ def lookup_responder(table: Mapping[str, str], fallback: str = "") -> Responder:
             if key in prompt:
                 return Reply(text=table[key])
         return Reply(text=fallback)
+
+    return respond
+
+
+REGION_START = "<|editable_region_start|>"
+REGION_END = "<|editable_region_end|>"
+CURSOR = "<|user_cursor_is_here|>"
+
+
+def editable_region(request: Recorded) -> str | None:
+    """The editable region of a next-edit prompt (Zeta's markers), cursor marker removed; None if none.
+
+    The last start marker opens it: a chat prompt names the markers only in its excerpt, Zeta's too.
+    """
+    prompt = request.prompt_text
+    start = prompt.rfind(REGION_START)
+    if start < 0:
+        return None
+    start = prompt.find("\n", start) + 1
+    end = prompt.find("\n" + REGION_END, start)
+    if start <= 0 or end < 0:
+        return None
+    return prompt[start:end].replace(CURSOR, "")
+
+
+def region_responder(rewrite: Callable[[str], str], style: str = "fenced", fallback: str = "") -> Responder:
+    """Answers a next-edit prompt with ``rewrite(region)``; anything else with ``fallback``.
+
+    ``style``: ``fenced`` (a chat model: markers inside a code block), ``zeta`` (Zeta's answer, which
+    stops at the end marker: the start marker and the region only), ``bare`` (the region's text alone).
+    """
+
+    def respond(request: Recorded) -> Reply:
+        region = editable_region(request)
+        if region is None:
+            return Reply(text=fallback)
+        new = rewrite(region)
+        if style == "zeta":
+            return Reply(text=f"{REGION_START}\n{new}\n")
+        if style == "bare":
+            return Reply(text=new + "\n")
+        return Reply(text=f"```python\n{REGION_START}\n{new}\n{REGION_END}\n```")
 
     return respond
 

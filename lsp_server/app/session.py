@@ -3,9 +3,10 @@
 Owns the settings and everything built from them — the privacy gate, the document store, the
 workspace index, the offline engine, the provider of each job (role: completion, actions, nextEdit;
 a model discovered from the server's list where none is named), the suggestion cache, the debounce,
-recent-edit tracking and the status — and applies a settings change to exactly the parts it affects. Every
-model-calling entry point (``complete``, ``resolve_action``, ``run_command``) passes the privacy
-gate here, below the LSP layer and the CLI, so no door can forget it.
+recent-edit tracking, the edit history and next-edit state, and the status — and applies a settings
+change to exactly the parts it affects. Every model-calling entry point (``complete``,
+``resolve_action``, ``run_command``, ``next_edit``) passes the privacy gate here, below the LSP
+layer and the CLI, so no door can forget it.
 
 Must not import pygls or know LSP types: the LSP layer and the CLI both construct a Session and call
 it with plain values. Progress and status reach the user through the callbacks they pass in.
@@ -30,17 +31,25 @@ from typing import Any, Protocol
 
 import attrs
 
-from lsp_server.app import actions, commands, completion
+from lsp_server.app import actions, commands, completion, next_edit
 from lsp_server.app.acceptance import Acceptance
+from lsp_server.app.next_edit import NextEditResult
 from lsp_server.app.stats import UsageStats, stats_file
 from lsp_server.core import settings as config
 from lsp_server.core.documents import Change, DocumentStore, Snapshot
-from lsp_server.core.errors import ExcludedFile, ModelNotConfigured, ModelNotFound, ProviderError
+from lsp_server.core.errors import (
+    ContentModified,
+    ExcludedFile,
+    ModelNotConfigured,
+    ModelNotFound,
+    ProviderError,
+)
 from lsp_server.core.layout import index_dir
 from lsp_server.core.uris import uri_name, uri_to_path
 from lsp_server.engine import context
 from lsp_server.engine.cache import SuggestionCache
 from lsp_server.engine.debounce import AdaptiveDebounce
+from lsp_server.engine.edit_history import EditHistory
 from lsp_server.engine.index import WorkspaceIndex, read_source, symbols_of
 from lsp_server.engine.indexer import Indexer, Outcome
 from lsp_server.engine.rewrite import ProposedEdit, require_confirmable
@@ -184,6 +193,10 @@ class Session:
         # Re-indexing of big open documents, in order, off the loop; per URI the latest request wins.
         self._refresh_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._refresh_tokens: dict[str, int] = {}
+        # Recent edits as diffs (next-edit prompts), and the next-edit requests, predictions and budget.
+        self.history = EditHistory()
+        self.next_edits = next_edit.NextEdits()
+        self._next_edit_offers: dict[str, str] = {}  # next-edit id -> its acceptance offer id
 
     # settings -----------------------------------------------------------------------------------
 
@@ -330,6 +343,11 @@ class Session:
             self.refresh_status()
         return served[role]
 
+    def model_calls(self) -> int:
+        """Requests the serving providers have started (the call budget completions and next edits share)."""
+        serving = {id(p): p for p in (self.providers.current(role) for role in config.ROLES) if p is not None}
+        return sum(getattr(provider, "calls", 0) for provider in serving.values())
+
     def discover_in_background(self) -> None:
         """Start ``discover`` unless it runs already (needs a running event loop; else nothing)."""
         if self._discovery is not None and not self._discovery.done():
@@ -454,7 +472,11 @@ class Session:
 
     def change_document(self, uri: str, version: int, changes: list[Change]) -> None:
         """Apply edits (incremental: only the changed lines and the tree are touched)."""
+        before = self.store.get(uri)
         self.store.change(uri, version, changes)
+        if not self.uri_excluded(uri):
+            self.history.record(uri, before, changes, time.monotonic(), self.snapshot_of)
+        self.next_edits.typed(uri, len(changes), self.model_calls())
         self.edited.add(uri)
         last = changes[-1].range if changes else None
         self.recent_edits.append((uri, last[0][0] if last else 0))
@@ -475,6 +497,8 @@ class Session:
         self.edited.discard(uri)
         self.offline_stale.discard(uri)
         self.store.close(uri)
+        self.history.forget(uri)
+        self.next_edits.forget(uri)
         self.cache.clear(uri)
         context.clear_caches()
         self.recent_edits = deque(
@@ -523,6 +547,10 @@ class Session:
             if model is not None:
                 model.compact()  # the edited texts' dead entries: O(workspace), once per idle moment
             release_memory()
+
+    def snapshot_of(self, uri: str) -> Snapshot | None:
+        """The current snapshot of ``uri``; None when it is not open."""
+        return self.store.get(uri) if uri in self.store else None
 
     def open_files(self, current: str) -> list[tuple[str, str]]:
         """Recently used open documents other than ``current``, for similar-snippet search."""
@@ -884,6 +912,7 @@ class Session:
                 return attrs.evolve(result, fallback=True)
         finally:
             self.end_work()
+        self.next_edits.ghost_text(uri, result.version, bool(result.items))
         if self.status.state == "error":
             self.set_status(self.resting_state(), message=self.status_message())
         return result
@@ -941,6 +970,93 @@ class Session:
             self.end_work()
         require_confirmable(result.edits, client_confirms)
         return result
+
+    # next edits ---------------------------------------------------------------------------------
+
+    async def next_edit(
+        self,
+        uri: str,
+        position: tuple[int, int],
+        *,
+        version: int | None = None,
+        explicit: bool = False,
+        confirmable: bool = False,
+        always: bool = False,
+    ) -> next_edit.NextEditResult:
+        """The edit that follows the user's last one near ``position``; excluded documents are refused.
+
+        ``version``: the version the client asks about (another one is ``ContentModified``).
+        ``explicit``: the user asked (no ghost-text or budget refusal). ``confirmable``: the caller asks
+        the user before applying an edit that adds powers (the CLI). ``always``: whatever
+        ``nextEdit.enable`` says (a terminal command is the user's own request).
+        """
+        await self.ensure_gate()
+        self.refuse_excluded(uri)
+        snapshot = self.store.get(uri)
+        if version is not None and version != snapshot.version:
+            raise ContentModified(f"{uri} is at version {snapshot.version}, not {version}")
+        if not (always or self.settings.next_edit.enable):
+            return next_edit.NextEditResult(uri, snapshot.version, reason=next_edit.DISABLED)
+        self.begin_work()
+        try:
+            # The user's own request may wait for the server's model list; a typing pause never does.
+            provider = await self.provider_ready("nextEdit") if explicit else self.provider_for("nextEdit")
+            sources = next_edit.Sources(
+                settings=self.settings,
+                provider=provider,
+                model=self.assignment("nextEdit").model,
+                history=self.history,
+                current=self.snapshot_of,
+                is_excluded=self.uri_excluded,
+                display_path=lambda other: self.display_path(uri_to_path(other) or uri_name(other)),
+                calls=self.model_calls,
+            )
+            received = time.monotonic()
+            result = await self.next_edits.predict(
+                sources, snapshot, position, explicit=explicit, confirmable=confirmable
+            )
+        except ProviderError as exc:
+            self.model_failed("nextEdit", exc)
+            raise
+        finally:
+            self.end_work()
+        self._count_next_edits(result, snapshot, position, received)
+        return result
+
+    def _count_next_edits(
+        self, result: NextEditResult, snapshot: Snapshot, position: tuple[int, int], received: float
+    ) -> None:
+        """Offer the result's edits to the acceptance figures (kind ``nextEdit``); never fails the request."""
+        try:
+            text = snapshot.text
+            self.acceptance.request(snapshot.uri, snapshot.offset_at(*position), text, kind="nextEdit")
+            model = self.assignment("nextEdit").model or "offline"
+            for edit in result.edits:
+                (offer,) = self.acceptance.offer(
+                    [edit.edit.new_text],
+                    uri=snapshot.uri,
+                    offset=snapshot.offset_at(*edit.edit.start),
+                    document=text,
+                    language=snapshot.language_id,
+                    model=model,
+                    received=received,
+                    kind="nextEdit",
+                )
+                self._next_edit_offers[edit.id] = offer
+                while len(self._next_edit_offers) > next_edit.SHOWN_KEPT:
+                    self._next_edit_offers.pop(next(iter(self._next_edit_offers)))
+        except Exception:  # counting must never cost the edit
+            log.exception("acceptance bookkeeping failed for a next edit in %s", snapshot.uri)
+
+    def next_edit_shown(self, edit_id: str) -> bool:
+        """An editor showed next edit ``edit_id``; False for an id this session did not propose."""
+        self.acceptance.shown(self._next_edit_offers.get(edit_id))
+        return self.next_edits.was_shown(edit_id)
+
+    def accept_next_edit(self, edit_id: str) -> bool:
+        """The user accepted next edit ``edit_id``; False for an id this session did not propose."""
+        self.acceptance.accepted(self._next_edit_offers.pop(edit_id, None))
+        return self.next_edits.accept(edit_id, self.history, time.monotonic())
 
     # status and background work -----------------------------------------------------------------
 

@@ -183,9 +183,19 @@ SCHEMA: tuple[Field, ...] = (
         "nextEdit.enable",
         bool,
         False,
-        "Next-edit suggestions: after an edit, predict the edit that follows near the cursor (opt-in).",
+        "Next-edit suggestions: after an edit, predict the edit that follows near the cursor "
+        "(textDocument/copilotInlineEdit). Needs a model; the offline engine does not predict edits.",
     ),
     *_role_fields("nextEdit", "next-edit suggestions"),
+    Field("nextEdit.maxTokens", int, 1024, "Upper bound on tokens generated for one next edit.", 64, 8192),
+    Field(
+        "nextEdit.deadlineMs",
+        int,
+        10000,
+        "Deadline of one next-edit request; a newer edit cancels it sooner.",
+        500,
+        60000,
+    ),
     Field("privacy.exclude", list, [], "Extra gitignore-style patterns no AI feature may read or send."),
     Field(
         "privacy.redactSecrets",
@@ -323,12 +333,14 @@ class ActionsSettings:
 
 @attrs.frozen
 class NextEditSettings:
-    """``nextEdit.*``: next-edit suggestions."""
+    """``nextEdit.*``: next-edit suggestions, and the model, server and key of their job."""
 
     enable: bool
     model: str
     base_url: str
     api_key: str
+    max_tokens: int
+    deadline_ms: int
 
 
 @attrs.frozen

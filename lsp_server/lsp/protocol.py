@@ -282,6 +282,7 @@ class LlmLspProtocol(LanguageServerProtocol):
         general = params.capabilities.general
         encoding = text.negotiate(general.position_encodings if general else None)
         result.capabilities.position_encoding = encoding.value
+        result.capabilities.experimental = getattr(self._server, "experimental", None) or None
         self._server.encoding = encoding  # type: ignore[attr-defined]  # read by LlmLanguageServer
         return result
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from lsprotocol import types
@@ -96,6 +96,8 @@ class LlmLanguageServer(LanguageServer):
         # that arrive earlier wait for it, so they never run with settings the user did not choose.
         self.settings_ready = asyncio.Event()
         self.refresh_handles: dict[str, asyncio.TimerHandle] = {}
+        # Capabilities outside LSP that handler modules advertise (ServerCapabilities.experimental).
+        self.experimental: dict[str, Any] = {}
 
     @property
     def session(self) -> Session:

@@ -185,9 +185,9 @@ async def _serve_tcp(host: str, port: int) -> int:
 
 def serve(tcp: tuple[str, int] | None = None, log_level: str | None = None) -> None:
     """Serve LSP on stdio (or TCP) until the client says exit; a non-zero code leaves as SystemExit."""
-    from lsp_server.lsp import actions, handlers
+    from lsp_server.lsp import actions, handlers, next_edit
 
-    assert handlers and actions  # imported for their @server.feature registrations
+    assert handlers and actions and next_edit  # imported for their @server.feature registrations
     if os.environ.get("LLM_LSP_TEST_HOOKS") == "1":
         from lsp_server.lsp import debug
 

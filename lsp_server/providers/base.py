@@ -11,7 +11,7 @@ from typing import Protocol
 
 import attrs
 
-from lsp_server.providers.prompts import ChatPrompt, FimPrompt
+from lsp_server.providers.prompts import ChatPrompt, CompletionPrompt, FimPrompt
 
 
 @attrs.frozen
@@ -22,13 +22,13 @@ class ModelRequest:
     passes, retries never go past it. ``n`` asks for several candidates (index in ``Delta.index``).
     """
 
-    prompt: FimPrompt | ChatPrompt
+    prompt: FimPrompt | ChatPrompt | CompletionPrompt
     deadline: float
     max_tokens: int = 128
     temperature: float = 0.1
     stop: tuple[str, ...] = ()
     n: int = 1
-    purpose: str = "completion"  # "completion" (typing) or "action" (explicit command): for logs
+    purpose: str = "completion"  # "completion" (typing), "action" (explicit command), "nextEdit": for logs
 
 
 @attrs.frozen

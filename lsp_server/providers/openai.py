@@ -164,6 +164,9 @@ class OpenAIProvider:
         self._transport = transport
         self._client: openai.AsyncOpenAI | None = None
         self._client_lock = threading.Lock()
+        # Requests started while typing (retries and explicit actions not counted): completions and next
+        # edits share one call budget.
+        self.calls = 0
         self._host = _host_of(self._base_url)
 
     # -- Provider protocol -------------------------------------------------------------------------
@@ -191,6 +194,7 @@ class OpenAIProvider:
     async def stream(self, request: ModelRequest) -> AsyncGenerator[Delta, None]:
         """Stream the answer; see the module docstring for limits, retries and cut streams."""
         sdk = _sdk()
+        self.calls += request.purpose != "action"
         retries_left = self._max_retries
         while True:
             sdk_stream: Any = None
@@ -289,6 +293,11 @@ class OpenAIProvider:
     async def _open(self, request: ModelRequest) -> tuple[Any, Callable[[Any], list[Delta]]]:
         """Send the request; return the SDK stream and how to turn its chunks into deltas."""
         prompt = request.prompt
+        if isinstance(prompt, prompts.CompletionPrompt):
+            # A model's own raw format (Zeta's next-edit prompt): /v1/completions, whatever the mode.
+            body = {"model": self._model, "prompt": prompt.text, "stream": True}
+            body |= _sampling(request, request.stop)
+            return await self._post_stream("completions", body, request.deadline), _completion_deltas
         if isinstance(prompt, prompts.FimPrompt) and self._mode == "fim":
             return await self._open_fim(request, prompt)
         chat = prompt if isinstance(prompt, prompts.ChatPrompt) else prompts.hole_filler(prompt)

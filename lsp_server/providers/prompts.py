@@ -1,7 +1,8 @@
 """Prompt types and their rendering.
 
-Owns ``FimPrompt`` (fill-in-the-middle: prefix + hole + suffix) and ``ChatPrompt`` (system + user
-messages), and how each model family's FIM frame is written. Rendering is single-pass: text inserted
+Owns ``FimPrompt`` (fill-in-the-middle: prefix + hole + suffix), ``ChatPrompt`` (system + user
+messages) and ``CompletionPrompt`` (a raw prompt in a model's own format), and how each model
+family's FIM frame is written. Rendering is single-pass: text inserted
 into a template is never substituted again, so code that happens to contain ``{suffix}`` or a FIM
 token cannot reshape the prompt. Pure; no I/O, no network.
 """
@@ -41,6 +42,17 @@ class ChatPrompt:
     """A chat conversation; instructions live only in the system message, code only as fenced data."""
 
     messages: tuple[ChatMessage, ...]
+
+
+@attrs.frozen
+class CompletionPrompt:
+    """A whole prompt for ``/v1/completions``, sent as it is: a model's own format (Zeta's next edits).
+
+    The caller wrote the frame and removed the format's control tokens from the user text in it; what
+    ends the answer in that format goes in the request's ``stop``.
+    """
+
+    text: str
 
 
 HOLE = "<|CURSOR|>"

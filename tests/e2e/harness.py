@@ -110,7 +110,7 @@ async def running_server(
         return types.ApplyWorkspaceEditResult(applied=True)
 
     root_uri = root.as_uri() if root else None
-    await client.initialize_session(
+    client.initialize_result = await client.initialize_session(  # type: ignore[attr-defined]
         types.InitializeParams(
             capabilities=capabilities(inline=inline, encodings=encodings, annotations=annotations),
             root_uri=root_uri,

@@ -64,6 +64,7 @@ def verdict(checks: dict, name: str) -> dict:
         "cycle",
         "stats",
         "quick_fix",
+        "next_edit",
         "status_offline",
     ],
 )

@@ -57,13 +57,22 @@ MODEL_CALL_SITES = {
     ("app/session.py", "complete", "completion.suggest"),
     ("app/session.py", "resolve_action", "actions.resolve"),
     ("app/session.py", "run_command", "commands.run"),
+    ("app/session.py", "next_edit", "self.next_edits.predict"),
     ("app/completion.py", "read_candidates", "provider.stream"),
     ("engine/rewrite.py", "ask", "provider.stream"),
+    ("app/next_edit.py", "_ask", "provider.stream"),
     ("providers/openai.py", "_one_token", "self.stream"),  # doctor's check: a fixed prompt
     ("cli.py", "run_doctor", "provider.check"),  # a fixed one-token prompt: no file content
 }
-GATED = {"complete", "resolve_action", "run_command"}
-ENTRIES = {"completion.suggest", "actions.resolve", "commands.run", "provider.stream", "self.stream"}
+GATED = {"complete", "resolve_action", "run_command", "next_edit"}
+ENTRIES = {
+    "completion.suggest",
+    "actions.resolve",
+    "commands.run",
+    "self.next_edits.predict",
+    "provider.stream",
+    "self.stream",
+}
 
 
 def _call_sites() -> set[tuple[str, str, str]]:
@@ -99,6 +108,7 @@ async def test_every_gated_entry_refuses_excluded_files_before_asking(project: P
             {"uri": uri, "version": 1, "range": [[0, 0], [0, 1]], "action": "fix"}
         ),
         "run_command": lambda: session.run_command("llm-lsp.fix", [{"uri": uri, "range": [[0, 0], [0, 1]]}]),
+        "next_edit": lambda: session.next_edit(uri, (0, 1), explicit=True, always=True),
     }
     assert set(attempts) == GATED
     for attempt in attempts.values():

@@ -32,6 +32,7 @@ import {
   ServerOptions,
   State,
 } from 'vscode-languageclient/node';
+import { registerNextEdit } from './nextEdit';
 
 const SECTION = 'llmLsp';
 const SECRET_API_KEY = 'llmLsp.apiKey';
@@ -149,6 +150,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
 
+  registerNextEdit(context, () => client, output); // next-edit suggestions (nextEdit.ts)
   await start();
 }
 

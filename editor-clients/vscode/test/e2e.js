@@ -15,6 +15,7 @@
 //   stats            "llm-lsp: Show Acceptance Statistics" writes the figures: shown, partly accepted
 //                    and accepted suggestions are counted
 //   quick_fix        Ctrl+. lists "Fix with AI"; applying it makes the function equal the model's answer
+//   next_edit        a signature change shows the next edit, Tab jumps and applies it (nextEdit.e2e.js)
 //   status_offline   with the model settings removed, the server restarts and the item says offline
 //
 // Files are compared as saved on disk (Ctrl+S), not as rendered, so indentation is exact. Started by
@@ -386,6 +387,8 @@ async function main() {
       await shot(page, '5-fixed');
       record('quick_fix', text === EXPECT.fix.expected, `saved ${show(text)}, expected ${show(EXPECT.fix.expected)}`, { titles });
     });
+
+    await require('./nextEdit.e2e.js').run(page, { check, record, openFile, saved, waitStatus, shot, sleep, chord, runCommand, EXPECT, SETTINGS });
 
     // Offline: without model settings the extension restarts the server, which serves offline.
     await check(page, 'status_offline', async () => {

@@ -143,6 +143,7 @@ for case in cases.values():
 (run / "table.json").write_text(json.dumps({c["marker"]: c["answer"] for c in cases.values()}))
 (run / "expect.json").write_text(json.dumps({"model": "starcoder2", **cases}))
 PY
+"$PYTHON" "$HERE/next-edit-scenario.py" "$WS" "$RUN"  # the next-edit check's file and answers
 
 # --- the fake model ---------------------------------------------------------------------------------------------
 setsid "$PYTHON" "$REPO/tests/editors/fake_model.py" --port-file "$RUN/model.port" --table "$(cat "$RUN/table.json")" \

@@ -916,6 +916,10 @@ local function set_keymaps(bufnr)
         vim.schedule(M.accept)
         return ''
       end
+      if require('llm_lsp.next_edit').visible(bufnr) then -- no ghost text: a next edit takes <Tab>
+        vim.schedule(require('llm_lsp.next_edit').tab)
+        return ''
+      end
       return km.accept
     end, { buffer = bufnr, expr = true, silent = true, desc = 'llm-lsp: accept suggestion' })
   end
@@ -957,6 +961,7 @@ local function on_attach(client, bufnr)
     end
   end
   set_keymaps(bufnr)
+  require('llm_lsp.next_edit').attach(client, bufnr) -- next-edit suggestions (llm_lsp/next_edit.lua)
   if M.config.on_attach then
     M.config.on_attach(client, bufnr)
   end
@@ -1083,6 +1088,6 @@ function M.set_settings(settings)
   end
 end
 
-M._internal = { use_native = use_native, ns = ns }
+M._internal = { use_native = use_native, ns = ns, byte_col = byte_col }
 
 return M
