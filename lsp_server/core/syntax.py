@@ -75,6 +75,77 @@ CLASS_NODES = frozenset(
 # Namespaces and modules that group definitions without being types.
 NAMESPACE_NODES = frozenset({"namespace_definition", "namespace_declaration", "mod_item"})
 
+# Constructs whose elements stand one per line, so that a line ending inside one is followed by more of
+# the same: struct and class fields, interface and enum members, match and switch arms, the elements of
+# object / array / dict literals and initializer lists, import and const lists, arguments.
+LIST_NODES = frozenset(
+    {
+        # python
+        "dictionary",
+        "list",
+        "set",
+        "tuple",
+        # javascript, typescript
+        "object",
+        "array",
+        "interface_body",
+        "object_type",
+        "enum_body",
+        "switch_body",
+        "named_imports",
+        # go
+        "field_declaration_list",
+        "interface_type",
+        "literal_value",
+        "import_spec_list",
+        "const_declaration",
+        "var_declaration",
+        # rust
+        "enum_variant_list",
+        "match_block",
+        "field_initializer_list",
+        "use_list",
+        "token_tree",
+        # java
+        "array_initializer",
+        "switch_block",
+        "element_value_array_initializer",
+        # c#
+        "enum_member_declaration_list",
+        "initializer_expression",
+        # c, c++
+        "enumerator_list",
+        "initializer_list",
+        # every grammar: arguments and parameters written one per line, a parenthesized tuple
+        "argument_list",
+        "arguments",
+        "parameters",
+        "formal_parameters",
+        "parameter_list",
+        "parenthesized_expression",
+        "tuple_expression",
+    }
+)
+# Containers that are lists only inside these parents: a C# interface's members (its classes share
+# the node type), a C or C++ switch's case lines (function bodies share it).
+LIST_NODES_IN = {
+    "declaration_list": frozenset({"interface_declaration"}),
+    "compound_statement": frozenset({"switch_statement"}),
+}
+# Text that spans lines: docstrings and multi-line strings, template literals, block comments.
+TEXT_NODES = frozenset(
+    {
+        "string",
+        "string_content",
+        "template_string",
+        "raw_string_literal",
+        "text_block",
+        "verbatim_string_literal",
+        "comment",
+        "block_comment",
+    }
+)
+
 # grammar name -> (wheel module, attribute returning the language pointer)
 _GRAMMARS: dict[str, tuple[str, str]] = {
     "python": ("tree_sitter_python", "language"),

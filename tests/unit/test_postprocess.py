@@ -100,8 +100,9 @@ def test_ruby_end_already_in_file_is_not_repeated():
 
 
 def test_plain_text_uses_indentation():
+    # A list item goes on with its siblings and stops where the list closes (a shallower line).
     cursor = at("items:\n  - $0\n", None)
-    assert process("one\n  - two\nnext:\n  - three", cursor) == "one"
+    assert process("one\n  - two\nnext:\n  - three", cursor) == "one\n  - two"
 
 
 # --- repetition, trivia, indentation ---------------------------------------------------------------

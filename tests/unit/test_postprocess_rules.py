@@ -8,10 +8,15 @@ raw (FIM) or fenced and indented as in the file (chat).
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
-from unit.postprocess_cases import CASES
+from unit.postprocess_cases import CASES, KINDS, LANGUAGES, TAIL_CASES
 
 from lsp_server.engine.postprocess import Cursor, should_stop_streaming, suggest
+from lsp_server.engine.stream_stop import StreamStopper
+
+ALL_CASES = CASES + TAIL_CASES
 
 
 def at(source: str, grammar: str | None = "python", **kw) -> Cursor:
@@ -32,19 +37,51 @@ def fenced(cursor: Cursor, code: str, lang: str) -> str:
     return f"Sure! Here is the code:\n```{lang}\n{body.rstrip()}\n```\nIt sums the values."
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.name for c in ALL_CASES])
 def test_hard_case_through_fim(case):
     cursor = at(case.document, case.grammar)
     assert accepted(case.answer, cursor) == case.expected
     assert suggest(case.answer, cursor).replaces == case.replaces
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_hard_case_through_chat_gives_the_fim_suggestion(case):
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.name for c in ALL_CASES])
+@pytest.mark.parametrize("column0", [False, True], ids=["as-in-file", "column-0"])
+def test_hard_case_through_chat_gives_the_fim_suggestion(case, column0):
+    """The same code fenced by a chat model, indented as in the file or moved to column 0."""
     cursor = at(case.document, case.grammar)
-    assert suggest(fenced(cursor, case.answer, case.grammar), cursor, chat=True) == suggest(
-        case.answer, cursor
-    )
+    answer = fenced(cursor, case.answer, case.grammar)
+    before = cursor.text[cursor.text.rfind("\n", 0, cursor.offset) + 1 : cursor.offset]
+    if column0 and before.strip():
+        pytest.skip("mid-line: the fence holds the rest of the line, not whole lines")
+    if column0:
+        code = answer.split("```", 2)[1].split("\n", 1)[1]
+        answer = answer.replace(code, textwrap.dedent(code))
+    assert suggest(answer, cursor, chat=True) == suggest(case.answer, cursor)
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.name for c in ALL_CASES])
+def test_stopping_the_stream_early_never_changes_the_suggestion(case):
+    """The stream stop check, fed one character at a time, stops only once the suggestion is whole."""
+    cursor = at(case.document, case.grammar)
+    stopper = StreamStopper(cursor)
+    streamed = case.answer
+    for i, ch in enumerate(case.answer):
+        if stopper.feed(0, ch):
+            streamed = case.answer[: i + 1]
+            break
+    assert suggest(streamed, cursor) == suggest(case.answer, cursor)
+
+
+def test_every_kind_has_fixtures_in_the_eight_languages():
+    for kind in KINDS:
+        languages = {c.grammar for c in TAIL_CASES if c.name.startswith(kind + "-")}
+        assert set(LANGUAGES) <= languages, (kind, set(LANGUAGES) - languages)
+
+
+def test_keyword_and_rule_blocks_without_a_grammar():
+    names = {c.name for c in TAIL_CASES if c.grammar in (None, "ruby")}
+    assert {"header-css-rule", "header-scss-nested", "header-lua-function", "header-ruby-def"} <= names
+    assert {"header-shell-if", "header-shell-for"} <= names
 
 
 def test_cases_cover_every_rule_in_five_languages():

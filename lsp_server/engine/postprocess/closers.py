@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import attrs
 
-from lsp_server.engine.postprocess.scene import Scene
+from lsp_server.engine.postprocess.scene import Scene, brace_on_next_line
 
 # Characters an editor auto-closes; only a rest of line made of these can be replaced.
 _AUTO_CLOSERS = frozenset(")]}\"'`")
@@ -113,7 +113,10 @@ def replacement(text: str, after: str, grammar: str | None) -> tuple[str, int]:
     if not closers or after[:1].isspace() or rest[len(closers) :] not in ("", ";", ",", ":"):
         return text, 0
     first = text.split("\n", 1)[0].rstrip()
-    if first.endswith(rest) or first.endswith(closers):
+    # A header whose block opens on the next line (Allman style: `foreach (x in xs)` then `{`) goes
+    # on past its closer as much as one that opens its block on the same line.
+    allman = brace_on_next_line(text)
+    if (first.endswith(rest) or first.endswith(closers)) and not allman:
         return text, 0  # ends by reproducing the rest of the line: cut there, nothing replaced
     found = consumed_positions(text, closers, grammar)
     positions = list(found)
@@ -122,6 +125,8 @@ def replacement(text: str, after: str, grammar: str | None) -> tuple[str, int]:
         end = text.find("\n", positions[-1])
         if text[positions[-1] + 1 : end if end >= 0 else len(text)].strip():
             break
+        if allman and end == text.find("\n"):
+            break  # the closer ends the first line and the block's brace follows
         positions.pop()
     if not positions:
         return text, 0

@@ -31,8 +31,8 @@ def _surrounding_steps(lines: list[str], scene: Scene) -> set[int]:
 def normalize_indentation(text: str, scene: Scene) -> str:
     """Rewrite the suggestion's leading whitespace in the file's style (tabs or the file's width)."""
     lines = text.split("\n")
-    if len(lines) < 2:
-        return text
+    if len(lines) < 2 or scene.text_closer:
+        return text  # a docstring's or a comment's lines are prose: their indentation is the author's
     unit = scene.indent_unit
     body = [line for line in lines[1:] if line.strip()]
     if not body or not unit:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
-from lsp_server.core.indentation import bracket_depth_change, indent_width
+from lsp_server.core.indentation import bracket_depth_change, indent_width, strip_strings
 from lsp_server.engine.postprocess.closers import consumed_positions
 from lsp_server.engine.postprocess.scene import CLOSERS, Scene, effective_lines
 
@@ -22,6 +22,8 @@ _KEYWORD_TEXT = (
     "case default fn func struct impl true false null nil"
 )
 _KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+# A line that only closes a keyword block (Ruby, Lua, shell).
+_LONE_END = re.compile(r"(?:end|fi|done|esac);?")
 
 
 def _tokens(line: str) -> list[str]:
@@ -33,6 +35,8 @@ def _alpha_equal(a: str, b: str, forward: dict[str, str], backward: dict[str, st
     ta, tb = _tokens(a), _tokens(b)
     if len(ta) != len(tb) or not ta:
         return False
+    if _LONE_END.fullmatch(a.strip()) or _LONE_END.fullmatch(b.strip()):
+        return same_text(a, b)  # `end` closing a block is no renamed `foo`
     for x, y in zip(ta, tb, strict=True):
         if x == y:
             is_name = (x[0].isalpha() or x[0] == "_") and x not in _KEYWORDS
@@ -116,6 +120,29 @@ def _matches_suffix(lines: list[str], suffix: list[str]) -> bool:
     return n >= 2 or n == len(suffix)
 
 
+def matches_following(lines: list[str], scene: Scene) -> bool:
+    """Whether ``lines`` (the end of a suggestion) are blank or repeat the lines after the cursor's line."""
+    rest = [line for line in lines if line.strip()]
+    if not rest:
+        return True
+    return _matches_suffix(rest, [line for line in scene.following if line.strip()])
+
+
+def _opened(lines: list[str]) -> int:
+    """Braces ``lines`` open and do not close (strings blanked)."""
+    masked = [strip_strings(line) for line in lines]
+    return sum(line.count("{") - line.count("}") for line in masked)
+
+
+def _braces_open_before(scene: Scene) -> int:
+    """Braces opened in the window before the cursor and not closed there (strings blanked)."""
+    depth = 0
+    for line in (*scene.above, scene.before):
+        masked = strip_strings(line)
+        depth = max(0, depth + masked.count("{") - masked.count("}"))
+    return depth
+
+
 def trim_suffix_overlap(text: str, scene: Scene) -> str:
     """Drop the part of the suggestion that repeats what already follows the cursor.
 
@@ -133,13 +160,20 @@ def trim_suffix_overlap(text: str, scene: Scene) -> str:
             if not lines[i].strip():
                 continue
             rest = [line for line in effective[i:] if line.strip()]
+            # Closers ending a block the suggestion opened itself are its own when the file's `}`
+            # closes something opened before the cursor (`fn` typed in an `impl`); code after them
+            # that repeats the file too makes it a repeat after all.
+            closers_only = all(line.strip()[:1] == "}" for line in rest)
+            if closers_only and _opened(lines[:i]) > 0 and _braces_open_before(scene) > 0:
+                continue
             if _matches_suffix(rest, suffix):
                 # Only a literal repeat of the next line may empty a suggestion by itself.
                 if i == 0 and not same_text(rest[0], suffix[0]):
                     continue
                 return "\n".join(lines[:i])
     after = scene.after.strip()
-    if after and len(lines) == 1:
+    # At a line start the rest of the line is ``rest_of_line``'s: here only mid-line cursors.
+    if after and len(lines) == 1 and scene.before.strip():
         first = lines[0].rstrip()
         cut = rest_of_line_starts(first, after, scene)
         if cut is not None:
@@ -170,6 +204,25 @@ def rest_of_line_starts(first: str, after: str, scene: Scene) -> int | None:
     limit = inherited[0] if inherited else len(first)
     found = first.find(after, 1, limit + len(after))
     return found if 0 < found <= limit else None
+
+
+def drop_copy_of_next(text: str, scene: Scene) -> str:
+    """Nothing rather than a suggestion that makes the cursor's line a copy of the next line(s).
+
+    The model wrote the code that already follows (``    |;`` answered with the ``return`` on the
+    line below): accepted, it would stand twice. Only a suggestion that completes the cursor's line
+    counts here (mid-line, or at a line start whose end the file holds); lines inserted above the
+    cursor's line that repeat it are ``trim_suffix_overlap``'s.
+    """
+    if not text.strip() or scene.inserts_lines or not scene.before.strip() and not scene.completes_line:
+        return text
+    if not scene.after.strip() and not scene.completes_line:
+        return text
+    completed = [line for line in (scene.before + text + scene.after).split("\n") if line.strip()]
+    following = [line for line in scene.following if line.strip()][: len(completed)]
+    if len(following) == len(completed) and all(map(same_text, completed, following)):
+        return ""
+    return text
 
 
 def drop_repetition(text: str, scene: Scene) -> str:

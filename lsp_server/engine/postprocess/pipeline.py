@@ -13,10 +13,17 @@ import attrs
 from lsp_server.engine.postprocess.chat import extract_chat_code, reindent_chat, strip_echoed_prefix
 from lsp_server.engine.postprocess.closers import consume_closers, replacement
 from lsp_server.engine.postprocess.indentation import normalize_indentation
-from lsp_server.engine.postprocess.mode import decide_mode, may_head_block
-from lsp_server.engine.postprocess.overlap import drop_repetition, trim_suffix_overlap
+from lsp_server.engine.postprocess.mode import decide_mode, may_head_block, may_open_block_below
+from lsp_server.engine.postprocess.overlap import drop_copy_of_next, drop_repetition, trim_suffix_overlap
+from lsp_server.engine.postprocess.rest_of_line import cut_at_rest_of_line
 from lsp_server.engine.postprocess.scene import Cursor, Scene, scene_for
-from lsp_server.engine.postprocess.scope import cut_at_closing, cut_at_scope_end, keep_first_line
+from lsp_server.engine.postprocess.scope import (
+    brace_block_open,
+    cut_at_closing,
+    cut_at_scope_end,
+    keep_first_line,
+)
+from lsp_server.engine.postprocess.seam import trim_seam
 from lsp_server.engine.postprocess.validation import drop_trivial, shape_end, validate_syntax
 
 log = logging.getLogger(__name__)
@@ -39,10 +46,11 @@ def suggest(raw: str, cursor: Cursor, *, chat: bool = False, scene: Scene | None
     """The suggestion to show for a model's raw answer at ``cursor``, with the range it replaces.
 
     Order: line endings -> chat extraction (fences, echoed prefix, indentation) -> closers the answer
-    writes itself (the replace range) -> single/multi-line decision (block headers included) ->
-    single-line cut -> closing brackets -> block scope -> overlap with the text after the cursor ->
-    repetition -> indentation style -> trailing shape -> syntax validation -> nothing trivial; in the
-    document's line endings. ``Suggestion("")`` means show nothing. ``scene``: the request's scene
+    writes itself (the replace range) -> whitespace at the seam -> the rest of the cursor's line at a
+    line start -> single/multi-line decision (block headers and lists included) -> single-line cut ->
+    closing brackets -> block scope -> overlap with the text after the cursor -> a copy of the next
+    line -> repetition -> indentation style -> trailing shape -> syntax validation -> nothing trivial;
+    in the document's line endings. ``Suggestion("")`` means show nothing. ``scene``: the request's scene
     for ``cursor`` when the caller already built it (one per request, shared by its candidates).
     """
     if not raw or not raw.strip():
@@ -73,6 +81,8 @@ def _run(raw: str, scene: Scene, *, chat: bool) -> Suggestion:
         text = strip_echoed_prefix(text, scene)
         text = reindent_chat(text, scene)
     text, scene = consume_closers(text, scene)
+    text = trim_seam(text, scene)
+    text, scene = cut_at_rest_of_line(text, scene)
     single = decide_mode(scene, text) == "single"
     if single:
         text = keep_first_line(text, scene)
@@ -80,6 +90,7 @@ def _run(raw: str, scene: Scene, *, chat: bool) -> Suggestion:
     if not single:
         text = cut_at_scope_end(text, scene)
     text = trim_suffix_overlap(text, scene)
+    text = drop_copy_of_next(text, scene)
     text = drop_repetition(text, scene)
     text = normalize_indentation(text, scene)
     text = shape_end(text, scene)
@@ -114,10 +125,15 @@ def stop_with_scene(partial: str, scene: Scene) -> bool:
     try:
         text = partial.replace("\r\n", "\n")
         text, scene = consume_closers(text, scene)
+        if text.lstrip(" \t").startswith("\n") and decide_mode(scene, text) == "multi":
+            return _beyond_scope(text, scene)  # new lines after a complete line: a block's worth
         if decide_mode(scene) == "single":
             first, newline, rest = text.partition("\n")
             line = scene.before + first
-            if first.strip() and newline and may_head_block(line) and not scene.after.strip():
+            if first.strip() and newline and not rest.strip() and may_open_block_below(line, scene.grammar):
+                return False  # an Allman header shows itself by a `{` alone on the next line
+            header = may_head_block(line) or may_open_block_below(line, scene.grammar)
+            if first.strip() and newline and header and not scene.after.strip():
                 # Whether the line heads a block shows on the next line's indentation: wait for it.
                 if not rest.strip():
                     return False
@@ -140,7 +156,10 @@ def _beyond_scope(text: str, scene: Scene) -> bool:
     if "\n" not in text:
         return False
     complete = text[: text.rfind("\n")]
-    cut = cut_at_closing(complete, scene)
+    if brace_block_open(complete, scene):
+        return False  # a block the suggestion opened ends at its own closer, not yet streamed
+    cut, scene = cut_at_rest_of_line(complete, scene)
+    cut = cut_at_closing(cut, scene)
     cut = cut_at_scope_end(cut, scene)
     cut = trim_suffix_overlap(cut, scene)
     cut = drop_repetition(cut, scene)

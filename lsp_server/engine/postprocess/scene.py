@@ -18,6 +18,7 @@ import attrs
 
 from lsp_server.core import syntax
 from lsp_server.core.indentation import detect_indent_unit, indent_width, strip_strings
+from lsp_server.engine.postprocess.lists import cursor_in_list
 
 if TYPE_CHECKING:
     from tree_sitter import Tree
@@ -38,6 +39,25 @@ BLOCK_OPENER = re.compile(r"(:|\{|\(|\[|\bdo|=>|->|\bthen|\bbegin|\bdo\s*\|[^|]*
 # Lines that continue the compound statement of the line above rather than leaving its scope.
 CONTINUATION = re.compile(r"^(else\b|elif\b|except\b|finally\b|catch\b|case\b|when\b|rescue\b|ensure\b)")
 END_WORD = re.compile(r"^(end|fi|done|esac)\b")
+# Delimiters of strings that span lines, per grammar.
+_STRING_DELIMITERS = {
+    "go": ("`",),
+    "javascript": ("`",),
+    "typescript": ("`",),
+    "tsx": ("`",),
+    "java": ('"""',),
+}
+# Inside a long construct, Python's docstrings count too (with the cursor in one, no line qualifies
+# and the window falls back to its first line).
+_MEMBER_STRING_DELIMITERS = {**_STRING_DELIMITERS, "python": ('"""', "'''")}
+# How lines that are comments or preprocessor directives start.
+_NOT_HEADERS = ("#", "//", "/*", "*")
+# Lines that start a member of a class-like body: a definition, a declaration or a decorator.
+_MEMBER_HEADER = re.compile(
+    r"^\s*(?:@|(?:(?:pub(?:\([^)]*\))?|export|async|static|public|private|protected|internal|override|abstract"
+    r"|virtual|final|readonly)\s+)*(?:def|class|fn|func|function|impl|struct|enum|interface|trait|const|let"
+    r"|var|type)\b)"
+)
 
 
 @attrs.frozen
@@ -79,6 +99,13 @@ class Scene:
     replaced: str = ""
     # The next lines after the cursor line, whatever the window: what an over-generating answer repeats.
     following: tuple[str, ...] = ()
+    # The suggestion completes the cursor's line, whose rest (``after``) follows it: it does not insert
+    # lines above that text even at a line start (``rest_of_line`` decides).
+    completes_line: bool = False
+    # The cursor ends a line inside a construct whose elements stand one per line (``lists``)...
+    in_list: bool = False
+    # ...or inside text spanning lines (a docstring, a block comment): the delimiter that closes it.
+    text_closer: str = ""
 
     @property
     def window_prefix(self) -> str:
@@ -98,7 +125,7 @@ class Scene:
     @property
     def inserts_lines(self) -> bool:
         """Cursor in the leading whitespace of a line with text: a suggestion goes above that text."""
-        return not self.before.strip() and bool(self.after.strip())
+        return not self.before.strip() and bool(self.after.strip()) and not self.completes_line
 
 
 def _lines_up(text: str, end: int, limit: int) -> list[str]:
@@ -125,8 +152,14 @@ def _lines_down(text: str, start: int, limit: int) -> list[str]:
 
 
 def _is_top_level_start(line: str) -> bool:
-    """A line at column 0 that starts a construct (not a closer, a continuation or a comment tail)."""
+    """A line at column 0 that starts a construct.
+
+    Not a closer, a continuation, a comment tail, nor a comment or a preprocessor line (``#pragma``,
+    ``#if``, commented-out code), which stand at column 0 inside bodies too.
+    """
     if not line or line[0] in " \t" or not line.strip():
+        return False
+    if line.startswith(_NOT_HEADERS):
         return False
     return line[0] not in CLOSERS and not CONTINUATION.match(line) and not END_WORD.match(line)
 
@@ -144,7 +177,8 @@ def _headers(text: str, end: int, limit: int) -> tuple[str, ...]:
         start = text.rfind("\n", 0, end - 1) + 1
         line = text[start : end - 1]
         end = start
-        if not line.strip():
+        # Comments and preprocessor lines (`#pragma` at column 0 inside a class) enclose nothing.
+        if not line.strip() or line.lstrip().startswith(_NOT_HEADERS):
             continue
         width = indent_width(line)
         if current is None or width < current:
@@ -155,16 +189,69 @@ def _headers(text: str, end: int, limit: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _window_above(lines_up: list[str]) -> tuple[str, ...]:
+def _window_above(lines_up: list[str], grammar: str | None) -> tuple[str, ...]:
     """The lines above the cursor back to the start of the enclosing top-level construct."""
+    start = _top_level_start(lines_up, grammar)
+    if start is None:
+        return _balanced_start(tuple(reversed(lines_up[: _member_start(lines_up, grammar) + 1])))
+    # Keep decorators / comments directly attached above a top-level start.
+    j = start + 1
+    while j < len(lines_up) and lines_up[j].strip() and not lines_up[j][:1].isspace():
+        j += 1
+    return tuple(reversed(lines_up[:j]))
+
+
+def _top_level_start(lines_up: list[str], grammar: str | None) -> int | None:
+    """The nearest column-0 line up that starts a construct, preferring one outside multi-line strings.
+
+    A column-0 line inside a raw string's usage text or a docstring is no start: between a real start
+    and a cursor outside strings, the delimiters come in pairs. (With the cursor itself inside a
+    string no candidate has pairs, and the nearest one stands.)
+    """
+    delimiters = _STRING_DELIMITERS.get(grammar or "", ())
+    nearest = None
+    odd = 0
     for i, line in enumerate(lines_up):
+        if delimiters:
+            odd ^= sum(line.count(mark) for mark in delimiters) & 1
         if _is_top_level_start(line):
-            # Keep decorators / comments directly attached above a top-level start.
-            j = i + 1
-            while j < len(lines_up) and lines_up[j].strip() and not lines_up[j][:1].isspace():
-                j += 1
-            return tuple(reversed(lines_up[:j]))
-    return _balanced_start(tuple(reversed(lines_up)))
+            if not odd:
+                return i
+            if nearest is None:
+                nearest = i
+    return nearest
+
+
+def _member_start(lines_up: list[str], grammar: str | None) -> int:
+    """Inside a construct longer than the window: the furthest line up that starts one of its members.
+
+    A window cut at its line limit may start in the middle of a docstring or a call, and then the
+    whole window parses as an error. A definition or a decorator at the shallowest indentation of the
+    lines read starts something whole; else such a line after a blank line (a statement, a field
+    group), outside multi-line strings (docstring prose stands at the members' indentation too).
+    """
+    widths = [indent_width(line) for line in lines_up if line.strip()]
+    if not widths:
+        return len(lines_up) - 1
+    shallowest = min(widths)
+    delimiters = _MEMBER_STRING_DELIMITERS.get(grammar or "", ())
+    # Best first: a definition; a line after a blank line outside strings; one inside (the cursor
+    # itself may be in a string, and then every line is).
+    found: dict[str, int] = {}
+    odd = 0
+    for i, line in enumerate(lines_up):
+        if delimiters:
+            odd ^= sum(line.count(mark) for mark in delimiters) & 1
+        if not line.strip() or indent_width(line) != shallowest:
+            continue
+        if _MEMBER_HEADER.match(line):
+            found["definition"] = i
+        elif i + 1 < len(lines_up) and not lines_up[i + 1].strip():
+            found["in string" if odd else "after blank"] = i
+    for key in ("definition", "after blank", "in string"):
+        if key in found:
+            return found[key]
+    return len(lines_up) - 1
 
 
 def _with_outer_headers(above: tuple[str, ...], headers: tuple[str, ...]) -> tuple[str, ...]:
@@ -217,7 +304,7 @@ def scene_for(cursor: Cursor) -> Scene:
     before = text[line_start:offset]
     after = text[offset:line_end]
     eol = "\r\n" if after.endswith("\r") or text[max(0, line_start - 2) : line_start] == "\r\n" else "\n"
-    above = _window_above(_lines_up(text, line_start, WINDOW_LINES))
+    above = _window_above(_lines_up(text, line_start, WINDOW_LINES), cursor.grammar)
     headers = _headers(text, line_start, HEADER_LINES)
     above = _with_outer_headers(above, headers)
     down = _lines_down(text, line_end + 1, WINDOW_LINES) if line_end < len(text) else []
@@ -241,16 +328,21 @@ def scene_for(cursor: Cursor) -> Scene:
         following=following,
     )
     if cursor.grammar is None or syntax.language(cursor.grammar) is None:
-        return attrs.evolve(scene, grammar=None)
+        kind = None if after.strip() else cursor_in_list(None, b"", b"", len(above), before, None)
+        return attrs.evolve(scene, grammar=None, in_list=kind is not None, text_closer=kind or "")
     prefix = scene.window_prefix.encode("utf-8")
-    tree = syntax.parse(cursor.grammar, prefix + scene.window_suffix.encode("utf-8"))
+    suffix = scene.window_suffix.encode("utf-8")
+    tree = syntax.parse(cursor.grammar, prefix + suffix)
     if tree is None:
         return attrs.evolve(scene, grammar=None)
+    kind = None if after.strip() else cursor_in_list(tree, prefix, suffix, len(above), before, cursor.grammar)
     return attrs.evolve(
         scene,
         in_comment=_in_comment(tree, len(prefix)),
         baseline_errors=syntax.error_count(tree.root_node),
         tree=tree,
+        in_list=kind is not None,
+        text_closer=kind or "",
     )
 
 
@@ -277,3 +369,10 @@ def effective_lines(text: str, scene: Scene) -> list[str]:
     lines = text.split("\n")
     lines[0] = scene.before + lines[0]
     return lines
+
+
+def brace_on_next_line(text: str) -> bool:
+    """Whether the suggestion's first line is followed by a ``{`` alone on the next line (Allman style)."""
+    _, newline, rest = text.partition("\n")
+    following = next((line for line in rest.split("\n") if line.strip()), "") if newline else ""
+    return following.strip() == "{"

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lsp_server.core import syntax
+from lsp_server.core.indentation import leading
 from lsp_server.engine.postprocess.overlap import TOKEN
-from lsp_server.engine.postprocess.scene import Scene
+from lsp_server.engine.postprocess.scene import BLOCK_OPENER, END_WORD, Scene
 
 if TYPE_CHECKING:
     from tree_sitter import Node
@@ -24,16 +25,26 @@ def shape_end(text: str, scene: Scene) -> str:
         return text.rstrip() + "\n" + scene.before
     if not scene.after.strip():
         return text.rstrip()
+    if (
+        "\n" in text.rstrip()
+        and scene.after.strip()[0] in "}])"
+        and BLOCK_OPENER.search(scene.before.rstrip())
+    ):
+        # A body written between `{` and the `}` the editor closed: that `}` goes on its own line.
+        return text.rstrip() + "\n" + leading(scene.before)
     return text.rstrip("\n")
 
 
 def drop_trivial(text: str, scene: Scene) -> str:
-    """Nothing at all rather than a suggestion that only repeats the line above the cursor."""
+    """Nothing at all rather than a suggestion that only repeats the line above the cursor (not a closer)."""
     content = [line for line in text.split("\n") if line.strip()]
     if not content:
         return ""
     previous = next((line for line in reversed(scene.above) if line.strip()), "")
-    if len(content) == 1 and not scene.before.strip() and content[0].strip() == previous.strip():
+    only = content[0].strip()
+    # ...but a closer under a closer closes the next block out (`end` after a function's `end`).
+    closer = only[:1] in "}])" or END_WORD.match(only) is not None
+    if len(content) == 1 and not scene.before.strip() and only == previous.strip() and not closer:
         return ""
     return text
 
