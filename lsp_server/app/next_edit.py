@@ -18,7 +18,6 @@ Must not import pygls, openai or another feature; the Session passes its state i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
@@ -32,7 +31,7 @@ from lsp_server.core.errors import ContentModified, UnsafeEdit
 from lsp_server.core.settings import Settings
 from lsp_server.core.text import TextEdit, line_content_length
 from lsp_server.core.uris import uri_basename, uri_name
-from lsp_server.engine import capabilities, next_edit_answer
+from lsp_server.engine import capabilities, next_edit_answer, rewrite
 from lsp_server.engine.call_budget import CallBudget
 from lsp_server.engine.edit_history import EditHistory
 from lsp_server.engine.editable_region import Region, editable_region, read_window, region_of
@@ -409,18 +408,5 @@ def _chat_text(prompt: ChatPrompt) -> str:
 
 async def _ask(provider: Provider, request: ModelRequest) -> tuple[str, str | None]:
     """Stream one answer (candidate 0) and why it ended; a huge answer is cut (``length``)."""
-    pieces: list[str] = []
-    size = 0
-    finish: str | None = None
-    async with contextlib.aclosing(provider.stream(request)) as stream:
-        async for delta in stream:
-            if delta.index != 0:
-                continue
-            pieces.append(delta.text)
-            size += len(delta.text)
-            if size > MAX_ANSWER_CHARS:
-                return "", "length"  # closing the stream hangs up: the model stops writing
-            if delta.finish_reason is not None:
-                finish = delta.finish_reason
-                break
-    return "".join(pieces), finish
+    answer = await rewrite.read_answer(provider, request, MAX_ANSWER_CHARS)
+    return ("", "length") if answer is None else (answer.text, answer.finish_reason)

@@ -568,6 +568,21 @@ async def ask(provider: Provider, prompt: ChatPrompt, *, deadline: float, max_to
     request = ModelRequest(
         prompt=prompt, deadline=deadline, max_tokens=max_tokens, temperature=0.1, purpose="action"
     )
+    answer = await read_answer(provider, request)
+    if answer is None:
+        raise UnsafeEdit(
+            f"the model's answer is too large (over {MAX_ANSWER_CHARS} characters); nothing applied"
+        )
+    return answer
+
+
+async def read_answer(
+    provider: Provider, request: ModelRequest, limit: int = MAX_ANSWER_CHARS
+) -> Answer | None:
+    """Stream one answer (candidate 0) to its end; None once it grows past ``limit`` characters.
+
+    Giving up closes the stream, which hangs up: the model stops writing.
+    """
     pieces: list[str] = []
     size = 0
     finish: str | None = None
@@ -577,10 +592,8 @@ async def ask(provider: Provider, prompt: ChatPrompt, *, deadline: float, max_to
                 continue
             pieces.append(delta.text)
             size += len(delta.text)
-            if size > MAX_ANSWER_CHARS:
-                raise UnsafeEdit(
-                    f"the model's answer is too large (over {MAX_ANSWER_CHARS} characters); nothing applied"
-                )
+            if size > limit:
+                return None
             if delta.finish_reason is not None:
                 finish = delta.finish_reason
                 break
