@@ -27,6 +27,7 @@ import attrs
 
 from lsp_server.core.documents import DocumentStore, Snapshot
 from lsp_server.core.errors import ContentModified, InvalidRequest
+from lsp_server.core.layout import cache_dir
 from lsp_server.core.settings import Settings
 from lsp_server.core.text import TextEdit
 from lsp_server.core.uris import uri_to_path
@@ -123,13 +124,6 @@ def parse(command: str, arguments: Sequence[Any] | None) -> CommandRequest:
         rng = (min(d.range[0] for d in diagnostics), max(d.range[1] for d in diagnostics))
         scope = "enclosing"
     return CommandRequest(action, uri, rng, version, instruction.strip(), diagnostics, scope)
-
-
-def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_CACHE_HOME/llm-lsp`` (``~/.cache/llm-lsp`` by default)."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "llm-lsp"
 
 
 async def run(

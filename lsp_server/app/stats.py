@@ -37,7 +37,7 @@ from typing import Any
 
 import attrs
 
-from lsp_server.core.xdg import state_dir
+from lsp_server.core.layout import state_dir
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,11 @@
-"""Where things are: what in a workspace is not the user's own code, and where llm-lsp keeps its cache.
+"""Where things are: what in a workspace is not the user's own code, and where llm-lsp keeps its files.
 
 One list of directories no walk enters, for every walker — the index's workspace walk and the privacy
 gate's search for nested ignore files — so the two never disagree about what is vendored, generated
-or tool state; and the one place that says where the cache lives (``$XDG_CACHE_HOME/llm-lsp``).
-Pure: paths are computed from the environment given, never created here.
+or tool state; and the one place that says where llm-lsp's own files live: the cache
+(``$XDG_CACHE_HOME/llm-lsp``: index databases, explanations) and the state (``$XDG_STATE_HOME/llm-lsp``:
+the user's acceptance figures, which must outlive a session). Pure: paths are computed from the
+environment given, never created here.
 """
 
 from __future__ import annotations
@@ -56,11 +58,27 @@ VENDORED_DIRS = frozenset(
 )
 
 
+def _xdg_dir(environ: Mapping[str, str] | None, variable: str, default: tuple[str, ...]) -> Path:
+    """``$variable/llm-lsp``, or ``~/<default>/llm-lsp`` when it is unset or relative.
+
+    A relative value is ignored, as the XDG base directory specification says: it would put the
+    files wherever the editor happened to start the server.
+    """
+    env = os.environ if environ is None else environ
+    base = env.get(variable, "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), *default)
+    return Path(base) / "llm-lsp"
+
+
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``$XDG_CACHE_HOME/llm-lsp`` (``~/.cache/llm-lsp`` by default)."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "llm-lsp"
+    return _xdg_dir(environ, "XDG_CACHE_HOME", (".cache",))
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/llm-lsp`` (``~/.local/state/llm-lsp`` by default)."""
+    return _xdg_dir(environ, "XDG_STATE_HOME", (".local", "state"))
 
 
 def index_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -59,8 +59,8 @@ MODEL_CALL_SITES = {
     ("app/session.py", "run_command", "commands.run"),
     ("app/session.py", "next_edit", "self.next_edits.predict"),
     ("app/completion.py", "read_candidates", "provider.stream"),
-    ("engine/rewrite.py", "ask", "provider.stream"),
-    ("app/next_edit.py", "_ask", "provider.stream"),
+    # Reached by rewrite.ask (actions, commands) and next_edit._ask, behind the gated entries above.
+    ("engine/rewrite.py", "read_answer", "provider.stream"),
     ("providers/openai.py", "_one_token", "self.stream"),  # doctor's check: a fixed prompt
     ("cli.py", "run_doctor", "provider.check"),  # a fixed one-token prompt: no file content
 }
