@@ -237,8 +237,8 @@ local function stop_timer(st)
   end
 end
 
-local function cancel_request(st)
-  st.seq = st.seq + 1 -- a late answer to the old request is ignored
+--- Cancel the request in flight of a state table (`st.req = { client_id, id }`), if any.
+local function drop_request(st)
   if st.req then
     local client = vim.lsp.get_client_by_id(st.req.client_id)
     if client then
@@ -248,6 +248,11 @@ local function cancel_request(st)
     end
     st.req = nil
   end
+end
+
+local function cancel_request(st)
+  st.seq = st.seq + 1 -- a late answer to the old request is ignored
+  drop_request(st)
 end
 
 local function hide(bufnr)
@@ -1088,6 +1093,12 @@ function M.set_settings(settings)
   end
 end
 
-M._internal = { use_native = use_native, ns = ns, byte_col = byte_col }
+M._internal = {
+  use_native = use_native,
+  ns = ns,
+  byte_col = byte_col,
+  stop_timer = stop_timer,
+  drop_request = drop_request,
+}
 
 return M

@@ -56,26 +56,13 @@ local function byte_col(bufnr, pos, encoding)
   return require('llm_lsp')._internal.byte_col(bufnr, pos, encoding)
 end
 
+-- The timer and request helpers are llm_lsp's own (one copy for ghost text and next edits).
 local function stop_timer(st)
-  if st.timer then
-    st.timer:stop()
-    if not st.timer:is_closing() then
-      st.timer:close()
-    end
-    st.timer = nil
-  end
+  require('llm_lsp')._internal.stop_timer(st)
 end
 
 local function cancel(st)
-  if st.req then
-    local client = vim.lsp.get_client_by_id(st.req.client_id)
-    if client then
-      pcall(function()
-        client:cancel_request(st.req.id)
-      end)
-    end
-    st.req = nil
-  end
+  require('llm_lsp')._internal.drop_request(st)
 end
 
 --- Hide the shown edit of a buffer (if any).
