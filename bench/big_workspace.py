@@ -27,7 +27,7 @@ Each ``--source`` checkout (default: this one) is run twice with one fresh ``XDG
 
 Prints what it measured; asserts nothing. Usage:
 
-    python bench/big_workspace.py [--source CHECKOUT ...] [--root DIR] [--startups 5]
+    python bench/big_workspace.py [--source CHECKOUT ...] [--root DIR] [--startups 5] [--offline]
 """
 
 from __future__ import annotations
@@ -152,13 +152,14 @@ async def launch(
     assert "result" in answer, answer
     client.notify("initialized", {})
     client.open(probe_uri, probe_text)
+    asked = len(fake.requests)
     requested = time.perf_counter()
     first = await client.request(
         "textDocument/inlineCompletion", _inline_params(probe_uri, probe_line, probe_col)
     )
     run["first_ms"] = (time.perf_counter() - requested) * 1000
     run["first_error"] = first.get("error")
-    run["first_cross_file"] = _last_prompt_has(fake, PROBE_MARK)
+    run["first_cross_file"] = len(fake.requests) > asked and _last_prompt_has(fake, PROBE_MARK)
     pinger = asyncio.ensure_future(ping())
 
     during: list[float] = []
@@ -201,6 +202,7 @@ async def launch(
 
     await asyncio.sleep(0.3)
     run["rss_peak"] = max(r for _, r in samples)
+    run["hwm_workspace"] = rss_mib(pid, "VmHWM")  # the kernel's peak: what 50 ms samples can miss
     split = await client.request(
         "workspace/executeCommand", {"command": "llm-lsp.debugMemory", "arguments": []}
     )
@@ -295,7 +297,8 @@ def report(source: Path, runs: list[Run], starts: dict[str, float]) -> None:
         rss_ready = f.get("rss_at_ready")
         at_ready = "-" if rss_ready is None else f"{rss_ready:.0f}"
         print(
-            f"  RSS (workspace, before the big file) peak {f['rss_peak']:.0f} MiB, at cross-file ready"
+            f"  RSS (workspace, before the big file) peak {f['rss_peak']:.0f} MiB"
+            f" (VmHWM {f['hwm_workspace']:.0f}), at cross-file ready"
             f" {at_ready} MiB; with the 200k-line file open {f['rss_end']:.0f} MiB (VmHWM {f['rss_hwm']:.0f})"
         )
         print(
@@ -310,14 +313,15 @@ def report(source: Path, runs: list[Run], starts: dict[str, float]) -> None:
             print(f"  log: {line}")
 
 
-async def bench_source(source: Path, root: Path, fake: FakeOpenAI, startups: int, interval: float) -> None:
+async def bench_source(
+    source: Path, root: Path, fake: FakeOpenAI, startups: int, interval: float, offline: bool
+) -> None:
     work = Path(tempfile.mkdtemp(prefix="llm-lsp-bigws-"))
     try:
         env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY",)}
         env |= {
             "PYTHONPATH": str(source),
-            "OPENAI_BASE_URL": fake.base_url,
-            "LLM_LSP_MODEL": "starcoder2",
+            **({} if offline else {"OPENAI_BASE_URL": fake.base_url, "LLM_LSP_MODEL": "starcoder2"}),
             "XDG_CONFIG_HOME": str(work / "config"),
             "XDG_CACHE_HOME": str(work / "cache"),
             "XDG_STATE_HOME": str(work / "state"),
@@ -338,7 +342,9 @@ async def bench_source(source: Path, root: Path, fake: FakeOpenAI, startups: int
         shutil.rmtree(work / "cache")
         (work / "cache").mkdir()
         runs = [await launch(source, root, env, fake, label, interval) for label in ("cold", "warm")]
-        report(source, runs, starts)
+        report(
+            source if not offline else Path(f"{source} (no model: the offline engine serves)"), runs, starts
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -349,6 +355,11 @@ async def main() -> None:
     parser.add_argument("--root", type=Path, default=Path(sysconfig.get_paths()["stdlib"]))
     parser.add_argument("--startups", type=int, default=5)
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between completions")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="also run each source with no model configured (the offline engine serves; no cross-file mark)",
+    )
     options = parser.parse_args()
     sources = [s.resolve() for s in options.source or [ROOT]]
     root = options.root.resolve()
@@ -356,7 +367,9 @@ async def main() -> None:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     with FakeOpenAI(default=Reply(text="value + 1"), keep_alive=True) as fake:
         for source in sources:
-            await bench_source(source, root, fake, options.startups, options.interval)
+            await bench_source(source, root, fake, options.startups, options.interval, offline=False)
+            if options.offline:
+                await bench_source(source, root, fake, options.startups, options.interval, offline=True)
 
 
 if __name__ == "__main__":

@@ -230,6 +230,7 @@ class Session:
             )
         self.index.max_files = new.index.max_files
         self.index.max_file_bytes = new.index.max_file_bytes
+        self.resize_offline()
         return self.problems
 
     def gate_is_stale(self) -> bool:
@@ -400,7 +401,34 @@ class Session:
             from lsp_server.providers.offline import OfflineProvider
 
             offline = self.offline = OfflineProvider(index=self.index)
+            offline.model.set_max_tokens(self.offline_budget())
         return offline
+
+    def offline_budget(self) -> int:
+        """Tokens the offline engine may hold under the current settings.
+
+        Its whole cap when it serves completions (no model: the SDK is never imported then); a
+        fallback's share, the files nearest the open documents, while a model serves and
+        ``offlineFallback`` is on; nothing when there is no fallback to serve.
+        """
+        from lsp_server.providers import ngram
+
+        if self.settings.role("completion").offline:
+            return ngram.DEFAULT_MAX_TOKENS
+        return ngram.FALLBACK_MAX_TOKENS if self.settings.offline_fallback else 0
+
+    def resize_offline(self) -> None:
+        """Apply ``offline_budget`` after a settings change; a larger one is filled from the workspace."""
+        model = getattr(self.offline, "model", None)
+        if model is None:
+            return
+        budget = self.offline_budget()
+        grown = budget > model.max_tokens
+        model.set_max_tokens(budget)
+        if grown:
+            self.offline_stale.update(self.store.uris())
+            if self.indexer is not None:
+                self.indexer.reoffer()
 
     async def aclose(self) -> None:
         """Close model connections (and stop the indexer)."""

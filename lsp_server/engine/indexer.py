@@ -163,6 +163,13 @@ class Indexer:
         """Drop what the privacy rules now exclude (they changed)."""
         self._commands.put(("purge", ()))
 
+    def reoffer(self) -> None:
+        """Offer every stored file to ``on_text`` again, nearest the open documents first.
+
+        For a learner whose budget grew; it runs after the first pass, which offers them all anyway.
+        """
+        self._commands.put(("offer", ()))
+
     def prioritize(self, paths: Iterable[str], modules: Iterable[str] = ()) -> None:
         """Index the files near ``paths`` (open documents) and the Python ``modules`` they import first."""
         self._near = tuple(os.path.abspath(p) for p in paths)
@@ -338,17 +345,23 @@ class Indexer:
         if self._teacher is not None:
             # The offline engine is offered the unchanged files too, after the index is in step and
             # nearest the open documents first (it keeps what fits its budget).
-            rest = self._ordered(
+            self._offer_all(
                 [(k, p, size, mtime) for k, (p, size, mtime) in enumerate(walked) if p in stamps][::-1]
             )
-            while rest and not self._stopping.is_set():
-                _, path, _, _ = rest.pop()
-                if not self.is_open(path):
-                    data = read_source_bytes(path, self.max_file_bytes)
-                    if data is not None:
-                        self._offer(path, decode_source(data))
-                    self._pause()
         return outcome
+
+    def _offer_all(self, pending: list[tuple[int, str, int, int]]) -> None:
+        """Read these files and offer them to ``on_text``, nearest the open documents first."""
+        if self._teacher is None:
+            return
+        rest = self._ordered(pending)
+        while rest and not self._stopping.is_set():
+            _, path, _, _ = rest.pop()
+            if not self.is_open(path) and not self._excluded(path):
+                data = read_source_bytes(path, self.max_file_bytes)
+                if data is not None:
+                    self._offer(path, decode_source(data))
+                self._pause()
 
     def _ordered(self, pending: list[tuple[int, str, int, int]]) -> list[tuple[int, str, int, int]]:
         """``pending`` with the files near the open documents at its end (the end is done first).
@@ -457,7 +470,7 @@ class Indexer:
             if command == "stop":
                 self._stopping.set()
                 return
-            if command == "mark":  # answered once the first pass is over
+            if command in ("mark", "offer"):  # once the first pass is over
                 self._deferred.append((command, paths))
                 continue
             self._handle(command, paths)
@@ -476,6 +489,11 @@ class Indexer:
             for path in paths:
                 self._refresh_one(path)
             self._commit()
+        elif command == "offer":
+            stamps: dict[str, Stamp] = {}
+            for root in self._roots:
+                stamps.update(root.writer.stamps())
+            self._offer_all([(k, p, 0, 0) for k, p in enumerate(stamps)][::-1])
 
     def _refresh_one(self, path: str) -> None:
         root = _root_of(self._roots, path)

@@ -108,6 +108,10 @@ _SUFFIX_WINDOW = 2_000
 # whatever the workspace's size. Every repository bench/offline.py's figures use fits under it (the
 # largest, rich, has 307k tokens), so those figures do not depend on it.
 DEFAULT_MAX_TOKENS = 320_000
+# The cap while a model serves completions and the engine only stands in when the model fails
+# (``offlineFallback``): the SDK's classes already take about 30 MiB then, and a fallback for an
+# outage needs the files near the open ones, not the workspace (64k tokens: about 3 MiB of tables).
+FALLBACK_MAX_TOKENS = 64_000
 _MIN_ROOM = 64  # tokens: with less room than this left, add() refuses without lexing
 # Dead index entries (of removed or re-indexed texts) tolerated before a rebuild, whatever the live
 # size: small workspaces are not rebuilt for every few edits.
@@ -529,6 +533,24 @@ class OfflineModel:
         """Whether ``path`` is indexed with exactly ``text`` and still allowed."""
         slot = self._slots.get(path)
         return slot is not None and self._files[slot].digest == _digest(text) and not self._is_excluded(path)
+
+    @property
+    def max_tokens(self) -> int:
+        """The cap on tokens held (workspace files and edited documents together)."""
+        return self._max_tokens
+
+    def set_max_tokens(self, max_tokens: int) -> None:
+        """Change the cap on tokens held.
+
+        A lower cap forgets the workspace files learnt last (the farthest) and gives their memory
+        back at once; a higher one takes the files ``add`` is offered from now on.
+        """
+        with self._lock:
+            self._max_tokens = max(0, max_tokens)
+            if self._live > self._max_tokens and self._offered:
+                self._make_room(0)
+                if self._dead:
+                    self._rebuild()
 
     def remove(self, path: str) -> None:
         """Forget ``path`` (no-op when it was never added)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import attrs
@@ -149,6 +150,22 @@ def test_files_changed_added_and_removed_while_it_runs(project: Path, tmp_path: 
     assert names(run.index, "Fresh") == ["fresh.py"]
     assert names(run.index, "open_account") == []
     assert str(project / "pkg" / "service.py") in run.forgotten  # the offline engine forgets it too
+    run.stop()
+
+
+def test_stored_files_are_offered_again_when_the_learner_asks(project: Path, tmp_path: Path):
+    """The offline engine's budget grew (a model no longer serves): every stored file comes again."""
+    run = run_indexer([project], tmp_path / "cache")
+    assert run.indexer.wait_idle()
+    first = dict(run.taught)
+    assert str(project / "pkg" / "models.py") in first
+    run.taught.clear()
+    run.indexer.reoffer()
+    assert run.indexer.wait_idle()
+    deadline = time.monotonic() + 10
+    while len(run.taught) < len(first) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the teacher thread learns what the worker offered
+    assert run.taught == first
     run.stop()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 from pathlib import Path
 
 import attrs
@@ -238,3 +239,36 @@ async def test_the_offline_engine_learns_typed_text_when_it_is_about_to_answer(t
     result = await session.complete(uri, 0, explicit=True)
     assert result.fallback
     assert model.resolve_path("typed.py") is not None and not session.offline_stale
+
+
+async def test_the_offline_engine_keeps_a_fallback_share_while_a_model_serves(tmp_path: Path):
+    """Its whole budget alone; the nearest files while a model serves; the rest again once alone."""
+    import time as clock
+
+    from lsp_server.providers import ngram
+
+    for i in range(45):  # about 95k tokens of workspace, more than a fallback holds
+        (tmp_path / f"module_{i:02}.py").write_text(
+            "".join(f"def handler_{i}_{k}(request):\n    return request.value + {k}\n" for k in range(150))
+        )
+    session = session_in(tmp_path)
+    session.apply_settings(
+        attrs.evolve(session.sources, environ={"LLM_LSP_MODEL": "m", "OPENAI_API_KEY": "k"})
+    )
+    assert session.offline_budget() == ngram.FALLBACK_MAX_TOKENS
+    await session.load_workspace()
+    model = session.offline_provider().model
+    assert session.indexer is not None and session.indexer.wait_idle()
+    held = model.stats().tokens
+    assert 0 < held <= ngram.FALLBACK_MAX_TOKENS and model.stats().files < 45
+
+    session.apply_settings(attrs.evolve(session.sources, initialization_options={"offlineFallback": False}))
+    assert session.offline_budget() == 0 and model.stats().tokens == 0  # no fallback: nothing kept
+
+    session.apply_settings(attrs.evolve(session.sources, environ={}, initialization_options={}))
+    assert session.offline_budget() == ngram.DEFAULT_MAX_TOKENS  # no model: the engine serves alone
+    deadline = clock.monotonic() + 20
+    while model.stats().files < 45 and clock.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # the indexer offers every stored file again
+    assert model.stats().files == 45 and model.stats().tokens > held
+    session.close_index()
