@@ -22,6 +22,9 @@ Each ``--source`` checkout (default: this one) is run twice with one fresh ``XDG
 - the loop: a cheap request (an unopened document) every 20 ms; the worst round trip while
   indexing, against the p50 of the same pings once idle (how long the server's loop was held);
 - RSS sampled every 50 ms (peak, at cross-file ready, at the end) and the kernel's VmHWM;
+- the one-time imports a first request needs after ``initialize`` (session, offline engine, secret
+  scanner, openai SDK), timed one after the other in a fresh interpreter: the floor under a first
+  completion;
 - the first ``didOpen`` of a 200,000-line file: its round trip with a ping sent right behind it,
   against the ping alone.
 
@@ -34,9 +37,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -154,13 +159,14 @@ async def launch(
     client.open(probe_uri, probe_text)
     asked = len(fake.requests)
     requested = time.perf_counter()
+    pinger = asyncio.ensure_future(ping())  # from the first request on: is the loop held meanwhile?
     first = await client.request(
         "textDocument/inlineCompletion", _inline_params(probe_uri, probe_line, probe_col)
     )
-    run["first_ms"] = (time.perf_counter() - requested) * 1000
+    answered = time.perf_counter()
+    run["first_ms"] = (answered - requested) * 1000
     run["first_error"] = first.get("error")
     run["first_cross_file"] = len(fake.requests) > asked and _last_prompt_has(fake, PROBE_MARK)
-    pinger = asyncio.ensure_future(ping())
 
     during: list[float] = []
     after: list[float] = []
@@ -197,6 +203,8 @@ async def launch(
     run["ping_index_max"] = max(index_pings, default=float("nan"))
     run["ping_index_p99"] = percentile(index_pings, 0.99)
     run["ping_idle_p50"] = percentile(idle_pings, 0.5)
+    first_pings = [ms for at, ms in pings if at <= answered - spawned]
+    run["ping_first_max"] = max(first_pings, default=float("nan"))
     stop.set()
     await pinger
 
@@ -270,13 +278,50 @@ def _progress_end(client: LspProcess, spawned: float) -> float | None:
     return None
 
 
-def report(source: Path, runs: list[Run], starts: dict[str, float]) -> None:
+# What a first request needs that is loaded once, after ``initialize`` (nothing heavy goes before it):
+# timed one after the other in a fresh interpreter that has pygls loaded, as the server has then.
+ONE_TIME_IMPORTS = """
+import json, sys, time
+import pygls.lsp.server, lsprotocol.types
+steps = {}
+t = time.perf_counter(); import lsp_server.app.session; steps["session"] = time.perf_counter() - t
+t = time.perf_counter(); import lsp_server.providers.offline; steps["offline"] = time.perf_counter() - t
+from lsp_server.privacy import redaction
+t = time.perf_counter(); redaction.load_scanner(); steps["secret scanner"] = time.perf_counter() - t
+t = time.perf_counter()
+import openai
+client = openai.AsyncOpenAI(api_key="x", base_url="http://127.0.0.1:9")
+_ = (client.completions, client.chat.completions)
+steps["openai SDK + client"] = time.perf_counter() - t
+print(json.dumps(steps))
+"""
+
+
+def one_time_imports(env: dict[str, str], cwd: str) -> dict[str, float]:
+    """Seconds per one-time import step (``ONE_TIME_IMPORTS``), medians of three fresh interpreters."""
+    runs = []
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", ONE_TIME_IMPORTS],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(done.stdout))
+    return {step: median(run[step] for run in runs) for step in runs[0]}
+
+
+def report(source: Path, runs: list[Run], starts: dict[str, float], imports: dict[str, float]) -> None:
     print(f"\n== server source: {source}")
     print(
         f"initialize (spawn -> answer, median): workspace root {starts['root'] * 1000:.0f} ms; "
         f"empty folder {starts['empty'] * 1000:.0f} ms; bare pygls {starts['bare'] * 1000:.0f} ms "
         f"(workspace root - bare {(starts['root'] - starts['bare']) * 1000:+.0f} ms)"
     )
+    shown = ", ".join(f"{step} {seconds * 1000:.0f} ms" for step, seconds in imports.items())
+    print(f"one-time imports after initialize (sequential, fresh interpreter): {shown}")
     for run in runs:
         f = run.figures
         ready = f"{f['ready_s']:.2f} s" if f["ready_s"] is not None else "never"
@@ -288,6 +333,7 @@ def report(source: Path, runs: list[Run], starts: dict[str, float]) -> None:
             f"{' error ' + str(f['first_error']) if f['first_error'] else ''}"
             f"{', prompt already cross-file' if f['first_cross_file'] else ''}"
         )
+        print(f"  loop: ping during the first      max {f['ping_first_max']:.0f} ms")
         print(f"  completions during indexing      {spread(f['during_ms'])}")
         print(f"  completions after indexing       {spread(f['after_ms'])}")
         print(f"  cross-file context ready         {ready} after spawn")
@@ -341,10 +387,10 @@ async def bench_source(
         }
         shutil.rmtree(work / "cache")
         (work / "cache").mkdir()
+        imports = one_time_imports(env, cwd)
         runs = [await launch(source, root, env, fake, label, interval) for label in ("cold", "warm")]
-        report(
-            source if not offline else Path(f"{source} (no model: the offline engine serves)"), runs, starts
-        )
+        label = source if not offline else Path(f"{source} (no model: the offline engine serves)")
+        report(label, runs, starts, imports)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

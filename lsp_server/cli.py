@@ -280,7 +280,7 @@ def open_session(root: Path | None = None):
 
 async def _refused(session, path: Path) -> bool:
     """Load the privacy gate and say so, naming the rule, when it excludes ``path``."""
-    await session.ensure_gate()
+    await session.ensure_privacy()
     reason = session.exclusion_reason(str(path))
     if reason is not None:
         progress(f"{path} is excluded by the privacy rules ({reason}): no AI features here")

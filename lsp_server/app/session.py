@@ -23,6 +23,7 @@ import gc
 import logging
 import os
 import posixpath
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -169,12 +170,17 @@ class Session:
         self.acceptance = Acceptance(self.stats, on_outcome=self._observe_outcome)
         self.status = Status()
         self.running = 0
+        # Requests waiting in ``until_ready``; the indexer's threads stand still while the event is clear.
+        self.holding = 0
+        self.indexer_go = threading.Event()
+        self.indexer_go.set()
         self._busy_timer: asyncio.TimerHandle | None = None
         self.on_status = on_status
         self.progress: Progress = progress or NoProgress()
         self.log_level_override: str | None = None
         self.background: set[asyncio.Future] = set()
         self._gate_lock = asyncio.Lock()
+        self._scanner_loaded: asyncio.Future | None = None  # redaction.load_scanner in a worker thread
         # (uri, line) of the latest edits, newest last: other files' recent edits are prompt context.
         self.recent_edits: deque[tuple[str, int]] = deque(maxlen=16)
         self.recent_documents: deque[str] = deque(maxlen=8)
@@ -237,16 +243,61 @@ class Session:
         """True when the loaded gate was built from another ``privacy.exclude`` than the current one."""
         return self.gate is not None and tuple(self.gate.extra_exclude) != self.settings.privacy.exclude
 
-    async def ensure_gate(self) -> None:
-        """Load the privacy gate if it is missing or stale; every model call awaits this first.
+    async def until_ready(self, role: str) -> None:
+        """Wait for what loads once in worker threads: the privacy gate, the scanner, ``role``'s SDK.
+
+        The indexer stands still meanwhile (``holding``), so those imports get the interpreter to
+        themselves: a first request typed at once on a big workspace otherwise waited for them while
+        they shared it with the indexer's two threads.
+        """
+        release = self.hold_indexer()
+        try:
+            await self._loaded(role)
+        finally:
+            release()
+
+    async def _loaded(self, role: str) -> None:
+        await self.ensure_privacy()
+        warm_up = getattr(self.provider_for(role), "warm_up", None)
+        if warm_up is not None:
+            await warm_up()
+
+    def hold_indexer(self) -> Callable[[], None]:
+        """Stop the indexer's threads between two files until the returned function is called."""
+        self.holding += 1
+        self.indexer_go.clear()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.holding -= 1
+                if not self.holding:
+                    self.indexer_go.set()
+
+        return release
+
+    async def ensure_privacy(self) -> None:
+        """Load the privacy gate (if missing or stale) and the secret scanner; every prompt awaits this.
 
         Until the gate has loaded only the built-in denylist is known, and a git-ignored file would
         pass: so no prompt is built before the ignore files and ``privacy.exclude`` have been read.
+        The scanner (detect-secrets, about 150 modules) loads in a worker thread at the same time:
+        imported on the loop by the first prompt that meets a secret-shaped line, it held the loop
+        for 0.1-0.3 s while the SDK's import in another thread competed for the interpreter.
         """
+        scanner = self._scanner_loaded
+        if scanner is None and self.settings.privacy.redact_secrets:
+            scanner = self._scanner_loaded = self.keep(
+                asyncio.ensure_future(asyncio.to_thread(redaction.load_scanner))
+            )
         if self.gate is None or self.gate_is_stale():
             async with self._gate_lock:
                 if self.gate is None or self.gate_is_stale():
                     await self.reload_gate()
+        if scanner is not None and not scanner.done():
+            await asyncio.shield(scanner)
 
     async def reload_gate(self) -> None:
         """Rebuild the privacy gate from the current settings (off the loop) and purge the index."""
@@ -617,10 +668,9 @@ class Session:
         documents first, and feeds the offline engine. Nothing of it runs on the event loop.
         Returns the number of files walked once the first pass is over.
         """
-        await self.ensure_gate()
+        await self.ensure_privacy()
         for uri in self.store.uris():
             self.refresh_document(uri)
-        await asyncio.to_thread(redaction.load_scanner)  # detect-secrets off the loop, before any request
         if not self.settings.index.enable or not self.roots:
             return 0
         self.close_index()
@@ -655,6 +705,7 @@ class Session:
             max_file_bytes=settings.max_file_bytes,
             max_database_bytes=settings.max_database_mb * 2**20,
             busy=lambda: self.running > 0,
+            go=self.indexer_go,
             is_open=lambda path: path in self._open_paths,
             on_ready=threadsafe(self._attach_databases),
             on_progress=threadsafe(report),
@@ -667,6 +718,10 @@ class Session:
         )
         self.indexer = indexer
         self._prioritize_open()
+        # The start-up imports go first (the SDK, the secret scanner: a first request needs them),
+        # then the indexer: sharing the interpreter three ways made both slower.
+        release = self.hold_indexer()
+        self.keep(asyncio.ensure_future(self._loaded("completion"))).add_done_callback(lambda _f: release())
         indexer.start()
         try:
             outcome = await self._until_indexer(indexed, indexer)
@@ -919,7 +974,7 @@ class Session:
         Refuses excluded documents (``ExcludedFile``). The model's failure still shows in the status,
         so a user sees that the model is unreachable.
         """
-        await self.ensure_gate()
+        await self.until_ready("completion")
         self.refuse_excluded(uri)
         snapshot = self.store.get(uri)
         self.begin_work()
@@ -954,7 +1009,7 @@ class Session:
         cannot, such an edit is refused (``UnsafeEdit``) instead of applied silently.
         """
         uri = data.get("uri", "") if isinstance(data, dict) else ""
-        await self.ensure_gate()
+        await self.ensure_privacy()
         self.refuse_excluded(uri)
         self.begin_work()
         try:
@@ -983,7 +1038,7 @@ class Session:
         ``client_confirms`` as for ``resolve_action`` (the CLI confirms on its own terminal).
         """
         request = commands.parse(name, arguments)
-        await self.ensure_gate()
+        await self.ensure_privacy()
         self.refuse_excluded(request.uri)
         self.begin_work()
         try:
@@ -1018,7 +1073,7 @@ class Session:
         the user before applying an edit that adds powers (the CLI). ``always``: whatever
         ``nextEdit.enable`` says (a terminal command is the user's own request).
         """
-        await self.ensure_gate()
+        await self.ensure_privacy()
         self.refuse_excluded(uri)
         snapshot = self.store.get(uri)
         if version is not None and version != snapshot.version:

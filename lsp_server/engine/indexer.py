@@ -50,6 +50,10 @@ BUSY_PAUSE_S = 0.001
 # shortened switch interval already gives the loop the GIL within a millisecond, so a long pause
 # only made a cold index slower (bench/big_workspace.py: 2 s of 15 with a completion every 100 ms).
 MAX_BUSY_WAIT_S = 0.01
+# While a request waits for what loads in worker threads at start (the SDK, the secret scanner: CPU
+# that the indexer's two threads would otherwise share three ways), both threads stand still, up to
+# this long per file.
+MAX_HOLD_S = 2.0
 # The interpreter's switch interval while the worker runs: how long the loop may wait for the GIL.
 WORKING_SWITCH_INTERVAL_S = 0.001
 PROGRESS_SECONDS = 0.25
@@ -105,6 +109,7 @@ class Indexer:
         max_file_bytes: int = 1_000_000,
         max_database_bytes: int = 512 * 2**20,
         busy: Callable[[], bool] = lambda: False,
+        go: threading.Event | None = None,
         is_open: Callable[[str], bool] = _never,
         on_ready: Callable[[list[StoreReader]], None] = _nothing,
         on_progress: Callable[[int, int], None] = _nothing,
@@ -122,6 +127,9 @@ class Indexer:
         self.max_file_bytes = max_file_bytes
         self.max_database_bytes = max_database_bytes
         self.busy = busy
+        self.go = go or threading.Event()
+        if go is None:
+            self.go.set()
         self.is_open = is_open
         self.on_ready = on_ready
         self.on_progress = on_progress
@@ -214,6 +222,7 @@ class Indexer:
             if isinstance(item, threading.Event):
                 item.set()  # everything offered before it is learnt
                 continue
+            self._pause()
             try:
                 self.on_text(*item)
             except Exception:
@@ -293,6 +302,7 @@ class Indexer:
     def _first_pass(self) -> Outcome:
         readers = self._open()
         self.on_ready(readers)
+        self._pause()  # the walk too waits for start-up imports a request needs (``go``)
         outcome = Outcome()
         stamps: dict[str, Stamp] = {}
         for root in self._roots:
@@ -388,7 +398,11 @@ class Indexer:
 
         Otherwise no sleep: the shortened switch interval already hands the loop the GIL within a
         millisecond whenever it wants it (a ``sleep(0)`` per file cost 2 ms each on a busy machine).
+        While a request waits for start-up imports (``go`` is clear) the pause lasts until they are
+        done, waiting on the event: polling wakeups would take the interpreter from those imports.
         """
+        if not self.go.is_set():
+            self.go.wait(MAX_HOLD_S)
         waited = 0.0
         while self.busy() and waited < MAX_BUSY_WAIT_S and not self._stopping.is_set():
             time.sleep(BUSY_PAUSE_S)

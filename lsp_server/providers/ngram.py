@@ -277,9 +277,24 @@ class _ContextIndex:
         self.runs.append((array("q", [k for k, _ in pairs]), array("q", [v for _, v in pairs])))
         self.recent = {}
         self.pending = 0
-        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
-            newer = self.runs.pop()
-            self.runs[-1] = _merge_runs(self.runs[-1], newer)
+
+    def next_merge(self) -> tuple[tuple[array, array], tuple[array, array]] | None:
+        """The two newest runs when they should become one (the newer is at least half the older)."""
+        runs = self.runs
+        if len(runs) > 1 and len(runs[-2][0]) <= 2 * len(runs[-1][0]):
+            return runs[-2], runs[-1]
+        return None
+
+    def replace(
+        self, older: tuple[array, array], newer: tuple[array, array], merged: tuple[array, array]
+    ) -> bool:
+        """Put ``merged`` where ``older`` and ``newer`` still stand side by side; False if they do not."""
+        runs = self.runs
+        for i in range(len(runs) - 1):
+            if runs[i] is older and runs[i + 1] is newer:
+                runs[i : i + 2] = [merged]
+                return True
+        return False
 
     def tail(self, key: int, limit: int) -> Sequence[int]:
         """The last ``limit`` positions posted under ``key``, oldest first."""
@@ -481,14 +496,37 @@ class OfflineModel:
         Returns False when the file is not indexed: excluded by the privacy gate, binary-looking,
         minified, over ``MAX_FILE_CHARS``, or over the model's token cap.
         """
-        return self._learn(path, text, make_room=False)
+        learnt = self._learn(path, text, make_room=False)
+        self._merge_runs()
+        return learnt
 
     def update(self, path: str, text: str) -> bool:
         """Replace the content of ``path`` (a document being edited): only that file's entries change.
 
         Unlike ``add``, a full model makes room: the files ``add`` learnt last go first.
         """
-        return self._learn(path, text, make_room=True)
+        learnt = self._learn(path, text, make_room=True)
+        self._merge_runs()
+        return learnt
+
+    def _merge_runs(self) -> None:
+        """Merge the indexes' sorted runs that are due, without holding the lock while merging.
+
+        A merge walks up to every position the model holds (100-200 ms at its cap): under the lock,
+        a request on the event loop waited for it while the indexer's thread taught the engine.
+        Runs are never changed in place, so the merge reads them unlocked and the result replaces
+        them only if they still stand side by side (a rebuild or another writer may have moved on).
+        """
+        for name in ("_long", "_short"):
+            while True:
+                with self._lock:
+                    index: _ContextIndex = getattr(self, name)
+                    due = index.next_merge()
+                if due is None:
+                    break
+                merged = _merge_runs(*due)
+                with self._lock:
+                    index.replace(*due, merged)
 
     def _learn(self, path: str, text: str, make_room: bool) -> bool:
         with self._lock:
@@ -551,6 +589,7 @@ class OfflineModel:
                 self._make_room(0)
                 if self._dead:
                     self._rebuild()
+        self._merge_runs()
 
     def remove(self, path: str) -> None:
         """Forget ``path`` (no-op when it was never added)."""
@@ -558,12 +597,14 @@ class OfflineModel:
             self._offered.pop(path, None)
             self._drop(path)
             self._reclaim()
+        self._merge_runs()
 
     def compact(self) -> None:
         """Rebuild now if any entry is dead (the editor is idle: every document was closed)."""
         with self._lock:
             if self._dead:
                 self._rebuild()
+        self._merge_runs()
 
     def _reclaim(self) -> None:
         """Rebuild once dead entries outnumber live ones: memory stays under ~2x the live index."""

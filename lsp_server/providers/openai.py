@@ -164,6 +164,7 @@ class OpenAIProvider:
         self._transport = transport
         self._client: openai.AsyncOpenAI | None = None
         self._client_lock = threading.Lock()
+        self._warming: asyncio.Future | None = None  # warm_up's worker thread, shared by its callers
         # Requests started while typing (retries and explicit actions not counted): completions and next
         # edits share one call budget.
         self.calls = 0
@@ -193,6 +194,8 @@ class OpenAIProvider:
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[Delta, None]:
         """Stream the answer; see the module docstring for limits, retries and cut streams."""
+        if self._client is None:
+            await self.warm_up()  # never import the SDK on the loop: a first request waits for it
         sdk = _sdk()
         self.calls += request.purpose != "action"
         retries_left = self._max_retries
@@ -242,9 +245,14 @@ class OpenAIProvider:
         """Import the SDK and build the client in a worker thread, off the event loop.
 
         The first request otherwise pays about 0.5-1 s of imports inside its own deadline; the server
-        calls this once after ``initialized`` so the first keystroke does not.
+        calls this once after ``initialized`` so the first keystroke does not. Shared: a request
+        that comes while it runs waits for the same import (cancelling the request does not stop it).
         """
-        await asyncio.to_thread(self._prepare_client)
+        if self._client is not None:
+            return
+        if self._warming is None or self._warming.done():  # done: the client was closed since
+            self._warming = asyncio.ensure_future(asyncio.to_thread(self._prepare_client))
+        await asyncio.shield(self._warming)
 
     def _prepare_client(self) -> None:
         client = self._client_()
