@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import ctypes
 import functools
 import gc
 import logging
@@ -37,6 +35,7 @@ from lsp_server.app.acceptance import Acceptance
 from lsp_server.app.next_edit import NextEditResult
 from lsp_server.app.stats import UsageStats, stats_file
 from lsp_server.core import settings as config
+from lsp_server.core.allocator import trim_heap
 from lsp_server.core.documents import Change, DocumentStore, Snapshot
 from lsp_server.core.errors import (
     ContentModified,
@@ -96,6 +95,10 @@ class NoProgress:
         pass
 
 
+# The indexer waits for the start-up imports at most this long (they take 0.3-0.7 s here).
+START_HOLD_MAX_S = 3.0
+
+
 @attrs.define
 class Status:
     """What the client's status item shows: state (idle/busy/error/offline), model, last message.
@@ -113,23 +116,6 @@ def _ignore(_status: Status) -> None:
     pass
 
 
-# glibc's mallopt parameter for the size from which blocks are mmapped on their own (malloc.h).
-_M_MMAP_THRESHOLD = -3
-LARGE_BLOCK_BYTES = 128 * 1024
-
-
-def map_large_blocks_alone() -> None:
-    """Keep glibc from carving blocks of ``LARGE_BLOCK_BYTES`` and more out of its heap.
-
-    Each keystroke's version of a document joins its text once (100 KB and more for a big file), and
-    glibc's default raises its mmap threshold to the largest block freed so far: from then on those
-    texts come from the heap, and the holes they leave keep the resident size up long after (3-4 MiB
-    of free heap after a 20,000-key soak). A fixed threshold maps them alone and unmaps them when freed.
-    """
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to set
-        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES)
-
-
 def release_memory() -> None:
     """Hand memory freed since the last collection back to the OS (the editor is idle: nothing open).
 
@@ -138,8 +124,7 @@ def release_memory() -> None:
     once empty; one that still holds a live object stays, which no call can change.)
     """
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
-        ctypes.CDLL(None).malloc_trim(0)
+    trim_heap()
 
 
 class Session:
@@ -722,6 +707,7 @@ class Session:
         # then the indexer: sharing the interpreter three ways made both slower.
         release = self.hold_indexer()
         self.keep(asyncio.ensure_future(self._loaded("completion"))).add_done_callback(lambda _f: release())
+        loop.call_later(START_HOLD_MAX_S, release)  # whatever happens to those imports
         indexer.start()
         try:
             outcome = await self._until_indexer(indexed, indexer)

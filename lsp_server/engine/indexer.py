@@ -34,6 +34,7 @@ from pathlib import Path
 import attrs
 
 from lsp_server.core import syntax
+from lsp_server.core.allocator import trim_heap
 from lsp_server.engine import store
 from lsp_server.engine.index import WorkspaceIndex, python_module_names, shared_prefix, symbols_of
 from lsp_server.engine.store import Stamp, StoreReader, StoreWriter
@@ -57,6 +58,7 @@ MAX_HOLD_S = 2.0
 # The interpreter's switch interval while the worker runs: how long the loop may wait for the GIL.
 WORKING_SWITCH_INTERVAL_S = 0.001
 PROGRESS_SECONDS = 0.25
+TRIM_SECONDS = 1.0  # the heap is trimmed at most this often, after a commit
 TEXTS_QUEUED = 32
 
 
@@ -152,6 +154,7 @@ class Indexer:
         self._written: list[str] = []
         self._deferred: list[tuple[str, tuple[str, ...]]] = []
         self._batch_started = 0.0
+        self._trimmed = 0.0
 
     # ---- control (any thread)
 
@@ -473,6 +476,13 @@ class Indexer:
         self._batch_started = 0.0
         if written:
             self.index.note_written(written)
+        now = time.monotonic()
+        if now - self._trimmed > TRIM_SECONDS:
+            # Parsing leaves freed blocks all over the heap: handed back as it goes, the resident
+            # size of a cold index stays near its live size instead of climbing to its high-water
+            # mark (CPython's standard library: 6 MiB less at the end).
+            self._trimmed = now
+            trim_heap()
 
     def _drain_commands(self) -> None:
         """Handle what arrived while a pass runs (saves and changes first: the user made them)."""

@@ -103,9 +103,8 @@ class LlmLanguageServer(LanguageServer):
     def session(self) -> Session:
         """The Session, built on first use (after ``initialize`` has been answered)."""
         if self._session is None:
-            from lsp_server.app.session import Session, map_large_blocks_alone
+            from lsp_server.app.session import Session
 
-            map_large_blocks_alone()  # a process that lives for days: see its docstring
             session = Session(self.sources.environ, on_status=self.notify_status, progress=LspProgress(self))
             session.log_level_override = self.log_level_override
             session.store.encoding = self.encoding

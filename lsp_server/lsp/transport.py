@@ -18,6 +18,7 @@ from typing import Any
 from lsprotocol import types
 
 from lsp_server import __version__
+from lsp_server.core.allocator import tune_allocator
 from lsp_server.lsp.protocol import LlmLspProtocol, shutdown_thread_pool
 from lsp_server.lsp.server import LlmLanguageServer, server
 
@@ -185,6 +186,7 @@ async def _serve_tcp(host: str, port: int) -> int:
 
 def serve(tcp: tuple[str, int] | None = None, log_level: str | None = None) -> None:
     """Serve LSP on stdio (or TCP) until the client says exit; a non-zero code leaves as SystemExit."""
+    tune_allocator()  # before any thread: see its docstring
     from lsp_server.lsp import actions, handlers, next_edit
 
     assert handlers and actions and next_edit  # imported for their @server.feature registrations
