@@ -438,6 +438,30 @@ async def test_warm_up_builds_the_client_once(fake: FakeOpenAI, make) -> None:
     assert fake.requests == []  # warming up sends nothing
 
 
+async def test_a_first_request_builds_the_client_off_the_loop_and_shares_the_warm_up(
+    fake: FakeOpenAI, make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's import takes 0.3-0.5 s: a request that comes first waits for it in a worker thread."""
+    import threading
+
+    provider = make()
+    built_in: list[threading.Thread] = []
+    build = provider._new_client
+
+    def recording():  # the SDK's import and the client's construction
+        built_in.append(threading.current_thread())
+        return build()
+
+    monkeypatch.setattr(provider, "_new_client", recording)
+    # The request first, then the server's warm-up (started after ``initialized``) while it waits.
+    asked = asyncio.ensure_future(collect(provider, request(FIM)))
+    await asyncio.sleep(0)
+    deltas, _ = await asyncio.gather(asked, provider.warm_up())
+    assert joined(deltas) == "a + b"
+    assert built_in and all(thread is not threading.main_thread() for thread in built_in)
+    assert len(built_in) == 1  # built once: the request waited for the warm-up
+
+
 async def test_past_deadline_sends_nothing(fake: FakeOpenAI, make) -> None:
     with pytest.raises(errors.ProviderTimeout):
         await collect(make(), request(FIM, seconds=-1))

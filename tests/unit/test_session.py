@@ -272,3 +272,29 @@ async def test_the_offline_engine_keeps_a_fallback_share_while_a_model_serves(tm
         await asyncio.sleep(0.05)  # the indexer offers every stored file again
     assert model.stats().files == 45 and model.stats().tokens > held
     session.close_index()
+
+
+async def test_the_secret_scanner_loads_in_a_worker_thread_and_prompts_wait_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Imported on the loop by the first prompt that met a secret-shaped line, it held the loop 0.1-0.3 s."""
+    import threading
+
+    from lsp_server.privacy import redaction
+
+    loaded_in: list[threading.Thread] = []
+    released = threading.Event()
+
+    def slow_load() -> None:
+        loaded_in.append(threading.current_thread())
+        released.wait(5)
+
+    monkeypatch.setattr(redaction, "load_scanner", slow_load)
+    session = session_in(tmp_path)
+    waiting = asyncio.ensure_future(session.ensure_privacy())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # a prompt is not built before the scanner is there
+    released.set()
+    await waiting
+    await session.ensure_privacy()  # loaded once
+    assert len(loaded_in) == 1 and loaded_in[0] is not threading.main_thread()
