@@ -176,6 +176,7 @@ class Session:
         # the engine (a fallback then) catches up only when it is about to answer, so typing does not
         # re-index whole files into it at every pause (its dead entries were the largest churn).
         self.offline_stale: set[str] = set()
+        self.fallback_served = False  # the model failed once and the offline engine answered for it
         # The worker thread that keeps the roots' index databases in step with the disk (see
         # ``load_workspace``), and the paths of the open documents it must not teach the offline
         # engine from disk (their editor text counts).
@@ -368,7 +369,7 @@ class Session:
                 if each == "completion":
                     self.cache.clear()  # suggestions of the previous model (or the offline engine) go
                     if provider.is_offline:
-                        self.catch_up_offline()
+                        self.serve_offline()
             served[each] = provider
         if moved:
             for retired in self.providers.retire():
@@ -443,15 +444,17 @@ class Session:
     def offline_budget(self) -> int:
         """Tokens the offline engine may hold under the current settings.
 
-        Its whole cap when it serves completions (no model: the SDK is never imported then); a
-        fallback's share, the files nearest the open documents, while a model serves and
-        ``offlineFallback`` is on; nothing when there is no fallback to serve.
+        Its whole cap when it serves completions (no model: the SDK is never imported then). While
+        a model serves, nothing until the model first fails (the open documents are taught when it
+        answers: ``catch_up_offline``); from then on a fallback's share, the files nearest the open
+        documents, while ``offlineFallback`` is on. A fallback that never serves costs no memory:
+        5-9 MiB of resident size on CPython's standard library (bench/big_workspace.py).
         """
         from lsp_server.providers import ngram
 
         if self.settings.role("completion").offline:
             return ngram.DEFAULT_MAX_TOKENS
-        return ngram.FALLBACK_MAX_TOKENS if self.settings.offline_fallback else 0
+        return ngram.FALLBACK_MAX_TOKENS if self.settings.offline_fallback and self.fallback_served else 0
 
     def resize_offline(self) -> None:
         """Apply ``offline_budget`` after a settings change; a larger one is filled from the workspace."""
@@ -898,6 +901,17 @@ class Session:
         if path is not None and self.indexer is not None and self.in_workspace(path):
             self.indexer.refresh([path])
 
+    def serve_offline(self) -> None:
+        """The offline engine is about to answer: give it its budget and the open documents it lacks.
+
+        In place of a model (down, or still being discovered) the budget is a fallback's share of
+        the workspace from then on (``offline_budget``), taught in the indexer's threads.
+        """
+        if not self.fallback_served:
+            self.fallback_served = True
+            self.resize_offline()  # in place of a model: the nearest workspace files from now on
+        self.catch_up_offline()
+
     def catch_up_offline(self) -> None:
         """Teach the offline engine the open documents it has not learnt yet (it is about to answer)."""
         for uri in list(self.offline_stale):
@@ -975,7 +989,7 @@ class Session:
                     raise
                 log.warning("completion failed, answering from the offline engine: %s", exc)
                 self.set_status("error", message=f"{exc} (offline engine answering)")
-                self.catch_up_offline()
+                self.serve_offline()
                 offline = attrs.evolve(pipeline, provider=self.offline_provider())
                 result = await completion.suggest(offline, snapshot, offset, explicit=True)
                 return attrs.evolve(result, fallback=True)

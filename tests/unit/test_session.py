@@ -241,11 +241,23 @@ async def test_the_offline_engine_learns_typed_text_when_it_is_about_to_answer(t
     assert model.resolve_path("typed.py") is not None and not session.offline_stale
 
 
-async def test_the_offline_engine_keeps_a_fallback_share_while_a_model_serves(tmp_path: Path):
-    """Its whole budget alone; the nearest files while a model serves; the rest again once alone."""
+async def test_the_offline_engine_learns_a_fallbacks_share_once_the_model_fails(tmp_path: Path):
+    """Nothing while a model serves; the nearest files once it stood in for it; everything alone."""
     import time as clock
 
+    from lsp_server.core.errors import ProviderError
     from lsp_server.providers import ngram
+
+    @attrs.define
+    class FailingModel(RecordingProvider):
+        async def stream(self, request):
+            raise ProviderError("model down")
+            yield  # an async generator
+
+    async def until(condition, seconds: float = 20) -> None:
+        deadline = clock.monotonic() + seconds
+        while not condition() and clock.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the indexer's threads offer the stored files
 
     for i in range(45):  # about 95k tokens of workspace, more than a fallback holds
         (tmp_path / f"module_{i:02}.py").write_text(
@@ -255,22 +267,30 @@ async def test_the_offline_engine_keeps_a_fallback_share_while_a_model_serves(tm
     session.apply_settings(
         attrs.evolve(session.sources, environ={"LLM_LSP_MODEL": "m", "OPENAI_API_KEY": "k"})
     )
-    assert session.offline_budget() == ngram.FALLBACK_MAX_TOKENS
     await session.load_workspace()
     model = session.offline_provider().model
     assert session.indexer is not None and session.indexer.wait_idle()
+    assert session.offline_budget() == 0 and model.stats().tokens == 0  # a model serves: nothing kept
+
+    session.providers.pin(FailingModel())
+    uri = (tmp_path / "typed.py").as_uri()
+    session.open_document(uri, "python", 1, "def handle_request(req):\n    return req\n")
+    result = await session.complete(uri, 0, explicit=True)
+    assert result.fallback
+    assert session.offline_budget() == ngram.FALLBACK_MAX_TOKENS
+    assert model.resolve_path("typed.py") is not None  # the open document at once
+    await until(lambda: model.stats().files > 1)
     held = model.stats().tokens
-    assert 0 < held <= ngram.FALLBACK_MAX_TOKENS and model.stats().files < 45
+    assert 1 < model.stats().files < 46 and held <= ngram.FALLBACK_MAX_TOKENS
 
     session.apply_settings(attrs.evolve(session.sources, initialization_options={"offlineFallback": False}))
-    assert session.offline_budget() == 0 and model.stats().tokens == 0  # no fallback: nothing kept
+    assert session.offline_budget() == 0  # no fallback: no workspace file kept, the open one stays
+    assert model.stats().files == 1 and model.resolve_path("typed.py") is not None
 
     session.apply_settings(attrs.evolve(session.sources, environ={}, initialization_options={}))
     assert session.offline_budget() == ngram.DEFAULT_MAX_TOKENS  # no model: the engine serves alone
-    deadline = clock.monotonic() + 20
-    while model.stats().files < 45 and clock.monotonic() < deadline:
-        await asyncio.sleep(0.05)  # the indexer offers every stored file again
-    assert model.stats().files == 45 and model.stats().tokens > held
+    await until(lambda: model.stats().files >= 45)
+    assert model.stats().files >= 45 and model.stats().tokens > held
     session.close_index()
 
 
