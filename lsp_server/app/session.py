@@ -236,11 +236,24 @@ class Session:
         themselves: a first request typed at once on a big workspace otherwise waited for them while
         they shared it with the indexer's two threads.
         """
+        if self._ready(role):  # every request after the first few: no lock, no event, no lookup
+            return
         release = self.hold_indexer()
         try:
             await self._loaded(role)
         finally:
             release()
+
+    def _ready(self, role: str) -> bool:
+        scanner = self._scanner_loaded
+        provider = self.providers.current(role)
+        return (
+            self.gate is not None
+            and not self.gate_is_stale()
+            and (not self.settings.privacy.redact_secrets or (scanner is not None and scanner.done()))
+            and provider is not None
+            and getattr(provider, "warmed", True)
+        )
 
     async def _loaded(self, role: str) -> None:
         await self.ensure_privacy()

@@ -241,6 +241,11 @@ class OpenAIProvider:
                 if sdk_stream is not None:
                     await sdk_stream.close()
 
+    @property
+    def warmed(self) -> bool:
+        """Whether the SDK is imported and the client built (``warm_up`` has nothing left to do)."""
+        return self._client is not None
+
     async def warm_up(self) -> None:
         """Import the SDK and build the client in a worker thread, off the event loop.
 
