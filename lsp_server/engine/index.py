@@ -405,7 +405,8 @@ class WorkspaceIndex:
             stamp = (st.st_mtime_ns, st.st_size)
             if self._stamps.get(key) != stamp and not skip(key):
                 text = read_source(path, self.max_file_bytes)
-                if text is not None and self.add_file(key, text):
+                # A language without a grammar adds no symbols, but its text is still news.
+                if text is not None and (self.add_file(key, text) or syntax.grammar_name(None, key) is None):
                     self._stamps[key] = stamp
                 else:
                     text = None

@@ -38,7 +38,8 @@ from lsp_server.core.allocator import trim_heap
 from lsp_server.engine import store
 from lsp_server.engine.index import WorkspaceIndex, python_module_names, shared_prefix, symbols_of
 from lsp_server.engine.store import Stamp, StoreReader, StoreWriter
-from lsp_server.engine.walk import decode_source, iter_workspace_files, read_source_bytes
+from lsp_server.engine.symbols import FileSymbols
+from lsp_server.engine.walk import decode_source, is_source_file, iter_workspace_files, read_source_bytes
 
 log = logging.getLogger(__name__)
 
@@ -433,6 +434,10 @@ class Indexer:
             return False
         text = decode_source(data)
         symbols = symbols_of(path, text, None, self.max_file_bytes)
+        if symbols is None and syntax.grammar_name(None, path) is None:
+            # A language without a grammar: no symbols, but stored (its stamp spares the next start
+            # a re-read) and offered to the offline engine like any other source.
+            symbols = FileSymbols(path=os.path.abspath(path), grammar="", definitions=(), imports=())
         self._begin_batch()
         if symbols is None:
             root.writer.delete([path])
@@ -532,7 +537,7 @@ class Indexer:
             return
         if stamp is not None and (stamp.size, stamp.mtime_ns) == (st.st_size, st.st_mtime_ns):
             return
-        if st.st_size > self.max_file_bytes or syntax.grammar_name(None, path) is None:
+        if st.st_size > self.max_file_bytes or not is_source_file(os.path.basename(path)):
             if stamp is not None:
                 self._forget([path])
             return

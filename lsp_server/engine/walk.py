@@ -21,6 +21,47 @@ _GENERATED_SUFFIXES = (".min.js", ".min.mjs", ".bundle.js", ".map", ".d.ts.map",
 
 _BINARY_SNIFF_BYTES = 1024
 
+# Source files of languages without a grammar here: the walk lists them too, because the offline
+# engine learns from any code (a PHP or Kotlin project otherwise taught it nothing but the open
+# file); the index stores them with no symbols. Shell, SQL and markup are left out: scripts and
+# dumps are where credentials sit, and markup is mostly generated.
+PLAIN_SOURCE_SUFFIXES = (
+    ".php",
+    ".lua",
+    ".kt",
+    ".kts",
+    ".swift",
+    ".scala",
+    ".dart",
+    ".ex",
+    ".exs",
+    ".erl",
+    ".hrl",
+    ".hs",
+    ".ml",
+    ".mli",
+    ".fs",
+    ".fsx",
+    ".clj",
+    ".cljs",
+    ".groovy",
+    ".pl",
+    ".pm",
+    ".r",
+    ".jl",
+    ".m",
+    ".mm",
+    ".zig",
+    ".nim",
+    ".elm",
+    ".cr",
+    ".vue",
+    ".svelte",
+    ".css",
+    ".scss",
+    ".less",
+)
+
 
 def _never(_path: str) -> bool:
     return False
@@ -32,7 +73,7 @@ def iter_workspace_files(
     max_file_bytes: int = 1_000_000,
     max_files: int = 20_000,
 ) -> Iterator[Path]:
-    """Source files under ``roots`` that have a grammar, lazily, at most ``max_files`` of them.
+    """Source files under ``roots`` (``is_source_file``), lazily, at most ``max_files`` of them.
 
     Skips dot-directories (``.git``, ``.venv``, ``.tox``...), ``VENDORED_DIRS``, any directory holding a
     ``pyvenv.cfg`` (a virtualenv under any name), minified/generated files, files over
@@ -64,7 +105,7 @@ def iter_workspace_files(
                             continue
                         subdirs.append(entry.path)
                         continue
-                    if not _wanted_file(name) or is_excluded(entry.path):
+                    if not is_source_file(name) or is_excluded(entry.path):
                         continue
                     st = entry.stat(follow_symlinks=True)
                 except OSError:  # dangling symlink, permission denied, vanished meanwhile
@@ -88,11 +129,12 @@ def iter_workspace_files(
             stack.extend(reversed(subdirs))
 
 
-def _wanted_file(name: str) -> bool:
+def is_source_file(name: str) -> bool:
+    """Whether a file name is source the walk lists: a grammar's, or ``PLAIN_SOURCE_SUFFIXES``."""
     lowered = name.lower()
     if lowered.endswith(_GENERATED_SUFFIXES):
         return False
-    return syntax.grammar_name(None, lowered) is not None
+    return syntax.grammar_name(None, lowered) is not None or lowered.endswith(PLAIN_SOURCE_SUFFIXES)
 
 
 def read_source_bytes(path: str | os.PathLike[str], max_file_bytes: int = 1_000_000) -> bytes | None:

@@ -73,6 +73,7 @@ RUST_LOADER = """pub fn load_{name}(path: &Path) -> io::Result<Vec<Vec<String>>>
 
 def project(tmp_path: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
     return tmp_path
 
@@ -104,6 +105,22 @@ def cut(text: str, marker: str) -> tuple[str, int, int]:
     column = at - (text.rfind("\n", 0, at) + 1) + 1
     return cut_text, line, column
 
+
+# Languages without a grammar here: the walk lists their files for the offline engine all the same.
+PHP_LOADER = """function load_{name}($path) {{
+    $handle = fopen($path, "r");
+    $rows = [];
+    while (($line = fgets($handle)) !== false) {{
+        $rows[] = explode(",", trim($line));
+    }}
+    return $rows;
+}}
+"""
+KOTLIN_CLIENT = """fun fetch{name}(client: HttpClient, id: Int): String {{
+    val response = client.get("$BASE/{name}/$id") {{ header("Accept", "application/json") }}
+    return response.bodyAsText()
+}}
+"""
 
 # (case id, files already in the workspace, the new file's complete text, where the user stopped
 # typing in it (the rest of that line is cut), the expected suggestion)
@@ -177,6 +194,24 @@ CASES = [
         {"load.rs": RUST_LOADER.format(name="users") + "\n" + RUST_LOADER.format(name="items")},
         ("orders.rs", RUST_LOADER.format(name="orders"), "    let text = "),
         "fs::read_to_string(path)?;",
+    ),
+    (
+        "php-repeated-line-across-files",
+        {
+            "src/Users.php": "<?php\n" + PHP_LOADER.format(name="users"),
+            "src/Items.php": "<?php\n" + PHP_LOADER.format(name="items"),
+        },
+        ("src/Orders.php", "<?php\n" + PHP_LOADER.format(name="orders"), "        $rows[] = "),
+        'explode(",", trim($line));',
+    ),
+    (
+        "kotlin-repeated-call-across-files",
+        {
+            "Users.kt": KOTLIN_CLIENT.format(name="Users"),
+            "Items.kt": KOTLIN_CLIENT.format(name="Items"),
+        },
+        ("Orders.kt", KOTLIN_CLIENT.format(name="Orders"), "    return "),
+        "response.bodyAsText()",
     ),
 ]
 

@@ -169,6 +169,28 @@ def test_stored_files_are_offered_again_when_the_learner_asks(project: Path, tmp
     run.stop()
 
 
+def test_languages_without_a_grammar_are_stored_without_symbols_and_taught(project: Path, tmp_path: Path):
+    """A PHP or Kotlin project teaches the offline engine its files; scripts are not listed."""
+    write(
+        project,
+        {
+            "web/Cart.php": "<?php\nfunction total($items) {\n    return array_sum($items);\n}\n",
+            "app/Main.kt": "fun main() {\n    println(total(listOf(1, 2)))\n}\n",
+            "deploy.sh": "export TOKEN=not-for-the-engine\n",
+        },
+    )
+    run = run_indexer([project], tmp_path / "cache")
+    php, kotlin = str(project / "web" / "Cart.php"), str(project / "app" / "Main.kt")
+    assert php in run.taught and kotlin in run.taught
+    assert str(project / "deploy.sh") not in run.taught
+    assert run.outcome.written == 6  # the four Python files, the PHP and the Kotlin one
+    run.stop()
+
+    again = run_indexer([project], tmp_path / "cache")
+    assert again.outcome.unchanged == 6 and again.outcome.written == 0  # stored: not re-read
+    again.stop()
+
+
 def test_a_corrupt_database_is_rebuilt_not_trusted(project: Path, tmp_path: Path):
     cache = tmp_path / "cache"
     run_indexer([project], cache).stop()
