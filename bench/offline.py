@@ -18,7 +18,8 @@ download beyond the package registries)::
 
 Protocol, per repository ("cut on disk"):
 * The source files (``.py``, ``.ts``/``.tsx``/``.js``/``.mjs``, ``.go``, ``.rs``, ``.rb``, ``.php``,
-  ``.java``, ``.cs``, C and C++; not ``.d.ts``) are listed as the server's workspace walk lists them.
+  ``.java``, ``.cs``, C and C++, ``.kt``, ``.swift``, ``.scala``; not ``.d.ts``) are listed as the
+  server's workspace walk lists them.
   In each file, ``--cuts`` non-blank lines (default 1) are chosen at random (seeded by the file's
   path), and in each line a cursor position at random between the end of its indentation and its last
   visible character.
@@ -67,6 +68,7 @@ from lsp_server.providers.offline import OfflineProvider
 
 LANGUAGES = {".py": "python", ".ts": "ts/js", ".tsx": "ts/js", ".js": "ts/js", ".mjs": "ts/js"}
 LANGUAGES |= {".go": "go", ".rs": "rust", ".rb": "ruby", ".php": "php", ".java": "java", ".cs": "c#"}
+LANGUAGES |= {".kt": "kotlin", ".swift": "swift", ".scala": "scala"}  # listed without a grammar
 LANGUAGES |= {ext: "c/c++" for ext in (".c", ".h", ".cc", ".cpp", ".hpp", ".hh", ".cxx")}
 CURVE = (0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9)
 NEW_API = hasattr(OfflineProvider, "propose")  # main's engine (the "before") has only suggest()
