@@ -991,8 +991,14 @@ class Session:
         self.refuse_excluded(uri)
         snapshot = self.store.get(uri)
         self.begin_work()
+        release: Callable[[], None] | None = None
         try:
             pipeline = self.pipeline()
+            # The offline engine computes on the loop and reads the index many times (each read
+            # hands the interpreter over and waits to get it back): the indexer's threads, still
+            # teaching it the workspace, stand still for those few milliseconds. A model's request
+            # mostly waits on the network, when the indexer may run.
+            release = self.hold_indexer() if pipeline.provider.is_offline else None
             try:
                 result = await completion.suggest(pipeline, snapshot, offset, explicit=explicit)
             except ProviderError as exc:
@@ -1007,6 +1013,8 @@ class Session:
                 result = await completion.suggest(offline, snapshot, offset, explicit=True)
                 return attrs.evolve(result, fallback=True)
         finally:
+            if release is not None:
+                release()
             self.end_work()
         self.next_edits.ghost_text(uri, result.version, bool(result.items))
         if self.status.state == "error":
