@@ -381,8 +381,12 @@ class Session:
                 moved[id(provider)] = provider
                 if each == "completion":
                     self.cache.clear()  # suggestions of the previous model (or the offline engine) go
-                    if provider.is_offline:
-                        self.serve_offline()
+            if each == "completion" and provider.is_offline:
+                if assignment.state == choice.PENDING:
+                    if changed:
+                        self.catch_up_offline()  # for the moment the model's list takes to come
+                elif changed or not self.fallback_served:
+                    self.serve_offline()  # no model (none set, or none found): it serves for good
             served[each] = provider
         if moved:
             for retired in self.providers.retire():

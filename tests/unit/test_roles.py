@@ -166,3 +166,19 @@ async def test_next_edits_get_a_provider_only_when_enabled(closing):
     assert session.roles() == config.ROLES
     assert model_of(session.provider_for("nextEdit")) == "llama3.1:8b-instruct"
     assert "next edits: model llama3.1:8b-instruct" in statuses[-1].message
+
+
+async def test_the_offline_engine_takes_a_fallbacks_share_only_once_discovery_found_nothing(closing):
+    """While the list is on its way it answers from the document alone; after that, it learns.
+
+    A server without a usable model leaves it serving, and then it takes the nearest workspace files.
+    """
+    from lsp_server.providers import ngram
+
+    session, _ = session_with(Lister(("nomic-embed-text",)))  # nothing that writes code
+    closing(session)
+    assert session.provider().is_offline and session.offline_budget() == 0  # the list is pending
+    await session._discovery
+    assert session.provider().is_offline  # no usable model: the engine stays
+    assert session.offline_budget() == ngram.FALLBACK_MAX_TOKENS
+    assert session.offline_provider().model.max_tokens == ngram.FALLBACK_MAX_TOKENS
