@@ -176,7 +176,7 @@ class Session:
         # the engine (a fallback then) catches up only when it is about to answer, so typing does not
         # re-index whole files into it at every pause (its dead entries were the largest churn).
         self.offline_stale: set[str] = set()
-        self.fallback_served = False  # the model failed once and the offline engine answered for it
+        self.fallback_served = False  # the offline engine has answered in a model's place (or alone)
         # The worker thread that keeps the roots' index databases in step with the disk (see
         # ``load_workspace``), and the paths of the open documents it must not teach the offline
         # engine from disk (their editor text counts).
@@ -719,6 +719,7 @@ class Session:
             # Workspace files are offered (kept while the engine's budget lasts, nearest first);
             # the documents being edited are taught with update(), which makes room.
             on_text=model.add if model is not None else None,
+            wants_text=model.has_room if model is not None else lambda: False,
             on_forget=model.remove if model is not None else lambda _path: None,
         )
         self.indexer = indexer
@@ -921,8 +922,9 @@ class Session:
     def serve_offline(self) -> None:
         """The offline engine is about to answer: give it its budget and the open documents it lacks.
 
-        In place of a model (down, or still being discovered) the budget is a fallback's share of
-        the workspace from then on (``offline_budget``), taught in the indexer's threads.
+        In place of a model (one that failed, or none found on the server) the budget is a
+        fallback's share of the workspace from then on (``offline_budget``), taught in the
+        indexer's threads; with no model configured it is the engine's whole cap.
         """
         if not self.fallback_served:
             self.fallback_served = True

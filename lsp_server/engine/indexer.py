@@ -119,6 +119,7 @@ class Indexer:
         on_indexed: Callable[[Outcome], None] = _nothing,
         on_done: Callable[[Outcome], None] = _nothing,
         on_text: Callable[[str, str], None] | None = None,
+        wants_text: Callable[[], bool] = lambda: True,
         on_forget: Callable[[str], None] = _nothing,
     ) -> None:
         """Prepare (not start) the worker; ``directory`` holds the databases (``store.database_path``)."""
@@ -139,6 +140,7 @@ class Indexer:
         self.on_indexed = on_indexed
         self.on_done = on_done
         self.on_text = on_text
+        self.wants_text = wants_text  # False: ``on_text`` would refuse any file (its learner is full)
         self.on_forget = on_forget
         self._commands: queue.SimpleQueue[tuple[str, tuple[str, ...]]] = queue.SimpleQueue()
         self._marks: dict[str, threading.Event] = {}
@@ -233,7 +235,7 @@ class Indexer:
                 log.exception("learning %s failed", item[0])
 
     def _offer(self, path: str, text: str) -> None:
-        if self._teacher is not None and not self._stopping.is_set():
+        if self._teacher is not None and not self._stopping.is_set() and self.wants_text():
             self._texts.put((path, text))
 
     def _taught(self) -> None:
@@ -369,7 +371,7 @@ class Indexer:
         if self._teacher is None:
             return
         rest = self._ordered(pending)
-        while rest and not self._stopping.is_set():
+        while rest and not self._stopping.is_set() and self.wants_text():  # not read for nothing
             _, path, _, _ = rest.pop()
             if not self.is_open(path) and not self._excluded(path):
                 data = read_source_bytes(path, self.max_file_bytes)

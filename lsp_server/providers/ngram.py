@@ -577,6 +577,10 @@ class OfflineModel:
         """The cap on tokens held (workspace files and edited documents together)."""
         return self._max_tokens
 
+    def has_room(self) -> bool:
+        """Whether ``add`` could take a file now (no: it would refuse any, full or capped at 0)."""
+        return self._max_tokens - self._live >= _MIN_ROOM
+
     def set_max_tokens(self, max_tokens: int) -> None:
         """Change the cap on tokens held.
 
