@@ -542,9 +542,10 @@ class OfflineModel:
             if self._is_excluded(path) or not is_indexable(text):
                 self._skipped += 1
                 return False
-            if not make_room and self._max_tokens - self._live < _MIN_ROOM:
-                # Full: a real file cannot fit, and lexing it only to refuse it was most of the cost
-                # of a workspace walk past the cap (the stdlib: 1,600 files lexed for nothing).
+            if self._max_tokens < _MIN_ROOM or not make_room and self._max_tokens - self._live < _MIN_ROOM:
+                # Full (or capped at nothing: a model serves and its fallback never did): a real
+                # file cannot fit, and lexing it only to refuse it was most of the cost of a
+                # workspace walk past the cap (the stdlib: 1,600 files lexed for nothing).
                 self._skipped += 1
                 return False
             tokens = lex(text)

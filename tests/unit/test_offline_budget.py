@@ -57,3 +57,14 @@ def test_a_zero_cap_refuses_workspace_files_without_lexing_them():
     model = OfflineModel(max_tokens=0)
     assert not model.add("/ws/pkg/near.py", module("near"))
     assert model.stats().tokens == 0
+
+
+def test_a_zero_cap_refuses_an_edited_document_too(monkeypatch):
+    """No budget at all (a model serves, its fallback never did): nothing is lexed to be refused."""
+    from lsp_server.providers import ngram
+
+    lexed: list[str] = []
+    monkeypatch.setattr(ngram, "lex", lambda text: lexed.append(text) or [])
+    model = OfflineModel(max_tokens=0)
+    assert not model.update("/ws/pkg/edited.py", module("edited"))
+    assert lexed == []
