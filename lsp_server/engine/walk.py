@@ -17,7 +17,16 @@ from pathlib import Path
 from lsp_server.core import syntax
 from lsp_server.core.layout import VENDORED_DIRS
 
-_GENERATED_SUFFIXES = (".min.js", ".min.mjs", ".bundle.js", ".map", ".d.ts.map", "_pb2.py", ".pb.go")
+_GENERATED_SUFFIXES = (
+    ".min.js",
+    ".min.mjs",
+    ".min.css",
+    ".bundle.js",
+    ".map",
+    ".d.ts.map",
+    "_pb2.py",
+    ".pb.go",
+)
 
 _BINARY_SNIFF_BYTES = 1024
 
