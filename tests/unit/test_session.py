@@ -11,7 +11,7 @@ import pytest
 
 from lsp_server.app.session import Session
 from lsp_server.core import settings as config
-from lsp_server.core.errors import ExcludedFile
+from lsp_server.core.errors import ExcludedFile, ProviderError
 from lsp_server.providers.base import Delta
 
 PACKAGE = Path(__file__).resolve().parents[2] / "lsp_server"
@@ -32,6 +32,15 @@ class RecordingProvider:
 
     async def aclose(self) -> None:
         pass
+
+
+@attrs.define
+class FailingModel(RecordingProvider):
+    """A model that is down: every request fails before any text."""
+
+    async def stream(self, request):
+        raise ProviderError("model down")
+        yield  # an async generator
 
 
 def session_in(root: Path, **workspace: object) -> Session:
@@ -217,13 +226,6 @@ async def test_closing_hands_back_the_file_on_disk_and_forgets_the_text(tmp_path
 async def test_the_offline_engine_learns_typed_text_when_it_is_about_to_answer(tmp_path: Path):
     """While a model serves, typing pauses do not re-index files into the offline engine; a fallback does."""
     from lsp_server.core.documents import Change
-    from lsp_server.core.errors import ProviderError
-
-    @attrs.define
-    class FailingModel(RecordingProvider):
-        async def stream(self, request):
-            raise ProviderError("model down")
-            yield  # an async generator
 
     session = session_in(tmp_path)
     await session.load_workspace()
@@ -245,14 +247,7 @@ async def test_the_offline_engine_learns_a_fallbacks_share_once_the_model_fails(
     """Nothing while a model serves; the nearest files once it stood in for it; everything alone."""
     import time as clock
 
-    from lsp_server.core.errors import ProviderError
     from lsp_server.providers import ngram
-
-    @attrs.define
-    class FailingModel(RecordingProvider):
-        async def stream(self, request):
-            raise ProviderError("model down")
-            yield  # an async generator
 
     async def until(condition, seconds: float = 20) -> None:
         deadline = clock.monotonic() + seconds
