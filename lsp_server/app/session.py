@@ -245,14 +245,16 @@ class Session:
             release()
 
     def _ready(self, role: str) -> bool:
-        scanner = self._scanner_loaded
         provider = self.providers.current(role)
+        return self._privacy_loaded() and provider is not None and getattr(provider, "warmed", True)
+
+    def _privacy_loaded(self) -> bool:
+        """The gate is loaded for the current settings and the scanner too (when secrets are redacted)."""
+        scanner = self._scanner_loaded
         return (
             self.gate is not None
             and not self.gate_is_stale()
             and (not self.settings.privacy.redact_secrets or (scanner is not None and scanner.done()))
-            and provider is not None
-            and getattr(provider, "warmed", True)
         )
 
     async def _loaded(self, role: str) -> None:
@@ -286,6 +288,8 @@ class Session:
         imported on the loop by the first prompt that meets a secret-shaped line, it held the loop
         for 0.1-0.3 s while the SDK's import in another thread competed for the interpreter.
         """
+        if self._privacy_loaded():
+            return
         scanner = self._scanner_loaded
         if scanner is None and self.settings.privacy.redact_secrets:
             scanner = self._scanner_loaded = self.keep(
