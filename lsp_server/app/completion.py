@@ -281,6 +281,8 @@ class PromptSources:
     recent_edits: tuple[context.Snippet, ...] = ()
     open_files: tuple[tuple[str, str], ...] = ()
     display_path: Callable[[str], str] = context.base_name  # a path as the prompt may name it
+    # False: the prompt stays in this process (the offline engine), so secrets need no redaction.
+    leaves_machine: bool = True
 
 
 def sanitize(text: str, redact: bool) -> str:
@@ -292,12 +294,13 @@ def sanitize(text: str, redact: bool) -> str:
 def gated_prompt(snapshot: Snapshot, offset: int, path: str | None, sources: PromptSources) -> FimPrompt:
     """The prompt for a cursor: window, scopes, cross-file definitions, recent edits, similar code.
 
-    Every piece passes the privacy gate: excluded files never contribute, secrets are redacted and
-    invisible characters stripped before anything is put into the prompt. The line the cursor
-    splits is redacted whole (``redact_fim``), so a secret being typed cannot leak in two halves.
+    Every piece passes the privacy gate: excluded files never contribute, secrets are redacted (in a
+    prompt that leaves the machine) and invisible characters stripped before anything is put into the
+    prompt. The line the cursor splits is redacted whole (``redact_fim``), so a secret being typed
+    cannot leak in two halves.
     """
     settings = sources.settings
-    redact = settings.privacy.redact_secrets
+    redact = settings.privacy.redact_secrets and sources.leaves_machine
     built = context.build_context(
         text=snapshot.text,
         offset=offset,

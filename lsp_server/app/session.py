@@ -232,6 +232,8 @@ class Session:
     async def until_ready(self, role: str) -> None:
         """Wait for what loads once in worker threads: the privacy gate, the scanner, ``role``'s SDK.
 
+        The scanner only when ``role``'s prompts leave the machine (``needs_scanner``).
+
         The indexer stands still meanwhile (``holding``), so those imports get the interpreter to
         themselves: a first request typed at once on a big workspace otherwise waited for them while
         they shared it with the indexer's two threads.
@@ -246,19 +248,39 @@ class Session:
 
     def _ready(self, role: str) -> bool:
         provider = self.providers.current(role)
-        return self._privacy_loaded() and provider is not None and getattr(provider, "warmed", True)
+        return (
+            provider is not None
+            and self._privacy_loaded(scanner=not provider.is_offline)
+            and getattr(provider, "warmed", True)
+        )
 
-    def _privacy_loaded(self) -> bool:
-        """The gate is loaded for the current settings and the scanner too (when secrets are redacted)."""
-        scanner = self._scanner_loaded
+    def _privacy_loaded(self, *, scanner: bool = True) -> bool:
+        """The gate is loaded for the current settings and, with ``scanner``, the scanner (if redacting)."""
+        loaded = self._scanner_loaded
         return (
             self.gate is not None
             and not self.gate_is_stale()
-            and (not self.settings.privacy.redact_secrets or (scanner is not None and scanner.done()))
+            and (
+                not scanner
+                or not self.settings.privacy.redact_secrets
+                or (loaded is not None and loaded.done())
+            )
         )
 
+    def needs_scanner(self, role: str) -> bool:
+        """Whether ``role``'s prompts are redacted: only prompts for a model leave the machine.
+
+        The offline engine's prompt stays in this process, and the engine refuses to learn or suggest
+        secret-shaped text on its own (``ngram.looks_secret``). So with no model the scanner (about
+        75 ms of imports) never loads, and a first suggestion does not wait for it.
+        """
+        settings = self.settings
+        # Logged prompts are scrubbed with the scanner too, whichever engine serves.
+        leaves = settings.log_prompts or not self.provider_for(role).is_offline
+        return settings.privacy.redact_secrets and leaves
+
     async def _loaded(self, role: str) -> None:
-        await self.ensure_privacy()
+        await self.ensure_privacy(scanner=self.needs_scanner(role))
         warm_up = getattr(self.provider_for(role), "warm_up", None)
         if warm_up is not None:
             await warm_up()
@@ -279,8 +301,10 @@ class Session:
 
         return release
 
-    async def ensure_privacy(self) -> None:
+    async def ensure_privacy(self, *, scanner: bool = True) -> None:
         """Load the privacy gate (if missing or stale) and the secret scanner; every prompt awaits this.
+
+        ``scanner`` False: the gate only, for a prompt that stays in this process (``needs_scanner``).
 
         Until the gate has loaded only the built-in denylist is known, and a git-ignored file would
         pass: so no prompt is built before the ignore files and ``privacy.exclude`` have been read.
@@ -288,19 +312,19 @@ class Session:
         imported on the loop by the first prompt that meets a secret-shaped line, it held the loop
         for 0.1-0.3 s while the SDK's import in another thread competed for the interpreter.
         """
-        if self._privacy_loaded():
+        if self._privacy_loaded(scanner=scanner):
             return
-        scanner = self._scanner_loaded
-        if scanner is None and self.settings.privacy.redact_secrets:
-            scanner = self._scanner_loaded = self.keep(
+        loading = self._scanner_loaded
+        if loading is None and scanner and self.settings.privacy.redact_secrets:
+            loading = self._scanner_loaded = self.keep(
                 asyncio.ensure_future(asyncio.to_thread(redaction.load_scanner))
             )
         if self.gate is None or self.gate_is_stale():
             async with self._gate_lock:
                 if self.gate is None or self.gate_is_stale():
                     await self.reload_gate()
-        if scanner is not None and not scanner.done():
-            await asyncio.shield(scanner)
+        if scanner and loading is not None and not loading.done():
+            await asyncio.shield(loading)
 
     async def reload_gate(self) -> None:
         """Rebuild the privacy gate from the current settings (off the loop) and purge the index."""
@@ -677,7 +701,7 @@ class Session:
         documents first, and feeds the offline engine. Nothing of it runs on the event loop.
         Returns the number of files walked once the first pass is over.
         """
-        await self.ensure_privacy()
+        await self.ensure_privacy(scanner=False)  # the scanner comes with ``_loaded`` below, if needed
         for uri in self.store.uris():
             self.refresh_document(uri)
         if not self.settings.index.enable or not self.roots:
@@ -966,16 +990,18 @@ class Session:
 
     def pipeline(self) -> completion.Pipeline:
         """The inline pipeline wired to this session's state."""
+        provider = self.provider()
         return completion.Pipeline(
-            provider=self.provider(),
+            provider=provider,
             settings=self.settings,
             cache=self.cache,
             debounce=self.debounce,
-            build_prompt=self.build_prompt,
+            # A model's prompts are redacted (a fallback to the offline engine keeps that prompt).
+            build_prompt=self.build_prompt if not provider.is_offline else self.build_local_prompt,
             is_excluded=self.uri_excluded,
         )
 
-    def build_prompt(self, snapshot: Snapshot, offset: int) -> FimPrompt:
+    def build_prompt(self, snapshot: Snapshot, offset: int, *, leaves: bool = True) -> FimPrompt:
         """The privacy-gated prompt for a cursor, with this session's index, recent edits and files."""
         return completion.gated_prompt(
             snapshot,
@@ -983,6 +1009,7 @@ class Session:
             uri_to_path(snapshot.uri),
             completion.PromptSources(
                 settings=self.settings,
+                leaves_machine=leaves,
                 index=self.index if self.settings.index.enable else None,
                 is_excluded=self.path_excluded,
                 recent_edits=tuple(self.recent_edit_snippets(snapshot.uri)),
@@ -990,6 +1017,13 @@ class Session:
                 display_path=self.display_path,
             ),
         )
+
+    def build_local_prompt(self, snapshot: Snapshot, offset: int) -> FimPrompt:
+        """``build_prompt`` for the offline engine: the prompt stays here, so it is not redacted.
+
+        Excluded files still never contribute, and invisible characters are still stripped.
+        """
+        return self.build_prompt(snapshot, offset, leaves=False)
 
     async def complete(self, uri: str, offset: int, *, explicit: bool) -> completion.InlineResult:
         """Suggestions for a cursor; while the model fails, the offline engine's (``offlineFallback``).

@@ -181,7 +181,7 @@ def on_debug_fault(ls: LlmLanguageServer, *args: Any) -> str:
     session = ls.session
     if args and args[0] == "context":
 
-        def broken(snapshot: Any, offset: int) -> FimPrompt:
+        def broken(snapshot: Any, offset: int, *, leaves: bool = True) -> FimPrompt:
             raise RuntimeError("injected context failure")
 
         session.build_prompt = broken  # type: ignore[method-assign]

@@ -313,3 +313,48 @@ async def test_the_secret_scanner_loads_in_a_worker_thread_and_prompts_wait_for_
     await waiting
     await session.ensure_privacy()  # loaded once
     assert len(loaded_in) == 1 and loaded_in[0] is not threading.main_thread()
+
+
+SECRET_LINE = 'STRIPE_KEY = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"\n'
+
+
+async def test_with_no_model_the_scanner_never_loads_and_the_prompt_stays_unredacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The offline engine's prompt never leaves the process: its first answer waits for no scanner."""
+    from lsp_server.privacy import redaction
+
+    loads: list[int] = []
+    monkeypatch.setattr(redaction, "load_scanner", lambda: loads.append(1))
+    session = session_in(tmp_path)
+    uri = (tmp_path / "keys.py").as_uri()
+    text = SECRET_LINE + "client = stripe.Client(STRIPE_KEY)\nclient."
+    session.open_document(uri, "python", 1, text)
+    await session.complete(uri, len(text), explicit=True)
+    assert session.provider().is_offline and loads == []
+    prompt = session.pipeline().build_prompt(session.store.get(uri), len(text))
+    assert "sk_live_4eC39HqLyjWDarjtT1zdp7dc" in prompt.prefix
+
+    recorder = RecordingProvider()  # a model now serves: its prompts wait for the scanner, redacted
+    session.providers.pin(recorder)
+    await session.complete(uri, len(text), explicit=True)
+    assert loads == [1]
+    sent = recorder.requests[0].prompt
+    assert "sk_live" not in sent.prefix and redaction.PLACEHOLDER in sent.prefix
+
+
+async def test_logged_offline_prompts_still_wait_for_the_scanner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``logPrompts`` scrubs what it writes with the scanner, so it must be there, loaded off the loop."""
+    from lsp_server.privacy import redaction
+
+    loads: list[int] = []
+    monkeypatch.setattr(redaction, "load_scanner", lambda: loads.append(1))
+    session = session_in(tmp_path)
+    session.apply_settings(attrs.evolve(session.sources, user_file={"logPrompts": True}))  # user only
+    assert session.settings.log_prompts
+    uri = (tmp_path / "plain.py").as_uri()
+    session.open_document(uri, "python", 1, "value = 1\n")
+    await session.complete(uri, 10, explicit=True)
+    assert session.provider().is_offline and loads == [1]
