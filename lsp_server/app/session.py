@@ -24,7 +24,7 @@ import posixpath
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,6 +97,9 @@ class NoProgress:
 
 # The indexer waits for the start-up imports at most this long (they take 0.3-0.7 s here).
 START_HOLD_MAX_S = 3.0
+# A provider whose first requests go out without its SDK loads the SDK once no request runs after
+# the first one, or after this long with none at all (``warm_up_when_idle``).
+SDK_IDLE_WARM_UP_S = 1.0
 
 
 @attrs.define
@@ -166,6 +169,7 @@ class Session:
         self.background: set[asyncio.Future] = set()
         self._gate_lock = asyncio.Lock()
         self._scanner_loaded: asyncio.Future | None = None  # redaction.load_scanner in a worker thread
+        self._idle_warm_ups: list[Callable[[], Awaitable[None]]] = []  # ``warm_up_when_idle``
         # (uri, line) of the latest edits, newest last: other files' recent edits are prompt context.
         self.recent_edits: deque[tuple[str, int]] = deque(maxlen=16)
         self.recent_documents: deque[str] = deque(maxlen=8)
@@ -281,8 +285,9 @@ class Session:
 
     async def _loaded(self, role: str) -> None:
         await self.ensure_privacy(scanner=self.needs_scanner(role))
-        warm_up = getattr(self.provider_for(role), "warm_up", None)
-        if warm_up is not None:
+        provider = self.provider_for(role)
+        warm_up = getattr(provider, "warm_up", None)
+        if warm_up is not None and not getattr(provider, "warmed", True):  # warmed: a request goes at once
             await warm_up()
 
     def hold_indexer(self) -> Callable[[], None]:
@@ -421,10 +426,35 @@ class Session:
                 self.keep(asyncio.ensure_future(retired.aclose()))
             for provider in moved.values():
                 warm_up = getattr(provider, "warm_up", None)
-                if warm_up is not None:  # import the SDK and connect off the first keystroke's deadline
+                if warm_up is None:
+                    continue
+                if getattr(provider, "warmed", False):
+                    self.warm_up_when_idle(warm_up)  # its requests go out without the SDK meanwhile
+                else:  # import the SDK and connect off the first keystroke's deadline
                     self.keep(asyncio.ensure_future(warm_up()))
             self.refresh_status()
         return served[role]
+
+    def warm_up_when_idle(self, warm_up: Callable[[], Awaitable[None]]) -> None:
+        """Run ``warm_up`` (the SDK's import, 0.35-0.45 s of CPU) when no request runs.
+
+        Its worker thread shares the interpreter with the event loop: started at once, it made a
+        suggestion typed right after start-up twice as slow. So it starts when the first request ends
+        (``end_work``), or after ``SDK_IDLE_WARM_UP_S`` if none comes.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._idle_warm_ups.append(warm_up)
+        loop.call_later(SDK_IDLE_WARM_UP_S, self._start_idle_warm_ups)
+
+    def _start_idle_warm_ups(self) -> None:
+        if self.running:
+            return  # ``end_work`` starts them
+        warm_ups, self._idle_warm_ups = self._idle_warm_ups, []
+        for warm_up in warm_ups:
+            self.keep(asyncio.ensure_future(warm_up()))
 
     def model_calls(self) -> int:
         """Requests the serving providers have started (the call budget completions and next edits share)."""
@@ -1274,11 +1304,17 @@ class Session:
     def end_work(self) -> None:
         """Mark one model request as done; back to the resting state when none runs (errors stay)."""
         self.running = max(0, self.running - 1)
+        if self.running == 0 and self._idle_warm_ups:
+            self._start_idle_warm_ups()
         if self.running == 0 and self._busy_timer is not None:
             self._busy_timer.cancel()
             self._busy_timer = None
         if self.running == 0 and self.status.state == "busy":
             self.set_status(self.resting_state(), message=self.status_message())
+
+    def background_work(self) -> int:
+        """Background tasks running, and SDK loads waiting for an idle moment (``warm_up_when_idle``)."""
+        return len(self.background) + len(self._idle_warm_ups)
 
     def keep(self, task: asyncio.Future) -> asyncio.Future:
         """Keep a background task referenced until it ends, and log its failure once."""

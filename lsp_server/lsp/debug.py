@@ -50,7 +50,7 @@ def on_debug_state(ls: LlmLanguageServer, *args: Any) -> dict[str, Any]:
         "documents": len(session.store.uris()),
         "handlerFutures": len(ls.protocol._request_futures),
         "inlineTasks": len(ls.inline_tasks),
-        "backgroundTasks": len(session.background),
+        "backgroundTasks": session.background_work(),
         "refreshHandles": len(ls.refresh_handles),
         "suggestionCache": session.cache.stats().size,
         "windowCacheEntries": windows,

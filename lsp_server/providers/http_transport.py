@@ -21,7 +21,7 @@ import collections
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httptools
@@ -243,6 +243,27 @@ class KeepAliveTransport(httpx2.AsyncBaseTransport):
                 conn.close()
         self._idle.clear()
         await self._fallback.aclose()
+
+
+class LazyTransport(httpx2.AsyncBaseTransport):
+    """A transport built on its first request: ``KeepAliveTransport``'s fallback, rarely needed.
+
+    httpx2's own transport loads TLS certificates when it is built (about 0.1 s), which a server that
+    only ever talks to ``http://localhost`` should not pay before its first request.
+    """
+
+    def __init__(self, build: Callable[[], httpx2.AsyncBaseTransport]) -> None:
+        self._build = build
+        self._built: httpx2.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:  # noqa: D102
+        if self._built is None:
+            self._built = self._build()
+        return await self._built.handle_async_request(request)
+
+    async def aclose(self) -> None:  # noqa: D102
+        if self._built is not None:
+            await self._built.aclose()
 
 
 class _NothingReceived(Exception):

@@ -7,8 +7,11 @@ LM Studio, Mistral, DeepSeek): choosing chat or FIM per model, choosing the FIM 
 at most one retry, no sleeping on long Retry-After), listing a server's models (``GET /models``, for
 ``doctor`` and for discovering a model, ``providers.catalog``) and mapping SDK failures to ``errors``.
 
-It is the only module that imports ``openai``, and it does so lazily (the import costs about 0.5 s and
-must not delay ``initialize``). It must not know about LSP, documents or post-processing: it turns a
+It is the only module that imports ``openai``, and it does so lazily (the import costs about 0.4 s and
+must not delay ``initialize``). Until it has loaded, requests to a plain ``http://`` server go out
+without it (``providers.sse_request``), so a suggestion asked for at once does not wait for the
+import; the SDK's failures and those are described alike (``WireError``), so retries and messages do
+not depend on which sent the request. It must not know about LSP, documents or post-processing: it turns a
 ``ModelRequest`` into ``Delta``s and nothing else. A stream that ends without a finish_reason (server
 dropped the connection, or the connection broke after some text arrived) simply ends: the consumer
 sees no finish_reason and must treat the answer as cut short.
@@ -20,6 +23,7 @@ import asyncio
 import email.utils
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -32,6 +36,9 @@ from lsp_server.providers.base import Delta, ModelRequest
 
 if TYPE_CHECKING:
     import openai
+
+    from lsp_server.providers.http_transport import KeepAliveTransport
+    from lsp_server.providers.sse_request import WireError
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +145,14 @@ class OpenAIProvider:
         max_retries: int = 1,
         max_prompt_chars: int = 200_000,
         transport: str = "keepalive",
+        direct_until_loaded: bool = True,
     ) -> None:
         """Configure only; the SDK is imported and the client built on first use.
 
         ``max_prompt_chars`` bounds the text of a FIM prompt (context + prefix + suffix) whatever
         the caller built: the context is cut first, the frame and its tokens never.
+        ``direct_until_loaded``: requests made before the SDK has loaded may go without it
+        (``_goes_direct``); False makes them wait for it.
         """
         if prompt_mode not in PROMPT_MODES:
             raise ValueError(f"prompt mode must be one of {', '.join(PROMPT_MODES)}, not {prompt_mode!r}")
@@ -163,6 +173,9 @@ class OpenAIProvider:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
         self._transport = transport
         self._client: openai.AsyncOpenAI | None = None
+        # The keep-alive transport, shared by the SDK's client and the requests sent before it loaded.
+        self._keepalive: KeepAliveTransport | None = None
+        self._direct: bool | None = None if direct_until_loaded else False  # see ``_goes_direct``
         self._client_lock = threading.Lock()
         self._warming: asyncio.Future | None = None  # warm_up's worker thread, shared by its callers
         # Requests started while typing (retries and explicit actions not counted): completions and next
@@ -194,9 +207,8 @@ class OpenAIProvider:
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[Delta, None]:
         """Stream the answer; see the module docstring for limits, retries and cut streams."""
-        if self._client is None:
+        if self._client is None and not self._goes_direct():
             await self.warm_up()  # never import the SDK on the loop: a first request waits for it
-        sdk = _sdk()
         self.calls += request.purpose != "action"
         retries_left = self._max_retries
         while True:
@@ -212,30 +224,33 @@ class OpenAIProvider:
                     for delta in to_deltas(chunk):
                         yielded = True
                         yield delta
-            except sdk.OpenAIError as exc:
-                if (
-                    yielded
-                    and isinstance(exc, sdk.APIConnectionError)
-                    and not isinstance(exc, sdk.APITimeoutError)
-                ):
+            except errors.ProviderError:
+                raise  # the deadline's
+            except Exception as exc:
+                failure = _failure(exc)
+                if failure is None:
+                    raise
+                if failure.kind == "malformed":
+                    # An SSE event that is not JSON: a proxy's HTML page or a truncated event.
+                    raise errors.ProviderError(
+                        f"{self._host} sent a malformed answer: {self._short(failure)}"
+                    ) from None
+                if yielded and failure.kind == "connection":
                     # Text already reached the consumer, so a retry would duplicate it: end here, without
                     # a finish_reason, which tells the consumer the answer was cut short.
-                    log.info("stream from %s broke after partial output: %s", self._host, self._short(exc))
+                    log.info(
+                        "stream from %s broke after partial output: %s", self._host, self._short(failure)
+                    )
                     return
-                delay = None if yielded else self._retry_delay(exc, retries_left, request.deadline)
+                delay = None if yielded else self._retry_delay(failure, retries_left, request.deadline)
                 if delay is None:
-                    raise self._error(exc) from None
+                    raise self._error(failure) from None
                 retries_left -= 1
                 if sdk_stream is not None:
                     await sdk_stream.close()  # free the connection before waiting
                     sdk_stream = None
-                log.info("retrying %s after %.2f s: %s", self._host, delay, self._short(exc))
+                log.info("retrying %s after %.2f s: %s", self._host, delay, self._short(failure))
                 await asyncio.sleep(delay)
-            except ValueError as exc:
-                # The SDK decodes each SSE event as JSON: a proxy's HTML page or a truncated event.
-                raise errors.ProviderError(
-                    f"{self._host} sent a malformed answer: {self._short(exc)}"
-                ) from None
             finally:
                 deadline.cancel()
                 if sdk_stream is not None:
@@ -243,8 +258,27 @@ class OpenAIProvider:
 
     @property
     def warmed(self) -> bool:
-        """Whether the SDK is imported and the client built (``warm_up`` has nothing left to do)."""
+        """Whether a request can go out at once: the SDK's client is built, or ``_goes_direct``."""
+        return self._client is not None or self._goes_direct()
+
+    @property
+    def sdk_loaded(self) -> bool:
+        """Whether the SDK is imported and its client built (``warm_up`` has nothing left to do)."""
         return self._client is not None
+
+    def _goes_direct(self) -> bool:
+        """Whether requests go out without the SDK until it has loaded (``providers.sse_request``).
+
+        Only the default keep-alive transport to a plain ``http://`` server with no environment proxy
+        (a local model, the usual first try): TLS, proxies and the other transports wait for the SDK.
+        """
+        if self._direct is None:
+            self._direct = (
+                self._transport == "keepalive"
+                and urlsplit(self._base_url).scheme == "http"
+                and not _proxied(self._base_url)
+            )
+        return self._direct
 
     async def warm_up(self) -> None:
         """Import the SDK and build the client in a worker thread, off the event loop.
@@ -265,10 +299,13 @@ class OpenAIProvider:
         _ = (client.chat.completions, client.completions, client.models)
 
     async def aclose(self) -> None:
-        """Close the SDK client's connection pool."""
+        """Close the SDK client's connection pool (and the keep-alive transport it shares)."""
+        keepalive, self._keepalive = self._keepalive, None
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
+        if keepalive is not None:
+            await keepalive.aclose()  # closing it twice is harmless
 
     async def check(self) -> str:
         """Reach the server within a few seconds; a one-line result for ``llm-lsp doctor``."""
@@ -295,9 +332,9 @@ class OpenAIProvider:
         except sdk.APIStatusError as exc:
             if exc.status_code in (404, 405):
                 return None
-            raise self._error(exc) from None
+            raise self._error(_sdk_failure(sdk, exc)) from None
         except sdk.APIError as exc:
-            raise self._error(exc) from None
+            raise self._error(_sdk_failure(sdk, exc)) from None
         finally:
             timer.cancel()
 
@@ -326,15 +363,17 @@ class OpenAIProvider:
     async def _open_fim(
         self, request: ModelRequest, prompt: prompts.FimPrompt
     ) -> tuple[Any, Callable[[Any], list[Delta]]]:
-        sdk = _sdk()
         if self._fim_api_settled:
             return await self._open_fim_with(self._fim_api, request, prompt)
         try:
             opened = await self._open_fim_with("suffix", request, prompt)
-        except (sdk.BadRequestError, sdk.UnprocessableEntityError) as exc:
+        except Exception as exc:
+            failure = _failure(exc)
+            if failure is None or failure.status not in (400, 422):
+                raise
             # vLLM and llama.cpp refuse `suffix` on /v1/completions: build the model's FIM frame
             # ourselves from now on, and retry at once within the same deadline.
-            log.info("%s rejected suffix (%s); switching to FIM tokens", self._host, self._short(exc))
+            log.info("%s rejected suffix (%s); switching to FIM tokens", self._host, self._short(failure))
             self._fim_api, self._fim_api_settled = "tokens", True
             return await self._open_fim_with("tokens", request, prompt)
         self._fim_api_settled = True
@@ -374,6 +413,19 @@ class OpenAIProvider:
         connection pool, auth headers, timeouts, SSE decoding and exception types, and also serves the
         non-standard endpoints (Mistral FIM, llama.cpp /infill) that have no SDK method.
         """
+        if self._client is None and self._goes_direct():
+            from lsp_server.providers import sse_request
+
+            url = path if "://" in path else f"{self._base_url}/{path}"
+            remaining = max(0.01, deadline - time.monotonic())
+            return await sse_request.post_stream(
+                self._keepalive_transport(),
+                url,
+                self._api_key or PLACEHOLDER_KEY,
+                body,
+                timeout=remaining,
+                connect_timeout=min(self._connect_timeout, remaining),
+            )
         sdk = _sdk()
         return await self._client_().post(
             path,
@@ -426,10 +478,25 @@ class OpenAIProvider:
         if self._transport == "httpx" or _proxied(self._base_url):
             # httpx2 applies environment proxies only to clients without a transport of their own.
             return sdk.DefaultAsyncHttpxClient(timeout=timeout, limits=limits)
-        from lsp_server.providers.http_transport import KeepAliveTransport
+        return sdk.DefaultAsyncHttpxClient(timeout=timeout, transport=self._keepalive_transport())
 
-        transport = KeepAliveTransport(httpx2.AsyncHTTPTransport(limits=limits), keepalive_expiry=120.0)
-        return sdk.DefaultAsyncHttpxClient(timeout=timeout, transport=transport)
+    def _keepalive_transport(self) -> KeepAliveTransport:
+        """One keep-alive pool for the provider's life, so a request never pays a connect.
+
+        Built on first use by the first request (which may go out before the SDK has loaded) or by the
+        SDK's client, whichever comes first; the connection one opened serves the other.
+        """
+        if self._keepalive is None:
+            import httpx2
+
+            from lsp_server.providers.http_transport import KeepAliveTransport, LazyTransport
+
+            limits = httpx2.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=120.0)
+            # httpx2's own transport serves the other schemes; building it loads TLS certificates
+            # (about 0.1 s), so it is built only when one is asked for.
+            fallback = LazyTransport(lambda: httpx2.AsyncHTTPTransport(limits=limits))
+            self._keepalive = KeepAliveTransport(fallback, keepalive_expiry=120.0)
+        return self._keepalive
 
     def _timeout(self, deadline: float) -> Any:
         """An httpx2 timeout for one attempt: connect <= connect_timeout, everything else <= deadline.
@@ -440,52 +507,44 @@ class OpenAIProvider:
         remaining = max(0.01, deadline - time.monotonic())
         return _sdk().Timeout(remaining, connect=min(self._connect_timeout, remaining))
 
-    def _retry_delay(self, exc: Exception, retries_left: int, deadline: float) -> float | None:
-        """Seconds to wait before retrying ``exc``, or None when it must be raised now."""
-        sdk = _sdk()
+    def _retry_delay(self, failure: WireError, retries_left: int, deadline: float) -> float | None:
+        """Seconds to wait before retrying after ``failure``, or None when it must be raised now."""
         if retries_left <= 0:
             return None
         remaining = deadline - time.monotonic()
-        if isinstance(exc, sdk.RateLimitError):
-            wait = retry_after_seconds(exc.response.headers)
+        if failure.status == 429:
+            wait = retry_after_seconds(failure.headers or {})
             # No Retry-After, or one beyond the deadline: fail fast rather than sleep in vain.
             return wait if wait is not None and wait < remaining else None
-        if isinstance(exc, sdk.APITimeoutError):
-            return None
-        if isinstance(exc, sdk.APIConnectionError) or (
-            isinstance(exc, sdk.APIStatusError) and exc.status_code >= 500
-        ):
+        if failure.kind == "connection" or (failure.status or 0) >= 500:
             return 0.0 if remaining > 0 else None
-        return None
+        return None  # timeouts, other statuses, error events
 
-    def _error(self, exc: Exception) -> errors.ProviderError:
-        """A short, key-free ``ProviderError`` for an SDK exception."""
-        sdk = _sdk()
-        detail = self._short(exc)
-        if isinstance(exc, sdk.APITimeoutError):
+    def _error(self, failure: WireError) -> errors.ProviderError:
+        """A short, key-free ``ProviderError`` for a failed request."""
+        detail = self._short(failure)
+        status = failure.status
+        if failure.kind == "timeout":
             model = f" (model {self._model})" if self._model else ""
             return errors.ProviderTimeout(f"{self._host} timed out{model}")
-        if isinstance(exc, sdk.APIConnectionError):
+        if failure.kind == "connection":
             return errors.ProviderError(f"cannot reach {self._host}: {detail}")
-        if isinstance(exc, sdk.RateLimitError):
-            wait = retry_after_seconds(exc.response.headers)
+        if status == 429:
+            wait = retry_after_seconds(failure.headers or {})
             after = f", retry after {wait:.0f} s" if wait is not None else ""
             return errors.ProviderRateLimited(f"{self._host} is rate limiting requests (HTTP 429{after})")
-        if isinstance(exc, sdk.AuthenticationError):
+        if status == 401:
             return errors.ProviderError(f"{self._host} rejected the API key (HTTP 401): {detail}")
-        if isinstance(exc, sdk.NotFoundError):
+        if status == 404:
             return errors.ModelNotFound(f"{self._host}: model {self._model} or endpoint not found (HTTP 404)")
-        if isinstance(exc, sdk.APIStatusError):
-            return errors.ProviderError(f"{self._host} answered HTTP {exc.status_code}: {detail}")
+        if status is not None:
+            return errors.ProviderError(f"{self._host} answered HTTP {status}: {detail}")
         return errors.ProviderError(f"{self._host}: {detail}")
 
-    def _short(self, exc: Exception) -> str:
+    def _short(self, failure: WireError) -> str:
         """One line, at most ~200 characters, with the API key (if any) masked."""
-        text = _body_message(getattr(exc, "body", None)) or getattr(exc, "message", None) or str(exc)
+        text = _body_message(failure.body) or failure.message or str(failure)
         text = re.sub(r"^Error code: \d+ - ", "", text)
-        cause = exc.__cause__
-        if text in ("Connection error.", "Request timed out.") and cause is not None and str(cause):
-            text = str(cause)
         text = " ".join(text.split())
         if self._api_key:
             text = text.replace(self._api_key, "***")
@@ -568,6 +627,46 @@ def _sdk() -> Any:
     import openai
 
     return openai
+
+
+def _failure(exc: BaseException) -> WireError | None:
+    """``exc`` as a ``WireError`` when it is a request's failure (the SDK's or ``sse_request``'s), else None.
+
+    One description of both, so retries and messages are decided the same way whichever sent the
+    request.
+    """
+    from lsp_server.providers.sse_request import WireError
+
+    if isinstance(exc, WireError):
+        return exc
+    if isinstance(exc, ValueError):  # the SDK decodes each event as JSON
+        return WireError("malformed", str(exc))
+    sdk = sys.modules.get("openai")  # an SDK exception implies the SDK is loaded: never import it here
+    if sdk is None or not isinstance(exc, sdk.OpenAIError):
+        return None
+    return _sdk_failure(sdk, exc)
+
+
+def _sdk_failure(sdk: Any, exc: Exception) -> WireError:
+    """An SDK exception as a ``WireError``."""
+    from lsp_server.providers.sse_request import WireError
+
+    if isinstance(exc, sdk.APIStatusError):
+        return WireError(
+            "status", exc.message, status=exc.status_code, headers=exc.response.headers, body=exc.body
+        )
+    kind = (
+        "timeout"
+        if isinstance(exc, sdk.APITimeoutError)
+        else "connection"
+        if isinstance(exc, sdk.APIConnectionError)
+        else "event"
+    )
+    message = getattr(exc, "message", None) or str(exc)
+    cause = exc.__cause__
+    if message in ("Connection error.", "Request timed out.") and cause is not None and str(cause):
+        message = str(cause)
+    return WireError(kind, message, body=getattr(exc, "body", None))
 
 
 async def _next_or_none(stream: Any) -> Any:

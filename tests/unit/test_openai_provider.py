@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from fake_openai import FakeOpenAI, Reply
@@ -35,12 +36,23 @@ def fake() -> Iterator[FakeOpenAI]:
         yield server
 
 
-@pytest.fixture
-async def make(fake: FakeOpenAI) -> AsyncIterator:
+@pytest.fixture(params=["direct", "sdk"])
+async def make(fake: FakeOpenAI, request: pytest.FixtureRequest) -> AsyncIterator:
+    """Providers on the fake, through each door a request may take: before the SDK loaded, and through it.
+
+    Every wire format, limit and fault must come out the same through both.
+    """
     providers: list[OpenAIProvider] = []
+    direct = request.param == "direct"
 
     def factory(model: str = "qwen2.5-coder:1.5b", **kwargs: object) -> OpenAIProvider:
-        options: dict = {"base_url": fake.base_url, "api_key": KEY, "model": model, **kwargs}
+        options: dict = {
+            "base_url": fake.base_url,
+            "api_key": KEY,
+            "model": model,
+            "direct_until_loaded": direct,
+            **kwargs,
+        }
         provider = OpenAIProvider(**options)
         providers.append(provider)
         return provider
@@ -355,6 +367,59 @@ async def test_malformed_events_are_a_provider_error(fake: FakeOpenAI, make) -> 
     fake.script(Reply(raw=b"data: <html>proxy error</html>\n\n"))
     with pytest.raises(errors.ProviderError, match="malformed"):
         await collect(make(), request(FIM))
+
+
+SSE_ODDITIES = (
+    b": keep-alive comment\r\n"
+    b"event: completion\r\n"
+    b'data: {"choices": [{"index": 0, "text": "a +"}]}\r\n\r\n'
+    b"id: 2\n"
+    b'data:{"choices": [{"index": 0, "text": " b", "finish_reason": "stop"}]}\n\n'
+    b"data: [DONE]"  # the server closed without the blank line after its last event
+)
+
+
+async def test_event_framing_oddities_decode_the_same_through_both_doors(fake: FakeOpenAI, make) -> None:
+    fake.script(Reply(raw=SSE_ODDITIES))
+    deltas = await collect(make(), request(FIM))
+    assert joined(deltas) == "a + b" and finish(deltas) == "stop"
+
+
+async def test_an_error_event_in_the_stream_is_a_provider_error(fake: FakeOpenAI, make) -> None:
+    fake.script(Reply(raw=b'data: {"error": {"message": "model overloaded"}}\n\n'))
+    with pytest.raises(errors.ProviderError, match="model overloaded"):
+        await collect(make(), request(FIM))
+    assert len(fake.requests) == 1  # not retried
+
+
+def test_a_first_request_goes_out_before_the_sdk_has_loaded(tmp_path) -> None:
+    """Importing the SDK takes 0.35-0.45 s of CPU: a suggestion asked for at once must not wait for it."""
+    code = f"""
+import asyncio, sys, time
+sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+from fake_openai import FakeOpenAI, Reply
+from lsp_server.providers import prompts
+from lsp_server.providers.base import ModelRequest
+from lsp_server.providers.openai import OpenAIProvider
+
+async def main():
+    with FakeOpenAI(default=Reply(text="a + b")) as fake:
+        provider = OpenAIProvider(base_url=fake.base_url, api_key={KEY!r}, model="qwen2.5-coder:1.5b")
+        prompt = prompts.FimPrompt(prefix="x = ", suffix="")
+        request = ModelRequest(prompt=prompt, deadline=time.monotonic() + 5)
+        text = "".join([d.text async for d in provider.stream(request)])
+        assert text == "a + b", text
+        assert "openai" not in sys.modules, "the SDK was imported for the first request"
+        headers = fake.requests[0].headers
+        assert headers["authorization"] == "Bearer {KEY}", headers
+        await provider.warm_up()  # then the SDK serves, on the same kept-alive connection
+        text = "".join([d.text async for d in provider.stream(request)])
+        assert text == "a + b" and "openai" in sys.modules
+        await provider.aclose()
+
+asyncio.run(main())
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 async def test_unreachable_server_is_a_short_provider_error(make) -> None:

@@ -358,3 +358,49 @@ async def test_logged_offline_prompts_still_wait_for_the_scanner(
     session.open_document(uri, "python", 1, "value = 1\n")
     await session.complete(uri, 10, explicit=True)
     assert session.provider().is_offline and loads == [1]
+
+
+async def test_the_sdk_loads_after_the_first_request_not_during_it(tmp_path: Path):
+    """A request made before the SDK has loaded goes out without it; the SDK loads once none runs.
+
+    Its import (0.35-0.45 s of CPU) shares the interpreter with the event loop: started at once, it
+    made a suggestion typed right after start-up twice as slow.
+    """
+    from fake_openai import FakeOpenAI, Reply
+
+    with FakeOpenAI(default=Reply(text="1")) as fake:
+        session = Session(environ={"OPENAI_BASE_URL": fake.base_url, "LLM_LSP_MODEL": "starcoder2"})
+        session.roots = [tmp_path]
+        provider = session.provider()
+        assert not provider.is_offline and provider.warmed  # a request can go at once
+        await asyncio.sleep(0.05)
+        assert not provider.sdk_loaded and session.background_work() == 1  # waiting for an idle moment
+        uri = (tmp_path / "a.py").as_uri()
+        session.open_document(uri, "python", 1, "value = ")
+        result = await session.complete(uri, 8, explicit=True)
+        assert [item.text for item in result.items] == ["1"] and len(fake.requests) == 1
+        assert fake.requests[0].headers["user-agent"].startswith("llm-lsp/")  # not the SDK's
+        for _ in range(200):  # the first request is over: the SDK loads now, off the loop
+            if provider.sdk_loaded:
+                break
+            await asyncio.sleep(0.05)
+        assert provider.sdk_loaded and session.background_work() == 0
+        other = (tmp_path / "b.py").as_uri()
+        session.open_document(other, "python", 1, "total = ")
+        await session.complete(other, 8, explicit=True)
+        assert len(fake.requests) == 2 and fake.requests[1].headers["user-agent"].startswith("AsyncOpenAI/")
+        await session.providers.aclose()
+
+
+async def test_with_no_request_the_sdk_loads_after_an_idle_second(tmp_path: Path, monkeypatch):
+    from lsp_server.app import session as session_module
+
+    monkeypatch.setattr(session_module, "SDK_IDLE_WARM_UP_S", 0.05)
+    session = Session(environ={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "LLM_LSP_MODEL": "starcoder2"})
+    provider = session.provider()
+    for _ in range(200):
+        if provider.sdk_loaded:
+            break
+        await asyncio.sleep(0.05)
+    assert provider.sdk_loaded
+    await session.providers.aclose()

@@ -1,0 +1,174 @@
+"""A streamed POST to an OpenAI-compatible server without the openai SDK: the session's first requests.
+
+Owns: sending one JSON request over the provider's keep-alive transport (``http_transport``), decoding
+the server-sent events of its answer into plain dicts, and describing every failure as one
+``WireError`` (a timeout, a broken connection, an HTTP status with its error body, an error event,
+a malformed event). Must not: decide on retries or user-facing messages (the provider does, for the
+SDK's failures and these alike), speak TLS or proxies (the provider sends only plain ``http://``
+requests without an environment proxy this way), or know about prompts.
+
+Why by hand: importing the SDK costs 0.35-0.45 s of CPU (its ``openai.types`` package builds a
+thousand pydantic models), and nothing heavy may load before ``initialize`` is answered. A suggestion
+asked for at once after start-up waited for that import. The provider sends it this way instead,
+while the SDK loads in a worker thread; once the SDK is there it serves every request. What is
+left to write once ``http_transport`` does HTTP is the request's headers and the SSE framing below,
+which mirror the SDK's (``openai._streaming``): ``data:`` lines joined per event, ``[DONE]`` ends
+the stream, an event whose data holds ``error`` fails it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import httpx2
+
+from lsp_server import __version__
+from lsp_server.providers.http_transport import KeepAliveTransport
+
+_ERROR_BODY_BYTES = 64 * 1024  # an error answer's body is read up to this for its message
+
+
+class WireError(Exception):
+    """A request that failed: ``kind`` is ``timeout``, ``connection``, ``status``, ``event`` or ``malformed``.
+
+    ``status``, ``headers`` and ``body`` (the parsed ``error`` object, else the parsed body, else its
+    text) are set for ``status``; ``body`` for ``event``.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: httpx2.Headers | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class SseStream:
+    """The events of one answer as dicts; ``close`` frees (or keeps alive) its connection."""
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self._response = response
+        self._chunks = response.aiter_bytes()
+        self._events = self._decode()
+
+    def __aiter__(self) -> SseStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self._events.__anext__()
+        except httpx2.TimeoutException as exc:
+            raise WireError("timeout", str(exc) or "the server stopped answering") from exc
+        except httpx2.TransportError as exc:
+            raise WireError("connection", str(exc) or type(exc).__name__) from exc
+
+    async def close(self) -> None:
+        await self._events.aclose()
+        await self._response.aclose()
+
+    async def _decode(self) -> AsyncGenerator[Any, None]:
+        async for data in _event_data(self._chunks):
+            if data.startswith("[DONE]"):
+                # HTTP/1.1: read the rest so the connection can serve the next request.
+                async for _ in self._chunks:
+                    pass
+                return
+            try:
+                parsed = json.loads(data)
+            except ValueError as exc:
+                raise WireError("malformed", f"an event is not JSON: {exc}") from None
+            if isinstance(parsed, dict) and parsed.get("error"):
+                error = parsed["error"]
+                message = error.get("message") if isinstance(error, dict) else None
+                raise WireError("event", message or "An error occurred during streaming", body=error)
+            yield parsed
+
+
+async def _event_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The ``data`` of each event (its ``data:`` lines joined by newlines); other fields are dropped."""
+    pending = b""
+    data: list[str] = []
+    async for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            line = raw.rstrip(b"\r").decode("utf-8", "replace")
+            if not line:  # an empty line ends the event
+                if data:
+                    yield "\n".join(data)
+                    data = []
+                continue
+            field, _, value = line.partition(":")
+            if field == "data":
+                data.append(value[1:] if value.startswith(" ") else value)
+    if pending.strip() and pending.rstrip(b"\r").startswith(b"data:"):
+        value = pending.rstrip(b"\r").decode("utf-8", "replace")[5:]
+        data.append(value[1:] if value.startswith(" ") else value)
+    if data:  # the server closed without the blank line after its last event
+        yield "\n".join(data)
+
+
+async def post_stream(
+    transport: KeepAliveTransport,
+    url: str,
+    api_key: str,
+    body: dict[str, Any],
+    *,
+    timeout: float,
+    connect_timeout: float,
+) -> SseStream:
+    """POST ``body`` to ``url`` and return its event stream once the answer's head says 2xx.
+
+    Raises ``WireError`` otherwise: ``status`` with the error body, ``timeout`` or ``connection``.
+    """
+    request = httpx2.Request(
+        "POST",
+        url,
+        headers={
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"llm-lsp/{__version__}",
+        },
+        content=json.dumps(body).encode(),
+        extensions={
+            "timeout": {"connect": connect_timeout, "read": timeout, "write": timeout, "pool": timeout}
+        },
+    )
+    try:
+        response = await transport.handle_async_request(request)
+    except httpx2.TimeoutException as exc:
+        raise WireError("timeout", str(exc) or "Request timed out.") from exc
+    except httpx2.TransportError as exc:
+        raise WireError("connection", str(exc) or type(exc).__name__) from exc
+    if response.status_code < 400:
+        return SseStream(response)
+    try:
+        raw = b""
+        async for chunk in response.aiter_bytes():
+            raw += chunk
+            if len(raw) >= _ERROR_BODY_BYTES:
+                break
+    except httpx2.TransportError:
+        pass  # the status says enough
+    finally:
+        await response.aclose()
+    text = raw.decode("utf-8", "replace")
+    try:
+        parsed: Any = json.loads(text)
+    except ValueError:
+        parsed = text
+    error = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
+    message = f"Error code: {response.status_code} - {parsed}"
+    raise WireError("status", message, status=response.status_code, headers=response.headers, body=error)
