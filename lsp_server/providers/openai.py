@@ -175,6 +175,7 @@ class OpenAIProvider:
         self._client: openai.AsyncOpenAI | None = None
         # The keep-alive transport, shared by the SDK's client and the requests sent before it loaded.
         self._keepalive: KeepAliveTransport | None = None
+        self._keepalive_lock = threading.Lock()
         self._direct: bool | None = None if direct_until_loaded else False  # see ``_goes_direct``
         self._client_lock = threading.Lock()
         self._warming: asyncio.Future | None = None  # warm_up's worker thread, shared by its callers
@@ -486,17 +487,21 @@ class OpenAIProvider:
         Built on first use by the first request (which may go out before the SDK has loaded) or by the
         SDK's client, whichever comes first; the connection one opened serves the other.
         """
-        if self._keepalive is None:
-            import httpx2
+        # The lock: warm_up's worker thread may build it for the SDK while a request on the loop does.
+        with self._keepalive_lock:
+            if self._keepalive is None:
+                import httpx2
 
-            from lsp_server.providers.http_transport import KeepAliveTransport, LazyTransport
+                from lsp_server.providers.http_transport import KeepAliveTransport, LazyTransport
 
-            limits = httpx2.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=120.0)
-            # httpx2's own transport serves the other schemes; building it loads TLS certificates
-            # (about 0.1 s), so it is built only when one is asked for.
-            fallback = LazyTransport(lambda: httpx2.AsyncHTTPTransport(limits=limits))
-            self._keepalive = KeepAliveTransport(fallback, keepalive_expiry=120.0)
-        return self._keepalive
+                limits = httpx2.Limits(
+                    max_connections=16, max_keepalive_connections=8, keepalive_expiry=120.0
+                )
+                # httpx2's own transport serves the other schemes; building it loads TLS certificates
+                # (about 0.1 s), so it is built only when one is asked for.
+                fallback = LazyTransport(lambda: httpx2.AsyncHTTPTransport(limits=limits))
+                self._keepalive = KeepAliveTransport(fallback, keepalive_expiry=120.0)
+            return self._keepalive
 
     def _timeout(self, deadline: float) -> Any:
         """An httpx2 timeout for one attempt: connect <= connect_timeout, everything else <= deadline.
