@@ -48,8 +48,6 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
-from operator import itemgetter
-from typing import Union
 
 import attrs
 
@@ -121,8 +119,6 @@ MAX_LINE_CHARS = 5_000  # longer lines mean minified or generated text: not wort
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _SECRETISH_RE = re.compile(r"[A-Za-z0-9+/=]{24,}")
-
-_Postings = Union[int, array]  # noqa: UP007 - a runtime alias, evaluated on Python 3.10 too
 
 
 def lex(text: str) -> list[str]:
@@ -228,55 +224,44 @@ class _File:
     digest: tuple[int, int]  # (length, hash) of the text, so an unchanged re-send is skipped
 
 
-def _post(index: dict[int, _Postings], key: int, packed: int) -> None:
-    """Append one position to an index entry; a lone position is stored bare to save memory."""
-    found = index.get(key)
-    if found is None:
-        index[key] = packed
-    elif isinstance(found, int):
-        index[key] = array("q", (found, packed))
-    else:
-        found.append(packed)
+def _file_runs(ids: array, slot: int) -> tuple[tuple[array, array], tuple[array, array]]:
+    """One file's positions as a sorted run per index (4-token and 2-token contexts).
+
+    Pure, so the model builds it outside its lock: posting a big file's positions one by one under
+    the lock held a completion on the event loop for up to 175 ms while the indexer's thread taught
+    the engine (``_pydecimal.py``, 60k tokens).
+    """
+    base = slot << 32
+    # zip over shifted views: position p is predicted by the tokens just before it; the last view
+    # stops one short so that every position indexed has a token to predict.
+    long_keys = [hash(context) for context in zip(ids, ids[1:], ids[2:], ids[3:-1], strict=False)]
+    short_keys = [hash(context) for context in zip(ids, ids[1:-1], strict=False)]
+    return _sorted_run(long_keys, base + _LONG), _sorted_run(short_keys, base + _SHORT)
 
 
-# Recent positions live in a dict (about 100 bytes each); every _FREEZE_POSTINGS of them are sorted
-# into a run of two flat arrays (16 bytes each). Runs of similar size are merged, so a lookup
-# bisects a handful of runs at most.
-_FREEZE_POSTINGS = 25_000
+def _sorted_run(keys: list[int], first: int) -> tuple[array, array]:
+    """Keys sorted with the positions ``first + i`` they came from; equal keys keep position order."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # stable
+    return array("q", map(keys.__getitem__, order)), array("q", [first + i for i in order])
 
 
 class _ContextIndex:
-    """Positions by context hash, in insertion order: sorted runs of older ones, a dict of recent ones.
+    """Positions by context hash, in insertion order: sorted runs, one per file learnt, merged as they grow.
 
     The storage of one of the model's two indexes (4-token and 2-token contexts). ``tail`` answers
     exactly what the last ``limit`` entries of one insertion-ordered list per key would: runs are
-    kept in the order they were frozen, and sorting by key is stable.
+    kept in the order they were added, and merging keeps the older run's positions first.
     """
 
-    __slots__ = ("runs", "recent", "pending")
+    __slots__ = ("runs",)
 
     def __init__(self) -> None:
         self.runs: list[tuple[array, array]] = []
-        self.recent: dict[int, _Postings] = {}
-        self.pending = 0
 
-    def settle(self) -> None:
-        """Freeze the recent positions into a run once there are enough of them.
-
-        ``recent`` is filled directly (``_post``) by the model's insert loop, which counts ``pending``.
-        """
-        if self.pending < _FREEZE_POSTINGS:
-            return
-        pairs: list[tuple[int, int]] = []
-        for key, found in self.recent.items():
-            if isinstance(found, int):
-                pairs.append((key, found))
-            else:
-                pairs.extend((key, value) for value in found)
-        pairs.sort(key=itemgetter(0))  # stable: each key's positions keep their order
-        self.runs.append((array("q", [k for k, _ in pairs]), array("q", [v for _, v in pairs])))
-        self.recent = {}
-        self.pending = 0
+    def add(self, run: tuple[array, array]) -> None:
+        """Append one file's run (``_file_runs``): the newest positions."""
+        if run[0]:
+            self.runs.append(run)
 
     def next_merge(self) -> tuple[tuple[array, array], tuple[array, array]] | None:
         """The two newest runs when they should become one (the newer is at least half the older)."""
@@ -299,12 +284,7 @@ class _ContextIndex:
     def tail(self, key: int, limit: int) -> Sequence[int]:
         """The last ``limit`` positions posted under ``key``, oldest first."""
         parts: list[Sequence[int]] = []
-        found = self.recent.get(key)
         need = limit
-        if found is not None:
-            part: Sequence[int] = (found,) if isinstance(found, int) else found
-            parts.append(part)
-            need -= len(part)
         for keys, values in reversed(self.runs):
             if need <= 0:
                 break
@@ -325,12 +305,10 @@ class _ContextIndex:
         return ordered[-limit:]
 
     def memory_bytes(self) -> int:
-        size = sys.getsizeof(self.recent) + 32 * len(self.recent)
-        size += sum(sys.getsizeof(v) for v in self.recent.values())
-        return size + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in self.runs)
+        return sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in self.runs)
 
     def __len__(self) -> int:
-        return len(self.recent) + sum(len(k) for k, _ in self.runs)
+        return sum(len(k) for k, _ in self.runs)
 
 
 def _merge_runs(older: tuple[array, array], newer: tuple[array, array]) -> tuple[array, array]:
@@ -529,35 +507,55 @@ class OfflineModel:
                     index.replace(*due, merged)
 
     def _learn(self, path: str, text: str, make_room: bool) -> bool:
+        """Learn ``text`` as ``path``; the lock is held for the model's tables, not for the text's work.
+
+        Lexing and sorting a file's positions happen outside it (``_file_runs``), so a request on the
+        event loop waits at most for the interning of one file's tokens while a thread teaches.
+        """
+        digest = _digest(text)
         with self._lock:
-            if self._holds(path, text):
+            if self._holds(path, digest):
                 if make_room:
                     self._offered.pop(path, None)
                 return True  # the walk and open/save re-send unchanged files: keep them as they are
-            self._drop(path)
-            self._offered.pop(path, None)
-            # Editing re-indexes the open file at every pause: without this, each update left the
-            # old text's positions behind as dead entries, and the model grew for as long as one typed.
-            self._reclaim()
-            if self._is_excluded(path) or not is_indexable(text):
-                self._skipped += 1
-                return False
             if self._max_tokens < _MIN_ROOM or not make_room and self._max_tokens - self._live < _MIN_ROOM:
                 # Full (or capped at nothing: a model serves and its fallback never did): a real
                 # file cannot fit, and lexing it only to refuse it was most of the cost of a
                 # workspace walk past the cap (the stdlib: 1,600 files lexed for nothing).
+                self._forget(path)
                 self._skipped += 1
                 return False
-            tokens = lex(text)
+        tokens = lex(text) if is_indexable(text) else None
+        with self._lock:
+            self._forget(path)
+            if tokens is None or self._is_excluded(path):
+                self._skipped += 1
+                return False
             if self._live + len(tokens) > self._max_tokens and not (
                 make_room and self._make_room(len(tokens))
             ):
                 self._skipped += 1
                 return False
-            self._insert(path, array("i", map(self._intern, tokens)), _digest(text))
+            ids = array("i", map(self._intern, tokens))
+            slot = self._register(path, ids, digest)
             if not make_room:
                 self._offered[path] = None
-            return True
+            indexes = (self._long, self._short)
+        runs = _file_runs(ids, slot)
+        with self._lock:
+            # Unless a rebuild (which indexed the file itself) or a newer text of it came meanwhile.
+            if (self._long, self._short) == indexes and self._slots.get(path) == slot:
+                self._long.add(runs[0])
+                self._short.add(runs[1])
+        return True
+
+    def _forget(self, path: str) -> None:
+        """Drop ``path``'s entries before it is learnt again (or refused)."""
+        self._drop(path)
+        self._offered.pop(path, None)
+        # Editing re-indexes the open file at every pause: without this, each update left the old
+        # text's positions behind as dead entries, and the model grew for as long as one typed.
+        self._reclaim()
 
     def _make_room(self, needed: int) -> bool:
         """Forget the workspace files learnt last until ``needed`` more tokens fit; False if they cannot."""
@@ -568,10 +566,10 @@ class OfflineModel:
         self._reclaim()
         return self._live + needed <= self._max_tokens
 
-    def _holds(self, path: str, text: str) -> bool:
-        """Whether ``path`` is indexed with exactly ``text`` and still allowed."""
+    def _holds(self, path: str, digest: tuple[int, int]) -> bool:
+        """Whether ``path`` is indexed with exactly the text of ``digest`` and still allowed."""
         slot = self._slots.get(path)
-        return slot is not None and self._files[slot].digest == _digest(text) and not self._is_excluded(path)
+        return slot is not None and self._files[slot].digest == digest and not self._is_excluded(path)
 
     @property
     def max_tokens(self) -> int:
@@ -624,25 +622,21 @@ class OfflineModel:
         return found
 
     def _insert(self, path: str, ids: array, digest: tuple[int, int]) -> None:
+        """Register and index a file at once (a rebuild, under the lock)."""
+        long_run, short_run = _file_runs(ids, self._register(path, ids, digest))
+        self._long.add(long_run)
+        self._short.add(short_run)
+
+    def _register(self, path: str, ids: array, digest: tuple[int, int]) -> int:
+        """Give the file a slot and count it live; its positions are indexed by the caller."""
         slot = self._next_slot
         self._next_slot += 1
         self._files[slot] = _File(path, ids, digest)
         self._slots[path] = slot
         self._by_file_name.setdefault(_file_name(path), set()).add(path)
         self._live += len(ids)
-        base = slot << 32
-        long_index, short_index = self._long.recent, self._short.recent
-        # zip over shifted views: position p is predicted by the tokens just before it; the last
-        # view stops one short so that every position indexed has a token to predict.
-        for p, (a, b, c, d) in enumerate(zip(ids, ids[1:], ids[2:], ids[3:-1], strict=False), start=_LONG):
-            _post(long_index, hash((a, b, c, d)), base | p)
-        for p, (a, b) in enumerate(zip(ids, ids[1:-1], strict=False), start=_SHORT):
-            _post(short_index, hash((a, b)), base | p)
-        self._long.pending += max(0, len(ids) - _LONG)
-        self._short.pending += max(0, len(ids) - _SHORT)
-        self._long.settle()
-        self._short.settle()
         self._count_names(ids, 1)
+        return slot
 
     def _count_names(self, ids: array, delta: int) -> None:
         vocab, counts = self._vocab, self._name_files

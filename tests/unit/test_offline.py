@@ -387,3 +387,44 @@ def test_reindexing_an_edited_file_keeps_the_model_bounded():
     stats = model.stats()
     assert stats.files == 1
     assert stats.dead_tokens <= max(stats.tokens, 100_000)
+
+
+def test_a_thread_teaching_a_file_does_not_hold_the_lock_while_it_lexes_and_sorts(monkeypatch):
+    """A completion on the event loop waited up to 175 ms for the indexer's thread posting a big file."""
+    import threading
+
+    from lsp_server.providers import ngram
+
+    model = OfflineModel()
+    free: dict[str, bool] = {}
+
+    def lock_is_free(step: str) -> None:
+        tried: list[bool] = []
+
+        def attempt() -> None:  # another thread, as the event loop would be
+            got = model._lock.acquire(blocking=False)
+            if got:
+                model._lock.release()
+            tried.append(got)
+
+        other = threading.Thread(target=attempt)
+        other.start()
+        other.join()
+        free[step] = tried[0]
+
+    real_lex, real_runs = ngram.lex, ngram._file_runs
+
+    def spying_lex(text: str) -> list[str]:
+        lock_is_free("lex")
+        return real_lex(text)
+
+    def spying_runs(ids, slot):
+        lock_is_free("runs")
+        return real_runs(ids, slot)
+
+    monkeypatch.setattr(ngram, "lex", spying_lex)
+    monkeypatch.setattr(ngram, "_file_runs", spying_runs)
+    text = "def handle_request(request):\n    return request.body\n" * 20
+    assert model.add("/w/server.py", text)
+    assert free == {"lex": True, "runs": True}
+    assert model.suggest("def handle_request(request):\n    return ", "", "/w/other.py") == "request.body"
