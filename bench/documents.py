@@ -149,7 +149,7 @@ def opens(modules: dict[str, types.ModuleType], repeats: int) -> None:
 
 def keystrokes(modules: dict[str, types.ModuleType], keys: int) -> None:
     print(f"\nDocumentStore.change, µs per change (median of {keys}; p90)")
-    print(f"  {'text':<22}{'typed':<10}{'impl':<5}{'median':>8}{'p90':>8}")
+    print(f"  {'text':<25}{'typed':<10}{'impl':<5}{'median':>8}{'p90':>8}")
     for lines in (BIG_LINES, SMALL_LINES):
         for variant, make in TEXTS.items():
             text = make(lines)
@@ -170,14 +170,14 @@ def keystrokes(modules: dict[str, types.ModuleType], keys: int) -> None:
                     label = f"{variant} {lines:,} lines"
                     shown = repr(typed)
                     print(
-                        f"  {label:<22}{shown:<10}{impl:<5}{statistics.median(times) * 1e6:>8.1f}"
+                        f"  {label:<25}{shown:<10}{impl:<5}{statistics.median(times) * 1e6:>8.1f}"
                         f"{times[int(len(times) * 0.9)] * 1e6:>8.1f}"
                     )
 
 
 def lookups(modules: dict[str, types.ModuleType], calls: int) -> None:
     print("\nsnapshot lookups after a keystroke, µs (first call on the version / per call after, median)")
-    print(f"  {'text':<22}{'call':<13}{'impl':<5}{'first':>9}{'after':>9}")
+    print(f"  {'text':<25}{'call':<13}{'impl':<5}{'first':>9}{'after':>9}")
     for lines in (BIG_LINES, SMALL_LINES):
         for variant, make in TEXTS.items():
             text = make(lines)
@@ -205,7 +205,7 @@ def lookups(modules: dict[str, types.ModuleType], calls: int) -> None:
                     after = [timed(partial(getattr(snap, name), *args[k])) for k in range(calls)]
                     label = f"{variant} {lines:,} lines"
                     print(
-                        f"  {label:<22}{name:<13}{impl:<5}{statistics.median(firsts) * 1e6:>9.1f}"
+                        f"  {label:<25}{name:<13}{impl:<5}{statistics.median(firsts) * 1e6:>9.1f}"
                         f"{statistics.median(after) * 1e6:>9.1f}"
                     )
 
