@@ -1,4 +1,4 @@
-"""Positions <-> offsets of store snapshots walk the line blocks (O(blocks)), never listing every line.
+"""Positions <-> offsets of store snapshots find their line block by bisection, never listing every line.
 
 Each keystroke makes a new version and each request converts positions on it, so the store's
 snapshots answer ``offset_at``/``position_at`` from their blocks. They must agree with a snapshot of
