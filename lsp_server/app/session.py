@@ -24,7 +24,7 @@ import posixpath
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -169,7 +169,8 @@ class Session:
         self.background: set[asyncio.Future] = set()
         self._gate_lock = asyncio.Lock()
         self._scanner_loaded: asyncio.Future | None = None  # redaction.load_scanner in a worker thread
-        self._idle_warm_ups: list[Callable[[], Awaitable[None]]] = []  # ``warm_up_when_idle``
+        self._idle_warm_ups: list[Provider] = []  # ``warm_up_when_idle``
+        self._idle_timer: asyncio.TimerHandle | None = None
         # (uri, line) of the latest edits, newest last: other files' recent edits are prompt context.
         self.recent_edits: deque[tuple[str, int]] = deque(maxlen=16)
         self.recent_documents: deque[str] = deque(maxlen=8)
@@ -429,14 +430,14 @@ class Session:
                 if warm_up is None:
                     continue
                 if getattr(provider, "warmed", False):
-                    self.warm_up_when_idle(warm_up)  # its requests go out without the SDK meanwhile
+                    self.warm_up_when_idle(provider)  # its requests go out without the SDK meanwhile
                 else:  # import the SDK and connect off the first keystroke's deadline
                     self.keep(asyncio.ensure_future(warm_up()))
             self.refresh_status()
         return served[role]
 
-    def warm_up_when_idle(self, warm_up: Callable[[], Awaitable[None]]) -> None:
-        """Run ``warm_up`` (the SDK's import, 0.35-0.45 s of CPU) when no request runs.
+    def warm_up_when_idle(self, provider: Provider) -> None:
+        """Run ``provider.warm_up`` (the SDK's import, 0.35-0.45 s of CPU) when no request runs.
 
         Its worker thread shares the interpreter with the event loop: started at once, it made a
         suggestion typed right after start-up twice as slow. So it starts when the first request ends
@@ -446,15 +447,22 @@ class Session:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._idle_warm_ups.append(warm_up)
-        loop.call_later(SDK_IDLE_WARM_UP_S, self._start_idle_warm_ups)
+        self._idle_warm_ups.append(provider)
+        if self._idle_timer is None:
+            self._idle_timer = loop.call_later(SDK_IDLE_WARM_UP_S, self._start_idle_warm_ups)
 
     def _start_idle_warm_ups(self) -> None:
         if self.running:
             return  # ``end_work`` starts them
-        warm_ups, self._idle_warm_ups = self._idle_warm_ups, []
-        for warm_up in warm_ups:
-            self.keep(asyncio.ensure_future(warm_up()))
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        providers, self._idle_warm_ups = self._idle_warm_ups, []
+        serving = {id(self.providers.current(role)) for role in config.ROLES}
+        for provider in providers:
+            warm_up = getattr(provider, "warm_up", None)
+            if warm_up is not None and id(provider) in serving:  # not one retired meanwhile
+                self.keep(asyncio.ensure_future(warm_up()))
 
     def model_calls(self) -> int:
         """Requests the serving providers have started (the call budget completions and next edits share)."""
@@ -547,6 +555,10 @@ class Session:
     async def aclose(self) -> None:
         """Close model connections (and stop the indexer)."""
         self.close_index()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self._idle_warm_ups.clear()
         await self.providers.aclose()
 
     # privacy ------------------------------------------------------------------------------------

@@ -404,3 +404,23 @@ async def test_with_no_request_the_sdk_loads_after_an_idle_second(tmp_path: Path
         await asyncio.sleep(0.05)
     assert provider.sdk_loaded
     await session.providers.aclose()
+
+
+async def test_a_provider_retired_before_its_idle_moment_never_loads_the_sdk(tmp_path: Path, monkeypatch):
+    from lsp_server.app import session as session_module
+
+    monkeypatch.setattr(session_module, "SDK_IDLE_WARM_UP_S", 0.05)
+    environ = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "LLM_LSP_MODEL": "starcoder2"}
+    session = Session(environ=environ)
+    first = session.provider()
+    changed = {**environ, "LLM_LSP_MODEL": "qwen2.5-coder"}
+    session.apply_settings(attrs.evolve(session.sources, environ=changed))
+    second = session.provider()
+    assert second is not first
+    for _ in range(200):
+        if second.sdk_loaded:
+            break
+        await asyncio.sleep(0.05)
+    assert second.sdk_loaded and not first.sdk_loaded  # the retired one was closed, never loaded
+    await session.aclose()
+    assert session.background_work() == 0
