@@ -41,6 +41,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import reference  # noqa: E402
+
 from lsp_server.core import documents as new_documents  # noqa: E402
 
 REFERENCE = "5197d0e"
@@ -60,17 +62,7 @@ TEXTS: dict[str, Callable[[int], str]] = {"ascii": ascii_text, "non-ascii": non_
 
 
 def load_reference(rev: str) -> types.ModuleType:
-    source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:lsp_server/core/documents.py"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    module = types.ModuleType("documents_reference")
-    module.__file__ = f"<{rev}:lsp_server/core/documents.py>"
-    sys.modules[module.__name__] = module
-    exec(compile(source, module.__file__, "exec"), module.__dict__)
-    return module
+    return reference.load_reference(rev, "lsp_server/core/documents.py")
 
 
 def rss_kib() -> int:
