@@ -25,3 +25,15 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     home = tmp_path_factory.mktemp("xdg")
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+
+
+@pytest.fixture(autouse=True)
+def _thawed_collector():
+    """Give the collector back what a test's sessions froze (``core/collector.py``).
+
+    In this one long process, objects of one test must not stay out of its reach for the next.
+    """
+    yield
+    import gc
+
+    gc.unfreeze()

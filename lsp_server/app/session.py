@@ -36,6 +36,7 @@ from lsp_server.app.next_edit import NextEditResult
 from lsp_server.app.stats import UsageStats, stats_file
 from lsp_server.core import settings as config
 from lsp_server.core.allocator import trim_heap
+from lsp_server.core.collector import freeze_loaded
 from lsp_server.core.documents import Change, DocumentStore, Snapshot
 from lsp_server.core.errors import (
     ContentModified,
@@ -432,7 +433,7 @@ class Session:
                 if getattr(provider, "warmed", False):
                     self.warm_up_when_idle(provider)  # its requests go out without the SDK meanwhile
                 else:  # import the SDK and connect off the first keystroke's deadline
-                    self.keep(asyncio.ensure_future(warm_up()))
+                    self.keep(asyncio.ensure_future(warm_up())).add_done_callback(lambda _f: freeze_loaded())
             self.refresh_status()
         return served[role]
 
@@ -462,7 +463,7 @@ class Session:
         for provider in providers:
             warm_up = getattr(provider, "warm_up", None)
             if warm_up is not None and id(provider) in serving:  # not one retired meanwhile
-                self.keep(asyncio.ensure_future(warm_up()))
+                self.keep(asyncio.ensure_future(warm_up())).add_done_callback(lambda _f: freeze_loaded())
 
     def model_calls(self) -> int:
         """Requests the serving providers have started (the call budget completions and next edits share)."""
@@ -797,7 +798,9 @@ class Session:
         # The start-up imports go first (the SDK, the secret scanner: a first request needs them),
         # then the indexer: sharing the interpreter three ways made both slower.
         release = self.hold_indexer()
-        self.keep(asyncio.ensure_future(self._loaded("completion"))).add_done_callback(lambda _f: release())
+        loading = self.keep(asyncio.ensure_future(self._loaded("completion")))
+        loading.add_done_callback(lambda _f: release())
+        loading.add_done_callback(lambda _f: freeze_loaded())  # the session's modules and the scanner
         loop.call_later(START_HOLD_MAX_S, release)  # whatever happens to those imports
         indexer.start()
         try:
