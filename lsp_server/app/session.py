@@ -98,8 +98,8 @@ class NoProgress:
 
 # The indexer waits for the start-up imports at most this long (they take 0.3-0.7 s here).
 START_HOLD_MAX_S = 3.0
-# A provider whose first requests go out without its SDK loads the SDK once no request runs after
-# the first one, or after this long with none at all (``warm_up_when_idle``).
+# A provider whose first requests go out without its SDK loads the SDK once no request has run for
+# this long (``warm_up_when_idle``).
 SDK_IDLE_WARM_UP_S = 1.0
 
 
@@ -438,26 +438,30 @@ class Session:
         return served[role]
 
     def warm_up_when_idle(self, provider: Provider) -> None:
-        """Run ``provider.warm_up`` (the SDK's import, 0.35-0.45 s of CPU) when no request runs.
+        """Run ``provider.warm_up`` (the SDK's import, 0.35-0.45 s of CPU) once requests pause.
 
-        Its worker thread shares the interpreter with the event loop: started at once, it made a
-        suggestion typed right after start-up twice as slow. So it starts when the first request ends
-        (``end_work``), or after ``SDK_IDLE_WARM_UP_S`` if none comes.
+        Its worker thread shares the interpreter with the event loop, and the SDK's pydantic models
+        are built in C calls that keep the interpreter for tens of milliseconds: started at once, it
+        made a suggestion typed right after start-up twice as slow, and started after the first
+        request, it held later ones up to 0.1 s. Requests meanwhile go out without it, so it waits
+        until none has run for ``SDK_IDLE_WARM_UP_S`` (``end_work`` starts the wait again).
         """
+        self._idle_warm_ups.append(provider)
+        self._wait_for_idle()
+
+    def _wait_for_idle(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._idle_warm_ups.append(provider)
-        if self._idle_timer is None:
-            self._idle_timer = loop.call_later(SDK_IDLE_WARM_UP_S, self._start_idle_warm_ups)
-
-    def _start_idle_warm_ups(self) -> None:
-        if self.running:
-            return  # ``end_work`` starts them
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-            self._idle_timer = None
+        self._idle_timer = loop.call_later(SDK_IDLE_WARM_UP_S, self._start_idle_warm_ups)
+
+    def _start_idle_warm_ups(self) -> None:
+        self._idle_timer = None
+        if self.running:
+            return  # ``end_work`` waits again
         providers, self._idle_warm_ups = self._idle_warm_ups, []
         serving = {id(self.providers.current(role)) for role in config.ROLES}
         for provider in providers:
@@ -1320,7 +1324,7 @@ class Session:
         """Mark one model request as done; back to the resting state when none runs (errors stay)."""
         self.running = max(0, self.running - 1)
         if self.running == 0 and self._idle_warm_ups:
-            self._start_idle_warm_ups()
+            self._wait_for_idle()
         if self.running == 0 and self._busy_timer is not None:
             self._busy_timer.cancel()
             self._busy_timer = None

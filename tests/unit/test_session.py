@@ -360,27 +360,34 @@ async def test_logged_offline_prompts_still_wait_for_the_scanner(
     assert session.provider().is_offline and loads == [1]
 
 
-async def test_the_sdk_loads_after_the_first_request_not_during_it(tmp_path: Path):
-    """A request made before the SDK has loaded goes out without it; the SDK loads once none runs.
+async def test_the_sdk_loads_once_requests_pause_not_while_they_come(tmp_path: Path, monkeypatch):
+    """Requests made before the SDK has loaded go out without it; the SDK loads once they pause.
 
     Its import (0.35-0.45 s of CPU) shares the interpreter with the event loop: started at once, it
-    made a suggestion typed right after start-up twice as slow.
+    made a suggestion typed right after start-up twice as slow, and after the first request, it held
+    the next ones up to 0.1 s.
     """
     from fake_openai import FakeOpenAI, Reply
 
+    from lsp_server.app import session as session_module
+
+    monkeypatch.setattr(session_module, "SDK_IDLE_WARM_UP_S", 0.3)
     with FakeOpenAI(default=Reply(text="1")) as fake:
         session = Session(environ={"OPENAI_BASE_URL": fake.base_url, "LLM_LSP_MODEL": "starcoder2"})
         session.roots = [tmp_path]
         provider = session.provider()
         assert not provider.is_offline and provider.warmed  # a request can go at once
-        await asyncio.sleep(0.05)
-        assert not provider.sdk_loaded and session.background_work() == 1  # waiting for an idle moment
         uri = (tmp_path / "a.py").as_uri()
         session.open_document(uri, "python", 1, "value = ")
-        result = await session.complete(uri, 8, explicit=True)
-        assert [item.text for item in result.items] == ["1"] and len(fake.requests) == 1
-        assert fake.requests[0].headers["user-agent"].startswith("llm-lsp/")  # not the SDK's
-        for _ in range(200):  # the first request is over: the SDK loads now, off the loop
+        for version in range(2, 8):  # typing: a request every 0.1 s, for longer than the idle wait
+            text = "value = " + "x" * version + " + "
+            session.open_document(uri, "python", version, text)
+            result = await session.complete(uri, len(text), explicit=True)
+            assert [item.text for item in result.items] == ["1"]
+            assert not provider.sdk_loaded and session.background_work() == 1  # still waiting
+            await asyncio.sleep(0.1)
+        assert {r.headers["user-agent"].split("/")[0] for r in fake.requests} == {"llm-lsp"}  # not the SDK
+        for _ in range(200):  # requests paused: the SDK loads now, off the loop
             if provider.sdk_loaded:
                 break
             await asyncio.sleep(0.05)
@@ -388,7 +395,7 @@ async def test_the_sdk_loads_after_the_first_request_not_during_it(tmp_path: Pat
         other = (tmp_path / "b.py").as_uri()
         session.open_document(other, "python", 1, "total = ")
         await session.complete(other, 8, explicit=True)
-        assert len(fake.requests) == 2 and fake.requests[1].headers["user-agent"].startswith("AsyncOpenAI/")
+        assert fake.requests[-1].headers["user-agent"].startswith("AsyncOpenAI/")
         await session.providers.aclose()
 
 
