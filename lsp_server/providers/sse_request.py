@@ -9,8 +9,9 @@ requests without an environment proxy this way), or know about prompts.
 
 Why by hand: importing the SDK costs 0.35-0.45 s of CPU (its ``openai.types`` package builds a
 thousand pydantic models), and nothing heavy may load before ``initialize`` is answered. A suggestion
-asked for at once after start-up waited for that import. The provider sends it this way instead,
-while the SDK loads in a worker thread; once the SDK is there it serves every request. What is
+asked for at once after start-up waited for that import. The provider sends requests this way
+until the SDK has loaded (in a worker thread, once requests pause); from then on the SDK serves
+every request. What is
 left to write once ``http_transport`` does HTTP is the request's headers and the SSE framing below,
 which mirror the SDK's (``openai._streaming``): ``data:`` lines joined per event, ``[DONE]`` ends
 the stream, an event whose data holds ``error`` fails it.
