@@ -25,7 +25,9 @@ Each ``--source`` checkout (default: this one) is run twice with one fresh ``XDG
 - indexing ends: the ``$/progress`` end of the indexing report, seconds after spawn;
 - the loop: a cheap request (an unopened document) every 20 ms; the worst round trip while
   indexing, against the p50 of the same pings once idle (how long the server's loop was held);
-- RSS sampled every 50 ms (peak, at cross-file ready, at the end) and the kernel's VmHWM;
+- RSS sampled every 50 ms (peak, at cross-file ready, at the end) and the kernel's VmHWM, measured
+  after a pause in typing (1.5 s, then until the server runs no background task), in which a server
+  that sent its first requests without the model SDK loads it;
 - the one-time imports a first request needs after ``initialize`` (session, offline engine, secret
   scanner, openai SDK), timed one after the other in a fresh interpreter: the floor under a first
   completion;
@@ -212,7 +214,14 @@ async def launch(
     stop.set()
     await pinger
 
-    await asyncio.sleep(0.3)
+    # A pause in typing. A server whose first requests go out without the model SDK loads it once
+    # requests pause for a second: the memory below includes what it takes once loaded.
+    await asyncio.sleep(1.5)
+    for _ in range(100):
+        state = await client.request("workspace/executeCommand", {"command": "llm-lsp.debugState"})
+        if not (state.get("result") or {}).get("backgroundTasks"):
+            break
+        await asyncio.sleep(0.1)
     run["rss_peak"] = max(r for _, r in samples)
     run["hwm_workspace"] = rss_mib(pid, "VmHWM")  # the kernel's peak: what 50 ms samples can miss
     split = await client.request(
