@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import os
 import re
 import sys
 import threading
@@ -426,6 +427,7 @@ class OpenAIProvider:
                 body,
                 timeout=remaining,
                 connect_timeout=min(self._connect_timeout, remaining),
+                headers=_sdk_environment_headers(),
             )
         sdk = _sdk()
         return await self._client_().post(
@@ -632,6 +634,19 @@ def _sdk() -> Any:
     import openai
 
     return openai
+
+
+def _sdk_environment_headers() -> dict[str, str]:
+    """The headers the SDK adds on its own from ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``.
+
+    A request sent before the SDK has loaded must carry them too, or a proxy that routes on them
+    would see two different clients.
+    """
+    found = {
+        "OpenAI-Organization": os.environ.get("OPENAI_ORG_ID"),
+        "OpenAI-Project": os.environ.get("OPENAI_PROJECT_ID"),
+    }
+    return {name: value for name, value in found.items() if value}
 
 
 def _failure(exc: BaseException) -> WireError | None:

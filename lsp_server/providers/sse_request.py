@@ -128,10 +128,12 @@ async def post_stream(
     *,
     timeout: float,
     connect_timeout: float,
+    headers: dict[str, str] | None = None,
 ) -> SseStream:
     """POST ``body`` to ``url`` and return its event stream once the answer's head says 2xx.
 
-    Raises ``WireError`` otherwise: ``status`` with the error body, ``timeout`` or ``connection``.
+    ``headers`` are sent besides the key's and the JSON ones. Raises ``WireError`` otherwise:
+    ``status`` with the error body, ``timeout`` or ``connection``.
     """
     request = httpx2.Request(
         "POST",
@@ -141,6 +143,7 @@ async def post_stream(
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": f"llm-lsp/{__version__}",
+            **(headers or {}),
         },
         content=json.dumps(body).encode(),
         extensions={

@@ -392,6 +392,17 @@ async def test_an_error_event_in_the_stream_is_a_provider_error(fake: FakeOpenAI
     assert len(fake.requests) == 1  # not retried
 
 
+async def test_organization_and_project_from_the_environment_go_through_both_doors(
+    fake: FakeOpenAI, make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK sends OPENAI_ORG_ID and OPENAI_PROJECT_ID as headers on its own; so must the other door."""
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-test")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-test")
+    await collect(make(), request(FIM))
+    headers = fake.requests[0].headers
+    assert headers["openai-organization"] == "org-test" and headers["openai-project"] == "proj-test"
+
+
 def test_a_first_request_goes_out_before_the_sdk_has_loaded(tmp_path) -> None:
     """Importing the SDK takes 0.35-0.45 s of CPU: a suggestion asked for at once must not wait for it."""
     code = f"""
