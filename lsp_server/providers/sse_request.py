@@ -20,6 +20,7 @@ the stream, an event whose data holds ``error`` fails it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from lsp_server import __version__
 from lsp_server.providers.http_transport import KeepAliveTransport
 
 _ERROR_BODY_BYTES = 64 * 1024  # an error answer's body is read up to this for its message
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class WireError(Exception):
@@ -97,26 +99,42 @@ class SseStream:
 
 
 async def _event_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """The ``data`` of each event (its ``data:`` lines joined by newlines); other fields are dropped."""
+    """The ``data`` of each event (its ``data:`` lines joined by newlines); other fields are dropped.
+
+    Lines end with CRLF, LF or a lone CR, as the SSE format (and the SDK's decoder) allow; a CR at the
+    end of a chunk waits for the next one, which may start with the LF of the same line end.
+    """
     pending = b""
     data: list[str] = []
+
+    def take(raw: bytes) -> str | None:
+        """Add one line to the event; the event's data when the line ends it."""
+        nonlocal data
+        line = raw.decode("utf-8", "replace")
+        if not line:  # an empty line ends the event
+            done, data = data, []
+            return "\n".join(done) if done else None
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+        return None
+
     async for chunk in chunks:
         pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for raw in lines:
-            line = raw.rstrip(b"\r").decode("utf-8", "replace")
-            if not line:  # an empty line ends the event
-                if data:
-                    yield "\n".join(data)
-                    data = []
-                continue
-            field, _, value = line.partition(":")
-            if field == "data":
-                data.append(value[1:] if value.startswith(" ") else value)
-    if pending.strip() and pending.rstrip(b"\r").startswith(b"data:"):
-        value = pending.rstrip(b"\r").decode("utf-8", "replace")[5:]
-        data.append(value[1:] if value.startswith(" ") else value)
-    if data:  # the server closed without the blank line after its last event
+        start = 0
+        for end in _LINE_END.finditer(pending):
+            if end.group() == b"\r" and end.end() == len(pending):
+                break
+            event = take(pending[start : end.start()])
+            start = end.end()
+            if event is not None:
+                yield event
+        pending = pending[start:]
+    for raw in _LINE_END.split(pending):  # the server closed mid-line or without the last blank line
+        event = take(raw) if raw else None
+        if event is not None:
+            yield event
+    if data:
         yield "\n".join(data)
 
 

@@ -372,7 +372,8 @@ async def test_malformed_events_are_a_provider_error(fake: FakeOpenAI, make) -> 
 SSE_ODDITIES = (
     b": keep-alive comment\r\n"
     b"event: completion\r\n"
-    b'data: {"choices": [{"index": 0, "text": "a +"}]}\r\n\r\n'
+    b'data: {"choices": [{"index": 0, "text": "a"}]}\r\n\r\n'
+    b'data: {"choices": [{"index": 0, "text": " +"}]}\r\r'  # lone CRs end lines too
     b"id: 2\n"
     b'data:{"choices": [{"index": 0, "text": " b", "finish_reason": "stop"}]}\n\n'
     b"data: [DONE]"  # the server closed without the blank line after its last event
