@@ -311,6 +311,14 @@ class _ContextIndex:
         return sum(len(k) for k, _ in self.runs)
 
 
+def _joined_runs(runs: list[tuple[array, array]]) -> tuple[array, array]:
+    """One sorted run from ``runs`` in insertion order; on equal keys the earlier runs come first."""
+    keys = array("q", [key for run_keys, _ in runs for key in run_keys])
+    values = array("q", [value for _, run_values in runs for value in run_values])
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # stable, and it merges sorted stretches
+    return array("q", map(keys.__getitem__, order)), array("q", map(values.__getitem__, order))
+
+
 def _merge_runs(older: tuple[array, array], newer: tuple[array, array]) -> tuple[array, array]:
     """One sorted run from two; on equal keys the older run's positions come first."""
     old_keys, old_values = older
@@ -621,12 +629,6 @@ class OfflineModel:
             self._vocab.append(token)
         return found
 
-    def _insert(self, path: str, ids: array, digest: tuple[int, int]) -> None:
-        """Register and index a file at once (a rebuild, under the lock)."""
-        long_run, short_run = _file_runs(ids, self._register(path, ids, digest))
-        self._long.add(long_run)
-        self._short.add(short_run)
-
     def _register(self, path: str, ids: array, digest: tuple[int, int]) -> int:
         """Give the file a slot and count it live; its positions are indexed by the caller."""
         slot = self._next_slot
@@ -664,11 +666,21 @@ class OfflineModel:
             self._dead += size
 
     def _rebuild(self) -> None:
-        """Re-index live files from scratch, reclaiming dead entries and unused vocabulary."""
+        """Re-index live files from scratch, reclaiming dead entries and unused vocabulary.
+
+        One run per index for all of them: a run per file (as ``add`` makes) left hundreds of runs
+        that every lookup bisects, since merging only ever looks at the two newest.
+        """
         files = [(f.path, [self._vocab[i] for i in f.ids], f.digest) for f in self._files.values()]
         self._reset()
+        long_runs, short_runs = [], []
         for path, tokens, digest in files:
-            self._insert(path, array("i", map(self._intern, tokens)), digest)
+            ids = array("i", map(self._intern, tokens))
+            long_run, short_run = _file_runs(ids, self._register(path, ids, digest))
+            long_runs.append(long_run)
+            short_runs.append(short_run)
+        self._long.add(_joined_runs(long_runs))
+        self._short.add(_joined_runs(short_runs))
 
     # -- reading -----------------------------------------------------------------------------
 

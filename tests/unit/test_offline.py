@@ -428,3 +428,25 @@ def test_a_thread_teaching_a_file_does_not_hold_the_lock_while_it_lexes_and_sort
     assert model.add("/w/server.py", text)
     assert free == {"lex": True, "runs": True}
     assert model.suggest("def handle_request(request):\n    return ", "", "/w/other.py") == "request.body"
+
+
+def test_a_rebuild_leaves_one_run_per_index_and_the_same_suggestions():
+    """Each file learnt is a run of its own; a rebuild joining them file by file left one per file."""
+    line = "def handler_{0}(request):\n    return request.body_{0}\n"
+    # Each file a third of the one before: merging only the two newest runs leaves them all apart.
+    texts = {f"/w/m{i}.py": line.format(i) * 3 ** (8 - i) for i in range(9)}
+    model, fresh = OfflineModel(), OfflineModel()
+    for path, text in texts.items():
+        model.add(path, text)
+    model.remove("/w/m0.py")
+    model.compact()
+    for path, text in list(texts.items())[1:]:
+        fresh.add(path, text)
+    assert len(model._long.runs) == len(model._short.runs) == 1
+    prefix = "def handler_7(request):\n    return "
+    rebuilt: list = []
+    learnt: list = []
+    model.propose(prefix, "\n", "/w/new.py", collect=rebuilt)
+    fresh.propose(prefix, "\n", "/w/new.py", collect=learnt)
+    assert [(c.text, c.features) for c in rebuilt] == [(c.text, c.features) for c in learnt]
+    assert "request.body_7" in {c.text for c in rebuilt}  # the same copies, with the same evidence
