@@ -24,7 +24,7 @@ import posixpath
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -433,7 +433,7 @@ class Session:
                 if getattr(provider, "warmed", False):
                     self.warm_up_when_idle(provider)  # its requests go out without the SDK meanwhile
                 else:  # import the SDK and connect off the first keystroke's deadline
-                    self.keep(asyncio.ensure_future(warm_up())).add_done_callback(lambda _f: freeze_loaded())
+                    self.keep_then_freeze(warm_up())
             self.refresh_status()
         return served[role]
 
@@ -467,7 +467,13 @@ class Session:
         for provider in providers:
             warm_up = getattr(provider, "warm_up", None)
             if warm_up is not None and id(provider) in serving:  # not one retired meanwhile
-                self.keep(asyncio.ensure_future(warm_up())).add_done_callback(lambda _f: freeze_loaded())
+                self.keep_then_freeze(warm_up())
+
+    def keep_then_freeze(self, loading: Awaitable[None]) -> asyncio.Future:
+        """``keep`` a one-time load, and freeze what it loaded out of the collector's reach once done."""
+        task = self.keep(asyncio.ensure_future(loading))
+        task.add_done_callback(lambda _f: freeze_loaded())
+        return task
 
     def model_calls(self) -> int:
         """Requests the serving providers have started (the call budget completions and next edits share)."""
@@ -802,9 +808,8 @@ class Session:
         # The start-up imports go first (the SDK, the secret scanner: a first request needs them),
         # then the indexer: sharing the interpreter three ways made both slower.
         release = self.hold_indexer()
-        loading = self.keep(asyncio.ensure_future(self._loaded("completion")))
+        loading = self.keep_then_freeze(self._loaded("completion"))  # the session's modules, the scanner
         loading.add_done_callback(lambda _f: release())
-        loading.add_done_callback(lambda _f: freeze_loaded())  # the session's modules and the scanner
         loop.call_later(START_HOLD_MAX_S, release)  # whatever happens to those imports
         indexer.start()
         try:
