@@ -23,6 +23,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -31,7 +32,6 @@ from lsp_server.core.errors import ContentModified, UnsafeEdit
 from lsp_server.core.settings import Settings
 from lsp_server.core.text import TextEdit, line_content_length
 from lsp_server.core.uris import uri_basename, uri_name
-from lsp_server.engine import capabilities, next_edit_answer, rewrite
 from lsp_server.engine.call_budget import CallBudget
 from lsp_server.engine.edit_history import EditHistory
 from lsp_server.engine.editable_region import Region, editable_region, read_window, region_of
@@ -39,6 +39,13 @@ from lsp_server.privacy import invisible, redaction
 from lsp_server.providers import edit_formats
 from lsp_server.providers.base import ModelRequest, Provider
 from lsp_server.providers.prompts import ChatPrompt, CompletionPrompt
+
+if TYPE_CHECKING:
+    from lsp_server.engine import next_edit_answer
+
+# The answer's checks and reader (``engine.next_edit_answer``, ``engine.rewrite``, about 15 ms of
+# imports) are imported by the first prediction, not with this module: the Session imports it before
+# a first completion can be answered, which does not need them.
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +283,8 @@ class NextEdits:
             return none(
                 f"the model's answer was cut short ({finish or 'the stream ended early'})", model_seconds
             )
+        from lsp_server.engine import next_edit_answer
+
         try:
             new_text = next_edit_answer.answer_region(answer, region, secrets)
         except UnsafeEdit as exc:
@@ -287,6 +296,8 @@ class NextEdits:
         self, sources: Sources, snapshot: Snapshot, region: Region, new_text: str, confirmable: bool
     ) -> NextEditResult:
         """The checked edits of ``region`` -> ``new_text`` as a result, each remembered by its id."""
+        from lsp_server.engine import capabilities, next_edit_answer
+
         uri = snapshot.uri
         history = sources.history
         verdict = next_edit_answer.propose(
@@ -408,5 +419,7 @@ def _chat_text(prompt: ChatPrompt) -> str:
 
 async def _ask(provider: Provider, request: ModelRequest) -> tuple[str, str | None]:
     """Stream one answer (candidate 0) and why it ended; a huge answer is cut (``length``)."""
+    from lsp_server.engine import rewrite
+
     answer = await rewrite.read_answer(provider, request, MAX_ANSWER_CHARS)
     return ("", "length") if answer is None else (answer.text, answer.finish_reason)

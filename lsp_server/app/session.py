@@ -26,11 +26,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from lsp_server.app import actions, commands, completion, next_edit
+from lsp_server.app import completion, next_edit
 from lsp_server.app.acceptance import Acceptance
 from lsp_server.app.next_edit import NextEditResult
 from lsp_server.app.stats import UsageStats, stats_file
@@ -53,7 +53,6 @@ from lsp_server.engine.debounce import AdaptiveDebounce
 from lsp_server.engine.edit_history import EditHistory
 from lsp_server.engine.index import WorkspaceIndex, read_source, symbols_of
 from lsp_server.engine.indexer import Indexer, Outcome
-from lsp_server.engine.rewrite import ProposedEdit, require_confirmable
 from lsp_server.engine.store import StoreReader
 from lsp_server.engine.symbols import FileSymbols
 from lsp_server.privacy import redaction
@@ -63,6 +62,14 @@ from lsp_server.providers.base import Provider
 from lsp_server.providers.catalog import server_name
 from lsp_server.providers.choice import Assignment, ProviderSet
 from lsp_server.providers.prompts import FimPrompt
+
+if TYPE_CHECKING:
+    from lsp_server.app.commands import CommandResult
+    from lsp_server.engine.rewrite import ProposedEdit
+
+# Code actions and commands (``app.actions``, ``app.commands``, ``engine.rewrite``: about 15 ms of
+# imports) are imported by their first request, not with the Session: a first completion waits for
+# this module's import and needs neither.
 
 log = logging.getLogger(__name__)
 
@@ -1127,6 +1134,9 @@ class Session:
         ``client_confirms``: the editor asks before applying an edit that needs confirmation; when it
         cannot, such an edit is refused (``UnsafeEdit``) instead of applied silently.
         """
+        from lsp_server.app import actions
+        from lsp_server.engine.rewrite import require_confirmable
+
         uri = data.get("uri", "") if isinstance(data, dict) else ""
         await self.ensure_privacy()
         self.refuse_excluded(uri)
@@ -1148,21 +1158,27 @@ class Session:
         self,
         name: str,
         arguments: list[Any],
-        report: Callable[[str], None] = commands._noop,
+        report: Callable[[str], None] | None = None,
         *,
         client_confirms: bool = True,
-    ) -> commands.CommandResult:
+    ) -> CommandResult:
         """Run an ``llm-lsp.*`` command on the store; excluded documents are refused.
 
-        ``client_confirms`` as for ``resolve_action`` (the CLI confirms on its own terminal).
+        ``report`` receives progress messages. ``client_confirms`` as for ``resolve_action`` (the CLI
+        confirms on its own terminal).
         """
+        from lsp_server.app import commands
+        from lsp_server.engine.rewrite import require_confirmable
+
         request = commands.parse(name, arguments)
         await self.ensure_privacy()
         self.refuse_excluded(request.uri)
         self.begin_work()
         try:
             provider = await self.provider_ready("actions")
-            result = await commands.run(request, self.store, provider, self.settings, report=report)
+            result = await commands.run(
+                request, self.store, provider, self.settings, report=report or commands._noop
+            )
         except ModelNotConfigured as exc:
             raise self.not_configured("actions", exc) from None
         except ProviderError as exc:
