@@ -38,6 +38,7 @@ from lsp_server.providers.base import Delta, ModelRequest
 if TYPE_CHECKING:
     import openai
 
+    from lsp_server.providers.http_pool import ConnectionPool
     from lsp_server.providers.http_transport import KeepAliveTransport
     from lsp_server.providers.sse_request import WireError
 
@@ -174,7 +175,9 @@ class OpenAIProvider:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
         self._transport = transport
         self._client: openai.AsyncOpenAI | None = None
-        # The keep-alive transport, shared by the SDK's client and the requests sent before it loaded.
+        # The keep-alive connections, shared by the requests sent before the SDK loaded and (through
+        # the transport over them) the SDK's client.
+        self._pool: ConnectionPool | None = None
         self._keepalive: KeepAliveTransport | None = None
         self._keepalive_lock = threading.Lock()
         self._direct: bool | None = None if direct_until_loaded else False  # see ``_goes_direct``
@@ -303,11 +306,14 @@ class OpenAIProvider:
     async def aclose(self) -> None:
         """Close the SDK client's connection pool (and the keep-alive transport it shares)."""
         keepalive, self._keepalive = self._keepalive, None
+        pool, self._pool = self._pool, None
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
         if keepalive is not None:
             await keepalive.aclose()  # closing it twice is harmless
+        if pool is not None:
+            pool.close()
 
     async def check(self) -> str:
         """Reach the server within a few seconds; a one-line result for ``llm-lsp doctor``."""
@@ -421,7 +427,7 @@ class OpenAIProvider:
             url = path if "://" in path else f"{self._base_url}/{path}"
             remaining = max(0.01, deadline - time.monotonic())
             return await sse_request.post_stream(
-                self._keepalive_transport(),
+                self._connection_pool(),
                 url,
                 self._api_key or PLACEHOLDER_KEY,
                 body,
@@ -483,13 +489,23 @@ class OpenAIProvider:
             return sdk.DefaultAsyncHttpxClient(timeout=timeout, limits=limits)
         return sdk.DefaultAsyncHttpxClient(timeout=timeout, transport=self._keepalive_transport())
 
-    def _keepalive_transport(self) -> KeepAliveTransport:
+    def _connection_pool(self) -> ConnectionPool:
         """One keep-alive pool for the provider's life, so a request never pays a connect.
 
         Built on first use by the first request (which may go out before the SDK has loaded) or by the
         SDK's client, whichever comes first; the connection one opened serves the other.
         """
         # The lock: warm_up's worker thread may build it for the SDK while a request on the loop does.
+        with self._keepalive_lock:
+            if self._pool is None:
+                from lsp_server.providers.http_pool import ConnectionPool
+
+                self._pool = ConnectionPool(keepalive_expiry=120.0)
+            return self._pool
+
+    def _keepalive_transport(self) -> KeepAliveTransport:
+        """The SDK's transport: ``_connection_pool`` for ``http://``, httpx2's own for the rest."""
+        pool = self._connection_pool()
         with self._keepalive_lock:
             if self._keepalive is None:
                 import httpx2
@@ -502,7 +518,7 @@ class OpenAIProvider:
                 # httpx2's own transport serves the other schemes; building it loads TLS certificates
                 # (about 0.1 s), so it is built only when one is asked for.
                 fallback = LazyTransport(lambda: httpx2.AsyncHTTPTransport(limits=limits))
-                self._keepalive = KeepAliveTransport(fallback, keepalive_expiry=120.0)
+                self._keepalive = KeepAliveTransport(fallback, pool)
             return self._keepalive
 
     def _timeout(self, deadline: float) -> Any:

@@ -1,6 +1,6 @@
 """A streamed POST to an OpenAI-compatible server without the openai SDK: the session's first requests.
 
-Owns: sending one JSON request over the provider's keep-alive transport (``http_transport``), decoding
+Owns: sending one JSON request over the provider's keep-alive connections (``http_pool``), decoding
 the server-sent events of its answer into plain dicts, and describing every failure as one
 ``WireError`` (a timeout, a broken connection, an HTTP status with its error body, an error event,
 a malformed event). Must not: decide on retries or user-facing messages (the provider does, for the
@@ -12,22 +12,22 @@ thousand pydantic models), and nothing heavy may load before ``initialize`` is a
 asked for at once after start-up waited for that import. The provider sends requests this way
 until the SDK has loaded (in a worker thread, once requests pause); from then on the SDK serves
 every request. What is
-left to write once ``http_transport`` does HTTP is the request's headers and the SSE framing below,
-which mirror the SDK's (``openai._streaming``): ``data:`` lines joined per event, ``[DONE]`` ends
-the stream, an event whose data holds ``error`` fails it.
+left to write once ``http_pool`` does HTTP is the request's head and the SSE framing below, which
+mirror the SDK's (``httpx2.Request``'s ``Host`` and ``Content-Length``; ``openai._streaming``: ``data:``
+lines joined per event, ``[DONE]`` ends the stream, an event whose data holds ``error`` fails it).
+httpx2 is not imported on this path (about 28 ms a first request would wait for).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
-
-import httpx2
+from urllib.parse import urlsplit
 
 from lsp_server import __version__
-from lsp_server.providers.http_transport import KeepAliveTransport
+from lsp_server.providers.http_pool import Answer, ConnectionPool, HttpFailure
 
 _ERROR_BODY_BYTES = 64 * 1024  # an error answer's body is read up to this for its message
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -37,7 +37,7 @@ class WireError(Exception):
     """A request that failed: ``kind`` is ``timeout``, ``connection``, ``status``, ``event`` or ``malformed``.
 
     ``status``, ``headers`` and ``body`` (the parsed ``error`` object, else the parsed body, else its
-    text) are set for ``status``; ``body`` for ``event``.
+    text) are set for ``status``; ``body`` for ``event``. ``headers`` is looked up by lower-case name.
     """
 
     def __init__(
@@ -46,7 +46,7 @@ class WireError(Exception):
         message: str,
         *,
         status: int | None = None,
-        headers: httpx2.Headers | None = None,
+        headers: Mapping[str, str] | None = None,
         body: Any = None,
     ) -> None:
         super().__init__(message)
@@ -60,9 +60,9 @@ class WireError(Exception):
 class SseStream:
     """The events of one answer as dicts; ``close`` frees (or keeps alive) its connection."""
 
-    def __init__(self, response: httpx2.Response) -> None:
-        self._response = response
-        self._chunks = response.aiter_bytes()
+    def __init__(self, answer: Answer) -> None:
+        self._answer = answer
+        self._chunks = answer.chunks()
         self._events = self._decode()
 
     def __aiter__(self) -> SseStream:
@@ -71,14 +71,12 @@ class SseStream:
     async def __anext__(self) -> Any:
         try:
             return await self._events.__anext__()
-        except httpx2.TimeoutException as exc:
-            raise WireError("timeout", str(exc) or "the server stopped answering") from exc
-        except httpx2.TransportError as exc:
-            raise WireError("connection", str(exc) or type(exc).__name__) from exc
+        except HttpFailure as failure:
+            raise _wire_error(failure) from failure
 
     async def close(self) -> None:
         await self._events.aclose()
-        await self._response.aclose()
+        await self._answer.aclose()
 
     async def _decode(self) -> AsyncGenerator[Any, None]:
         async for data in _event_data(self._chunks):
@@ -139,7 +137,7 @@ async def _event_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
 
 
 async def post_stream(
-    transport: KeepAliveTransport,
+    pool: ConnectionPool,
     url: str,
     api_key: str,
     body: dict[str, Any],
@@ -148,49 +146,56 @@ async def post_stream(
     connect_timeout: float,
     headers: dict[str, str] | None = None,
 ) -> SseStream:
-    """POST ``body`` to ``url`` and return its event stream once the answer's head says 2xx.
+    """POST ``body`` to ``url`` (``http://`` only); its event stream once the answer's head says 2xx.
 
     ``headers`` are sent besides the key's and the JSON ones. Raises ``WireError`` otherwise:
     ``status`` with the error body, ``timeout`` or ``connection``.
     """
-    request = httpx2.Request(
-        "POST",
-        url,
-        headers={
-            "Authorization": f"Bearer {api_key}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": f"llm-lsp/{__version__}",
-            **(headers or {}),
-        },
-        content=json.dumps(body).encode(),
-        extensions={
-            "timeout": {"connect": connect_timeout, "read": timeout, "write": timeout, "pool": timeout}
-        },
-    )
+    parts = urlsplit(url)
+    content = json.dumps(body).encode()
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    fields = {
+        "Host": parts.netloc.rpartition("@")[2],
+        "Authorization": f"Bearer {api_key}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": f"llm-lsp/{__version__}",
+        **(headers or {}),
+        "Content-Length": str(len(content)),
+    }
+    # ASCII like httpx2's headers: a key that is not fails here, before anything is sent.
+    head = f"POST {target} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+    timeouts = {"connect": connect_timeout, "read": timeout, "write": timeout}
     try:
-        response = await transport.handle_async_request(request)
-    except httpx2.TimeoutException as exc:
-        raise WireError("timeout", str(exc) or "Request timed out.") from exc
-    except httpx2.TransportError as exc:
-        raise WireError("connection", str(exc) or type(exc).__name__) from exc
-    if response.status_code < 400:
-        return SseStream(response)
+        answer = await pool.send(
+            parts.hostname or "", parts.port or 80, head.encode("ascii") + b"\r\n" + content, timeouts
+        )
+    except HttpFailure as failure:
+        raise _wire_error(failure) from failure
+    if answer.status < 400:
+        return SseStream(answer)
+    raw = b""
     try:
-        raw = b""
-        async for chunk in response.aiter_bytes():
+        async for chunk in answer.chunks():
             raw += chunk
             if len(raw) >= _ERROR_BODY_BYTES:
                 break
-    except httpx2.TransportError:
+    except HttpFailure:
         pass  # the status says enough
     finally:
-        await response.aclose()
+        await answer.aclose()
     text = raw.decode("utf-8", "replace")
     try:
         parsed: Any = json.loads(text)
     except ValueError:
         parsed = text
     error = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
-    message = f"Error code: {response.status_code} - {parsed}"
-    raise WireError("status", message, status=response.status_code, headers=response.headers, body=error)
+    message = f"Error code: {answer.status} - {parsed}"
+    names = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in answer.headers}
+    raise WireError("status", message, status=answer.status, headers=names, body=error)
+
+
+def _wire_error(failure: HttpFailure) -> WireError:
+    if failure.timed_out:
+        return WireError("timeout", str(failure) or "Request timed out.")
+    return WireError("connection", str(failure) or type(failure).__name__)

@@ -1,4 +1,4 @@
-"""KeepAliveTransport (providers/http_transport.py) against a raw asyncio server on 127.0.0.1.
+"""KeepAliveTransport and its ConnectionPool (http_transport.py, http_pool.py) against a server on 127.0.0.1.
 
 The server is scripted per request with the exact bytes to answer, so framing (Content-Length,
 chunked, read-to-close), keep-alive, stale connections, cut answers, timeouts and cancellation are
@@ -159,9 +159,9 @@ async def test_a_kept_alive_connection_the_server_dropped_while_idle_is_replaced
     # see, played by making every pooled connection look usable) the close is still in flight when
     # the request is written and the first sign is an end of input before any answer byte.
     if not noticed:
-        from lsp_server.providers import http_transport
+        from lsp_server.providers import http_pool
 
-        monkeypatch.setattr(http_transport._Connection, "usable", lambda self, now, expiry: True)
+        monkeypatch.setattr(http_pool._Connection, "usable", lambda self, now, expiry: True)
     client, server, url = await serve(lambda n: sized(b"xCUT") if n == 0 else sized(b"y"))
     assert (await client.get(url)).content == b"xCUT"
     await asyncio.sleep(0.05)
@@ -238,7 +238,7 @@ async def test_idle_connections_are_bounded(serve) -> None:
     await asyncio.gather(*(client.get(url) for _ in range(5)))
     transport = client._transport
     assert isinstance(transport, KeepAliveTransport)
-    assert sum(len(idle) for idle in transport._idle.values()) <= 2
+    assert sum(len(idle) for idle in transport.pool._idle.values()) <= 2
 
 
 @pytest.mark.parametrize(
