@@ -24,7 +24,10 @@ Each ``--source`` checkout (default: this one) is run twice with one fresh ``XDG
   ``unittest/runner.py``, late in the walk), seconds after spawn;
 - indexing ends: the ``$/progress`` end of the indexing report, seconds after spawn;
 - the loop: a cheap request (an unopened document) every 20 ms; the worst round trip while
-  indexing, against the p50 of the same pings once idle (how long the server's loop was held);
+  indexing, against the p50 of the same pings once idle. These wait for whatever a completion waits
+  for (the Session, the settings), so beside them a bare probe every 20 ms, a request of a method the
+  server does not have, which pygls answers from the event loop alone: its worst round trip is how
+  long the loop was held;
 - RSS sampled every 50 ms (peak, at cross-file ready, at the end) and the kernel's VmHWM, measured
   after a pause in typing (1.5 s, then until the server runs no background task), in which a server
   that sent its first requests without the model SDK loads it;
@@ -157,11 +160,21 @@ async def launch(
             pings.append((sent - spawned, (time.perf_counter() - sent) * 1000))
             await asyncio.sleep(0.02)
 
+    probes: list[tuple[float, float]] = []  # the bare probe: (sent after spawn, round trip ms)
+
+    async def probe() -> None:
+        while not stop.is_set():
+            sent = time.perf_counter()
+            await client.request("llm-lsp/loopProbe", {})  # no such method: answered by the loop alone
+            probes.append((sent - spawned, (time.perf_counter() - sent) * 1000))
+            await asyncio.sleep(0.02)
+
     sampler = asyncio.ensure_future(sample_rss())
     answer = await client.request("initialize", initialize_params(root))
     run["initialize_s"] = time.perf_counter() - spawned
     assert "result" in answer, answer
     client.notify("initialized", {})
+    prober = asyncio.ensure_future(probe())
     client.open(probe_uri, probe_text)
     asked = len(fake.requests)
     requested = time.perf_counter()
@@ -211,8 +224,13 @@ async def launch(
     run["ping_idle_p50"] = percentile(idle_pings, 0.5)
     first_pings = [ms for at, ms in pings if at <= answered - spawned]
     run["ping_first_max"] = max(first_pings, default=float("nan"))
+    run["probe_first_max"] = max((ms for at, ms in probes if at <= answered - spawned), default=float("nan"))
+    index_probes = [ms for at, ms in probes if index_end is not None and at < index_end]
+    run["probe_index_max"] = max(index_probes, default=float("nan"))
+    run["probe_index_p99"] = percentile(index_probes, 0.99)
     stop.set()
     await pinger
+    await prober
 
     # A pause in typing. A server whose first requests go out without the model SDK loads it once
     # requests pause for a second: the memory below includes what it takes once loaded.
@@ -306,6 +324,8 @@ import openai
 client = openai.AsyncOpenAI(api_key="x", base_url="http://127.0.0.1:9")
 _ = (client.completions, client.chat.completions)
 steps["openai SDK + client"] = time.perf_counter() - t
+t = time.perf_counter(); import lsp_server.providers.sse_request
+steps["HTTP before the SDK"] = time.perf_counter() - t
 print(json.dumps(steps))
 """
 
@@ -347,12 +367,15 @@ def report(source: Path, runs: list[Run], starts: dict[str, float], imports: dic
             f"{', prompt already cross-file' if f['first_cross_file'] else ''}"
         )
         print(f"  loop: ping during the first      max {f['ping_first_max']:.0f} ms")
+        print(f"  loop: bare probe during it       max {f['probe_first_max']:.0f} ms")
         print(f"  completions during indexing      {spread(f['during_ms'])}")
         print(f"  completions after indexing       {spread(f['after_ms'])}")
         print(f"  cross-file context ready         {ready} after spawn")
         print(f"  indexing ended                   {end} after spawn ({f['index_log']})")
         pings = f"max {f['ping_index_max']:.0f} ms, p99 {f['ping_index_p99']:.0f} ms"
         print(f"  loop: ping while indexing        {pings} (idle ping p50 {f['ping_idle_p50']:.1f} ms)")
+        probes = f"max {f['probe_index_max']:.0f} ms, p99 {f['probe_index_p99']:.0f} ms"
+        print(f"  loop: bare probe while indexing  {probes}")
         rss_ready = f.get("rss_at_ready")
         at_ready = "-" if rss_ready is None else f"{rss_ready:.0f}"
         print(

@@ -16,11 +16,15 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lsp_server.engine import context
 from lsp_server.lsp.server import LlmLanguageServer, server
-from lsp_server.providers.prompts import FimPrompt
+
+if TYPE_CHECKING:
+    from lsp_server.providers.prompts import FimPrompt
+
+# The engine is imported by the commands that read it, not here: this module loads before
+# ``initialize`` when test hooks are on, and benches must see the start-up a user's server has.
 
 DEBUG_TEXT_COMMAND = "llm-lsp.debugDocumentText"
 DEBUG_FAULT_COMMAND = "llm-lsp.debugFault"
@@ -42,6 +46,8 @@ def on_debug_document_text(ls: LlmLanguageServer, *args: Any) -> dict[str, Any] 
 @server.command(DEBUG_STATE_COMMAND)
 def on_debug_state(ls: LlmLanguageServer, *args: Any) -> dict[str, Any]:
     """How much state the server holds, table by table (the soak test checks nothing piles up)."""
+    from lsp_server.engine import context
+
     session = ls.session
     windows, window_bytes = context.window_cache_stats()
     model = getattr(session.offline, "model", None)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from lsprotocol import types
@@ -25,6 +25,9 @@ from lsp_server.core.layout import GITIGNORE, LLMLSPIGNORE
 from lsp_server.core.uris import uri_to_path
 from lsp_server.lsp import acceptance, convert
 from lsp_server.lsp.server import LOG_FILE_ONLY, LlmLanguageServer, server
+
+if TYPE_CHECKING:
+    from lsp_server.app.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def on_initialize(ls: LlmLanguageServer, params: types.InitializeParams) -> None
 @server.feature(types.INITIALIZED)
 async def on_initialized(ls: LlmLanguageServer, params: types.InitializedParams) -> None:
     """Build the Session, pull workspace settings, report problems and the status, index."""
-    session = ls.session  # before the first await: requests that follow find it built
+    session = await ls.load_session()  # off the loop; document notifications meanwhile wait in order
     try:
         if ls.client_has_configuration:
             await pull_configuration(ls)
@@ -121,41 +124,50 @@ def on_open(ls: LlmLanguageServer, params: types.DidOpenTextDocumentParams) -> N
     edited text is picked up once typing pauses (``schedule_refresh``) or on save.
     """
     doc = params.text_document
-    ls.session.open_document(doc.uri, doc.language_id, doc.version, doc.text)
+    ls.when_session(lambda session: session.open_document(doc.uri, doc.language_id, doc.version, doc.text))
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def on_change(ls: LlmLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
     """Apply edits to the store (incremental: only the changed lines and the tree are touched)."""
     doc = params.text_document
-    try:
-        ls.session.change_document(doc.uri, doc.version, [convert.change(c) for c in params.content_changes])
-    except DocumentNotOpen:
-        log.warning("didChange for a document that is not open: %s", doc.uri)
-        return
-    ls.schedule_refresh(doc.uri)
+    changes = [convert.change(c) for c in params.content_changes]
+
+    def change(session: Session) -> None:
+        try:
+            session.change_document(doc.uri, doc.version, changes)
+        except DocumentNotOpen:
+            log.warning("didChange for a document that is not open: %s", doc.uri)
+            return
+        ls.schedule_refresh(doc.uri)
+
+    ls.when_session(change)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
 def on_save(ls: LlmLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
     """Re-index the saved document (the index and the offline engine see the new text)."""
-    ls.session.document_saved(params.text_document.uri)
+    uri = params.text_document.uri
+    ls.when_session(lambda session: session.document_saved(uri))
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
 def on_watched_files(ls: LlmLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
     """Keep the index and the privacy rules in step with files changed outside the editor."""
-    session = ls.session
-    for event in params.changes:
-        path = uri_to_path(event.uri)
-        if path is None:
-            continue
-        deleted = event.type == types.FileChangeType.Deleted
-        if deleted or event.uri not in session.store:  # open documents: the editor's text counts
-            session.file_changed(path, deleted)
-        if Path(path).name in IGNORE_FILES and session.gate is not None:
-            session.gate.invalidate()
-            session.purge_excluded()
+
+    def changed(session: Session) -> None:
+        for event in params.changes:
+            path = uri_to_path(event.uri)
+            if path is None:
+                continue
+            deleted = event.type == types.FileChangeType.Deleted
+            if deleted or event.uri not in session.store:  # open documents: the editor's text counts
+                session.file_changed(path, deleted)
+            if Path(path).name in IGNORE_FILES and session.gate is not None:
+                session.gate.invalidate()
+                session.purge_excluded()
+
+    ls.when_session(changed)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -166,8 +178,12 @@ def on_close(ls: LlmLanguageServer, params: types.DidCloseTextDocumentParams) ->
     if task is not None:
         task.cancel()
     ls.cancel_refresh(uri)
-    ls.session.acceptance.closed(uri)
-    ls.session.close_document(uri)
+
+    def close(session: Session) -> None:
+        session.acceptance.closed(uri)
+        session.close_document(uri)
+
+    ls.when_session(close)
 
 
 async def inline(ls: LlmLanguageServer, uri: str, position: types.Position, explicit: bool) -> Any:

@@ -3,16 +3,20 @@
 Owns what only the LSP connection knows — the client's capabilities, the negotiated position
 encoding, in-flight inline requests (latest wins per document), the ``llmLsp/status`` notification
 and ``$/progress`` — and builds the Session after ``initialize`` is answered (the engine's imports
-cost ~0.1-0.2 s, which the editor must not wait for). Handlers live in ``handlers.py`` and
-``actions.py``; domain logic lives in the Session and below, never here.
+cost about 60 ms, which the editor must not wait for). They run in a worker thread at
+``initialized`` (``load_session``), so the event loop keeps answering meanwhile; document
+notifications that come before the Session exists wait for it in order (``when_session``). Handlers
+live in ``handlers.py`` and ``actions.py``; domain logic lives in the Session and below, never here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -83,6 +87,8 @@ class LlmLanguageServer(LanguageServer):
         self.encoding = Encoding.UTF16
         self.roots: list[Path] = []
         self._session: Session | None = None
+        # Document notifications that came while the Session's modules were loading (``when_session``).
+        self._session_waiting: list[Callable[[Session], object]] | None = None
         self.log_level_override: str | None = None
         self.inline_tasks: dict[str, asyncio.Task] = {}
         self.client_has_inline = False
@@ -101,7 +107,11 @@ class LlmLanguageServer(LanguageServer):
 
     @property
     def session(self) -> Session:
-        """The Session, built on first use (after ``initialize`` has been answered)."""
+        """The Session, built on first use (after ``initialize`` has been answered).
+
+        Whoever builds it first (``load_session``, or a request that came while the modules were
+        loading) applies the document notifications waiting for it first, in their order.
+        """
         if self._session is None:
             from lsp_server.app.session import Session
 
@@ -111,7 +121,35 @@ class LlmLanguageServer(LanguageServer):
             session.roots = list(self.roots)
             self.problems += session.apply_settings(self.sources)
             self._session = session
+            waiting, self._session_waiting = self._session_waiting or [], None
+            if waiting:
+                log.debug("applying %d document notification(s) sent while the session loaded", len(waiting))
+            for action in waiting:
+                try:
+                    action(session)
+                except Exception:  # as the handler it came from would have: logged, the rest go on
+                    log.exception("a document notification failed")
         return self._session
+
+    async def load_session(self) -> Session:
+        """Import the Session's modules in a worker thread, then build the Session on the loop.
+
+        The import (about 60 ms of CPU) held the event loop at ``initialized``; meanwhile document
+        notifications now queue (``when_session``), inline requests wait for the settings as before,
+        and any other request that needs the Session builds it at once (waiting for the import).
+        """
+        if self._session is None:
+            if self._session_waiting is None:
+                self._session_waiting = []
+            await asyncio.to_thread(importlib.import_module, "lsp_server.app.session")
+        return self.session
+
+    def when_session(self, action: Callable[[Session], object]) -> None:
+        """Run ``action`` with the Session: now, or once it is built if its modules are loading."""
+        if self._session is None and self._session_waiting is not None:
+            self._session_waiting.append(action)
+        else:
+            action(self.session)
 
     def apply_settings(self, sources: config.Sources) -> None:
         """Switch to settings resolved from ``sources``; problems are kept for ``show_problems``."""

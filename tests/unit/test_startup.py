@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = (
     "lsp_server.engine",
     "lsp_server.privacy.",
@@ -16,10 +18,14 @@ HEAVY = (
 )
 
 
-def test_the_lsp_layer_imports_nothing_heavy():
+@pytest.mark.parametrize("test_hooks", [False, True], ids=["user", "test-hooks"])
+def test_the_lsp_layer_imports_nothing_heavy(test_hooks: bool):
+    # With test hooks (the benches' servers), the debug commands load before `initialize` too.
+    hooks = "from lsp_server.lsp import debug\n" if test_hooks else ""
     code = (
         "import json, sys\n"
         "from lsp_server.lsp import actions, handlers, transport\n"
+        f"{hooks}"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     loaded = json.loads(
