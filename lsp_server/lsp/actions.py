@@ -59,13 +59,15 @@ def rpc_error(ls: LlmLanguageServer, exc: Exception, what: str, show: bool) -> E
         resolve_provider=True,
     ),
 )
-def on_code_action(ls: LlmLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+async def on_code_action(
+    ls: LlmLanguageServer, params: types.CodeActionParams
+) -> list[types.CodeAction] | None:
     """List the AI actions for a range: no model call, so it is instant."""
     from lsp_server.app import actions
 
+    session = await ls.loaded_session()  # right after start-up, its modules may still be loading
     started = time.perf_counter()
     uri = params.text_document.uri
-    session = ls.session
     if session.uri_excluded(uri):
         return None  # no AI features inside a file the privacy rules exclude
     try:

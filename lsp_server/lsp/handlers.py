@@ -199,10 +199,10 @@ async def inline(ls: LlmLanguageServer, uri: str, position: types.Position, expl
         ls.inline_tasks[uri] = current
     received = time.perf_counter()
     arrived = time.monotonic()
-    session = ls.session
     try:
-        if not ls.settings_ready.is_set():
+        if not ls.settings_ready.is_set():  # set once the Session exists and has its settings
             await asyncio.wait_for(ls.settings_ready.wait(), timeout=6)
+        session = ls.session
         offset = session.store.get(uri).offset_at(position.line, position.character)
         acceptance.new_request(ls, uri, offset)
         result = await session.complete(uri, offset, explicit=explicit)

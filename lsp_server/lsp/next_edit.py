@@ -68,10 +68,10 @@ async def next_edits(ls: LlmLanguageServer, params: Any, *, explicit: bool) -> d
             message="expected {textDocument: {uri, version}, position: {line, character}}"
         )
     received = time.perf_counter()
-    session = ls.session
     try:
-        if not ls.settings_ready.is_set():
+        if not ls.settings_ready.is_set():  # set once the Session exists and has its settings
             await asyncio.wait_for(ls.settings_ready.wait(), timeout=6)
+        session = ls.session
         result = await session.next_edit(
             uri, (line, character), version=version if _natural(version) else None, explicit=explicit
         )

@@ -89,6 +89,7 @@ class LlmLanguageServer(LanguageServer):
         self._session: Session | None = None
         # Document notifications that came while the Session's modules were loading (``when_session``).
         self._session_waiting: list[Callable[[Session], object]] | None = None
+        self._session_loading: asyncio.Future | None = None  # the import, in a worker thread
         self.log_level_override: str | None = None
         self.inline_tasks: dict[str, asyncio.Task] = {}
         self.client_has_inline = False
@@ -141,7 +142,17 @@ class LlmLanguageServer(LanguageServer):
         if self._session is None:
             if self._session_waiting is None:
                 self._session_waiting = []
-            await asyncio.to_thread(importlib.import_module, "lsp_server.app.session")
+            if self._session_loading is None:
+                self._session_loading = asyncio.ensure_future(
+                    asyncio.to_thread(importlib.import_module, "lsp_server.app.session")
+                )
+            await asyncio.shield(self._session_loading)
+        return self.session
+
+    async def loaded_session(self) -> Session:
+        """The Session for a request: once its modules have loaded, if they are loading (no wait after)."""
+        if self._session is None and self._session_loading is not None:
+            await asyncio.shield(self._session_loading)
         return self.session
 
     def when_session(self, action: Callable[[Session], object]) -> None:
