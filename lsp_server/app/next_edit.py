@@ -34,18 +34,19 @@ from lsp_server.core.text import TextEdit, line_content_length
 from lsp_server.core.uris import uri_basename, uri_name
 from lsp_server.engine.call_budget import CallBudget
 from lsp_server.engine.edit_history import EditHistory
-from lsp_server.engine.editable_region import Region, editable_region, read_window, region_of
 from lsp_server.privacy import invisible, redaction
-from lsp_server.providers import edit_formats
 from lsp_server.providers.base import ModelRequest, Provider
 from lsp_server.providers.prompts import ChatPrompt, CompletionPrompt
 
 if TYPE_CHECKING:
     from lsp_server.engine import next_edit_answer
+    from lsp_server.engine.editable_region import Region
+    from lsp_server.providers import edit_formats
 
-# The answer's checks and reader (``engine.next_edit_answer``, ``engine.rewrite``, about 15 ms of
-# imports) are imported by the first prediction, not with this module: the Session imports it before
-# a first completion can be answered, which does not need them.
+# The region, the edit formats, the answer's checks and reader (``engine.editable_region``,
+# ``providers.edit_formats``, ``engine.next_edit_answer``, ``engine.rewrite``: about 20 ms of imports)
+# are imported by the first prediction, not with this module: the Session imports it before a first
+# completion can be answered, which needs none of them.
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,9 @@ class NextEdits:
             self.budget.observe(sources.calls())
             if not self.budget.allows():
                 return none(OVER_BUDGET)
+        from lsp_server.engine.editable_region import editable_region
+        from lsp_server.providers import edit_formats
+
         region = editable_region(snapshot, *position)
         if region is None:
             return none("no editable region here (past the end, or a line longer than a region may be)")
@@ -353,6 +357,8 @@ class NextEdits:
             text = text[: len(text) - len(lines[-1]) + line_content_length(lines[-1])]
         if text != pending.expected:
             return None
+        from lsp_server.engine.editable_region import read_window, region_of
+
         window = read_window(snapshot, pending.first_line + count // 2)
         if not (
             window.first_line <= pending.first_line
@@ -374,6 +380,8 @@ def _prompt(
     Every piece passes the privacy rules: edits of excluded documents are left out, secrets are
     replaced and invisible characters stripped, paths are the ones the Session shows.
     """
+    from lsp_server.providers import edit_formats
+
     if edit_formats.holds_format_text(region.text, fmt):
         # The prompt must leave the format's markers out of the user's text, and the answer would then
         # lack them: its diff would delete them from the file.

@@ -20,7 +20,6 @@ sees no finish_reason and must treat the answer as cut short.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
 import re
@@ -125,6 +124,8 @@ def retry_after_seconds(headers: Any) -> float | None:
         try:
             return max(0.0, float(value) / divisor)
         except ValueError:
+            import email.utils  # an HTTP date: rare, and 2.5 ms to import that a first request skips
+
             parsed = email.utils.parsedate_tz(value)
             if parsed is not None:
                 return max(0.0, email.utils.mktime_tz(parsed) - time.time())
@@ -636,6 +637,12 @@ def _host_of(url: str) -> str:
 
 def _proxied(url: str) -> bool:
     """Whether an environment proxy (``HTTP_PROXY``, ``ALL_PROXY``, less ``NO_PROXY``) applies to ``url``."""
+    # Outside macOS and Windows (whose system settings urllib reads too), proxies come only from
+    # ``*_proxy`` variables: with none set, none applies, and a first request need not wait for
+    # urllib.request's import (7.5 ms).
+    from_environment_only = sys.platform not in ("darwin", "win32")
+    if from_environment_only and not any(name.lower().endswith("_proxy") for name in os.environ):
+        return False
     import urllib.request
 
     proxies = urllib.request.getproxies()

@@ -8,6 +8,9 @@ each checked on the wire: how many connections the server saw and when the clien
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx2
@@ -248,6 +251,7 @@ async def test_idle_connections_are_bounded(serve) -> None:
         ({"HTTP_PROXY": "http://127.0.0.1:9"}, "http://10.0.0.5:11434/v1", False),
         ({"ALL_PROXY": "http://127.0.0.1:9"}, "http://10.0.0.5:11434/v1", False),
         ({"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "10.0.0.5"}, "http://10.0.0.5:11434/v1", True),
+        ({"http_proxy": "http://127.0.0.1:9"}, "http://10.0.0.5:11434/v1", False),
     ],
 )
 def test_the_provider_leaves_proxied_servers_to_httpx2(monkeypatch, env, base_url, ours) -> None:
@@ -261,3 +265,16 @@ def test_the_provider_leaves_proxied_servers_to_httpx2(monkeypatch, env, base_ur
     provider = OpenAIProvider(base_url=base_url, api_key=None, model="qwen2.5-coder:1.5b")
     transport = provider._client_()._client._transport
     assert isinstance(transport, KeepAliveTransport) is ours
+
+
+def test_with_no_proxy_variable_the_decision_imports_nothing() -> None:
+    # urllib.request (7.5 ms) is imported only when a *_proxy variable may apply (on Linux).
+    code = (
+        "import sys\n"
+        "from lsp_server.providers.openai import _proxied\n"
+        "assert not _proxied('http://127.0.0.1:11434/v1')\n"
+        "print('urllib.request' in sys.modules)\n"
+    )
+    env = {name: value for name, value in os.environ.items() if not name.lower().endswith("_proxy")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ("True" if sys.platform in ("darwin", "win32") else "False")
