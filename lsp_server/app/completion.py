@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from lsp_server.core import loop_steps
 from lsp_server.core.documents import Snapshot
 from lsp_server.core.errors import ExcludedFile
 from lsp_server.core.settings import Settings
@@ -122,7 +123,8 @@ def slow_step(step: str, where: str) -> Iterator[None]:
     names the next input shape that escaped a bound.
     """
     started = time.perf_counter()
-    yield
+    with loop_steps.step():  # background threads wait at their next checkpoint meanwhile
+        yield
     took = time.perf_counter() - started
     if took > SLOW_STEP_SECONDS:
         log.warning(

@@ -15,6 +15,8 @@ import threading
 from functools import cache
 from typing import TYPE_CHECKING
 
+from lsp_server.core import loop_steps
+
 if TYPE_CHECKING:
     from tree_sitter import Language, Node, Parser, Tree
 
@@ -299,7 +301,8 @@ def _parse_in_chunks(p: Parser, source: bytes) -> Tree:
     Why: ``parse(bytes)`` is one C call that keeps the interpreter lock. On a 460 kB file (the
     indexer's thread parsing ``_pydecimal.py``) that is 36-44 ms the event loop waits behind it.
     Each call of a read callback runs Python, where the interpreter can hand the lock over: the
-    longest wait falls to about 8 ms, for the same parse time and the same tree.
+    longest wait falls to about 8 ms, for the same parse time and the same tree. Between chunks the
+    parse also waits while the loop computes a step (``loop_steps``).
 
     py-tree-sitter 0.25-0.26 keeps a reference to every object a read callback returns, for good.
     So the callback always returns the same buffer of this thread, always full: the tail is padded
@@ -324,6 +327,7 @@ def _parse_in_chunks(p: Parser, source: bytes) -> Tree:
         piece = source[offset : offset + _CHUNK_BYTES]
         if not parsing:
             return piece
+        loop_steps.wait_while_stepping()  # the event loop's step first
         buffer[: len(piece)] = piece
         if len(piece) < _CHUNK_BYTES:
             buffer[len(piece) :] = b" " * (_CHUNK_BYTES - len(piece))

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import attrs
 
-from lsp_server.core import syntax
+from lsp_server.core import loop_steps, syntax
 from lsp_server.core.allocator import trim_heap
 from lsp_server.engine import store
 from lsp_server.engine.index import WorkspaceIndex, python_module_names, shared_prefix, symbols_of
@@ -435,7 +435,9 @@ class Indexer:
         if stamp is None and root.writer.full():
             return False
         text = decode_source(data)
+        loop_steps.wait_while_stepping()  # parsing a file is the long part: the loop's step first
         symbols = symbols_of(path, text, None, self.max_file_bytes)
+        loop_steps.wait_while_stepping()
         if symbols is None and syntax.grammar_name(None, path) is None:
             # A language without a grammar: no symbols, but stored (its stamp spares the next start
             # a re-read) and offered to the offline engine like any other source.
