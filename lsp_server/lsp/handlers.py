@@ -177,9 +177,9 @@ def on_close(ls: LlmLanguageServer, params: types.DidCloseTextDocumentParams) ->
     task = ls.inline_tasks.pop(uri, None)
     if task is not None:
         task.cancel()
-    ls.cancel_refresh(uri)
 
     def close(session: Session) -> None:
+        ls.cancel_refresh(uri)  # here: a change queued before the close may have scheduled one
         session.acceptance.closed(uri)
         session.close_document(uri)
 
