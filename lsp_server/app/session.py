@@ -321,7 +321,8 @@ class Session:
         ``scanner`` False: the gate only, for a prompt that stays in this process (``needs_scanner``).
 
         Until the gate has loaded only the built-in denylist is known, and a git-ignored file would
-        pass: so no prompt is built before the ignore files and ``privacy.exclude`` have been read.
+        pass: so no prompt is built before the gate exists (it reads a directory's ignore files when
+        a path under it is first judged, and has ``privacy.exclude`` from the start).
         The scanner (detect-secrets, about 150 modules) loads in a worker thread at the same time:
         imported on the loop by the first prompt that meets a secret-shaped line, it held the loop
         for 0.1-0.3 s while the SDK's import in another thread competed for the interpreter.

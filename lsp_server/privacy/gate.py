@@ -2,15 +2,16 @@
 
 A file is excluded by a built-in denylist of credential files that nothing can re-include, then by
 the ``privacy.exclude`` setting, ``.llm-lspignore`` files and ``.gitignore`` files, all in gitignore
-syntax (``pathspec.GitIgnoreSpec``). Synchronous; ``PrivacyGate.load`` reads ignore files from disk
-and ``exclusion_reason`` resolves symlinks (a link named ``notes.txt`` that points at
-``~/.ssh/id_rsa`` is judged by its target too). Must not import pygls or openai.
+syntax (``pathspec.GitIgnoreSpec``). Synchronous; ``exclusion_reason`` reads the ignore files of
+the directories above a path the first time one is judged (``_Root``) and resolves symlinks (a link
+named ``notes.txt`` that points at ``~/.ssh/id_rsa`` is judged by its target too). Must not import
+pygls or openai.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,17 +92,12 @@ DENYLIST: tuple[tuple[str, str], ...] = (
     (".histfile", "shell history"),
 )
 
-#: Directories never walked when looking for nested `.gitignore` files: dependency trees and build
-#: output are large and their ignore files do not describe the user's code.
-
-#: Upper bound on directories visited per root when collecting nested ignore files, so that opening
-#: a huge tree (a home directory, a monorepo) cannot stall start-up. Past it only the ignore files
-#: already found apply (the root one is always read first).
-MAX_WALKED_DIRS = 20_000
-
 SETTING_SOURCE = "setting: exclude"
 
 _VERDICT_CACHE_MAX = 50_000
+#: Directories whose ignore files (or their absence) are remembered; past it the memory is dropped
+#: and files are read again as paths are judged (about 200 bytes an entry).
+_DIRECTORY_CACHE_MAX = 20_000
 
 
 @dataclass(frozen=True)
@@ -113,12 +109,70 @@ class _IgnoreFile:
     spec: pathspec.GitIgnoreSpec
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Root:
-    """A workspace root with its ignore rules, highest precedence first."""
+    """A workspace root: the setting's rules, and its directories' ignore files read as they are needed.
+
+    The ignore files that apply to a path are those of its directories, from the root down, as far
+    as a walk from the root would go: not into a vendored directory (``VENDORED_DIRS``) nor into one
+    the rules found above it already exclude (git does not read ignore files there either). So only
+    the directories above a judged path are ever read, each once, and loading a gate costs nothing
+    whatever the size of the workspace: a walk of every directory took 15 ms on CPython's standard
+    library and 0.2 s on ``/usr/lib`` before a first prompt could be built.
+    """
 
     path: Path
-    rules: tuple[_IgnoreFile, ...]
+    setting: tuple[_IgnoreFile, ...]
+    _files: dict[tuple[str, str], _IgnoreFile | None] = field(default_factory=dict, repr=False)
+
+    def rules_for(self, rel: str) -> list[_IgnoreFile]:
+        """The rules that may judge ``rel`` (a path relative to the root), highest precedence first.
+
+        Precedence: the setting, then ``.llm-lspignore`` files, then ``.gitignore`` files, the
+        deepest first within each: ``.llm-lspignore`` wins over ``.gitignore`` so that a user can
+        send a git-ignored file (generated code) with a ``!`` pattern.
+        """
+        parts = rel.split("/")[:-1]
+        directories = [""] + ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        gitignores = self._walk(directories, GITIGNORE, lambda found: [*found, *self.setting])
+        ours = self._walk(directories, LLMLSPIGNORE, lambda found: [*found, *self.setting, *gitignores])
+        return [*self.setting, *ours, *gitignores]
+
+    def _walk(
+        self,
+        directories: list[str],
+        name: str,
+        pruning: Callable[[list[_IgnoreFile]], list[_IgnoreFile]],
+    ) -> list[_IgnoreFile]:
+        """The ``name`` files of ``directories`` (root first) that a walk would read, deepest first.
+
+        ``pruning(found)`` gives the rules that decide whether the walk enters a directory, from the
+        ignore files found above it (deepest first).
+        """
+        found: list[_IgnoreFile] = []
+        for directory in directories:
+            if directory:
+                if directory.rsplit("/", 1)[-1] in VENDORED_DIRS:
+                    break
+                if _verdict(pruning(found), directory + "/") is not None:
+                    break
+            rule = self._file(directory, name)
+            if rule is not None:
+                found.insert(0, rule)
+        return found
+
+    def _file(self, directory: str, name: str) -> _IgnoreFile | None:
+        key = (directory, name)
+        try:
+            return self._files[key]
+        except KeyError:
+            pass
+        spec = _read_spec(self.path / directory / name)
+        rule = _IgnoreFile(directory, name, spec) if spec is not None else None
+        if len(self._files) >= _DIRECTORY_CACHE_MAX:
+            self._files.clear()
+        self._files[key] = rule
+        return rule
 
 
 def _is_name_pattern(pattern: str) -> bool:
@@ -188,61 +242,24 @@ def _verdict(rules: Sequence[_IgnoreFile], rel: str) -> str | None:
     return None
 
 
-def _deepest_first(rule: _IgnoreFile) -> tuple[int, str]:
-    depth = rule.base.count("/") + 1 if rule.base else 0
-    return (-depth, rule.base)
-
-
-def _collect_ignore_files(root: Path, name: str, outer: Sequence[_IgnoreFile]) -> list[_IgnoreFile]:
-    """Find every `name` file under root, skipping vendored and already-ignored directories.
-
-    Returned deepest first, because a nested ignore file takes precedence in its own directory.
-    """
-    found: list[_IgnoreFile] = []
-    visited = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        visited += 1
-        here = Path(dirpath)
-        base = _relative(here, root) or ""
-        base = "" if base == "." else base
-        if name in filenames:
-            spec = _read_spec(here / name)
-            if spec is not None:
-                found.append(_IgnoreFile(base, name, spec))
-        if visited >= MAX_WALKED_DIRS:
-            break
-        rules = [*sorted(found, key=_deepest_first), *outer]
-        kept = []
-        for d in sorted(dirnames):
-            rel = f"{base}/{d}" if base else d
-            if d in VENDORED_DIRS or _verdict(rules, rel + "/") is not None:
-                continue
-            kept.append(d)
-        dirnames[:] = kept
-    return sorted(found, key=_deepest_first)
-
-
 def _load_root(root: Path, extra_exclude: Sequence[str]) -> _Root:
     setting = (
-        [_IgnoreFile("", SETTING_SOURCE, pathspec.GitIgnoreSpec.from_lines(list(extra_exclude)))]
+        (_IgnoreFile("", SETTING_SOURCE, pathspec.GitIgnoreSpec.from_lines(list(extra_exclude))),)
         if extra_exclude
-        else []
+        else ()
     )
-    gitignores = _collect_ignore_files(root, GITIGNORE, setting)
-    ours = _collect_ignore_files(root, LLMLSPIGNORE, [*setting, *gitignores])
-    # Precedence: the setting, then our own ignore files, then git's. `.llm-lspignore` wins over
-    # `.gitignore` so that a user can send a git-ignored file (generated code) with a `!` pattern.
-    return _Root(root, (*setting, *ours, *gitignores))
+    return _Root(root, setting)
 
 
 @dataclass
 class PrivacyGate:
     """Decides which files may be read into a prompt.
 
-    Supported gitignore semantics: every `.gitignore` and `.llm-lspignore` under a root is read
-    (vendored directories and directories already ignored are not searched, up to
-    `MAX_WALKED_DIRS` per root); a nested file applies to its own directory and takes precedence
-    over its parents; inside one file the last matching pattern wins (`pathspec.GitIgnoreSpec`).
+    Supported gitignore semantics: the `.gitignore` and `.llm-lspignore` files of a path's
+    directories apply (vendored directories and directories already ignored are not searched; each
+    directory is read once, when a path under it is first judged: ``_Root``); a nested file applies
+    to its own directory and takes precedence over its parents; inside one file the last matching
+    pattern wins (`pathspec.GitIgnoreSpec`).
     Not supported: `.git/info/exclude`, the global `core.excludesFile`, and git's rule that a file
     inside an excluded directory cannot be re-included (a `!` pattern here re-includes it).
     Files outside every root are judged by the denylist only.
@@ -254,7 +271,11 @@ class PrivacyGate:
 
     @classmethod
     def load(cls, roots: Sequence[Path], extra_exclude: Sequence[str] = ()) -> PrivacyGate:
-        """Read the ignore files under `roots`; `extra_exclude` are gitignore patterns from settings."""
+        """A gate for `roots`; `extra_exclude` are gitignore patterns from settings.
+
+        Nothing under the roots is read here: each directory's ignore files are read when a path under
+        it is first judged.
+        """
         extra = tuple(extra_exclude)
         return cls(tuple(_load_root(Path(os.path.realpath(r)), extra) for r in roots), extra)
 
@@ -305,4 +326,4 @@ class PrivacyGate:
         if not owners:
             return None
         root, rel = max(owners, key=lambda owner: len(owner[0].path.parts))
-        return _verdict(root.rules, rel)
+        return _verdict(root.rules_for(rel), rel)
