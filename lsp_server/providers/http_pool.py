@@ -26,7 +26,7 @@ import collections
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httptools
@@ -171,11 +171,23 @@ class ConnectionPool:
         self._expiry = keepalive_expiry
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
 
-    async def send(self, host: str, port: int, message: bytes, timeouts: dict[str, Any]) -> Answer:
-        """Write ``message`` (a whole request) to ``host:port`` and read the answer's head.
+    async def send(
+        self,
+        host: str,
+        port: int,
+        request: tuple[bytes, bytes, Iterable[tuple[bytes, bytes]], bytes],
+        timeouts: dict[str, Any],
+    ) -> Answer:
+        """Write ``request`` to ``host:port`` and read the answer's head.
 
-        ``timeouts``: ``connect``, ``read`` and ``write`` in seconds (absent or None: no limit).
+        ``request``: the method, the target (path and query), the header fields (``Host`` and
+        ``Content-Length`` included) and the body. ``timeouts``: ``connect``, ``read`` and ``write`` in
+        seconds (absent or None: no limit).
         """
+        method, target, fields, body = request
+        head = [b"%s %s HTTP/1.1\r\n" % (method, target)]
+        head += [b"%s: %s\r\n" % (name, value) for name, value in fields]
+        message = b"".join(head) + b"\r\n" + body
         key = (host, port)
         conn = self._check_out(key)
         if conn is not None:

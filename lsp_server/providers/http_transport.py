@@ -1,6 +1,6 @@
 """The openai SDK's transport for plain-``http://`` model servers: ``http_pool`` behind httpx2's interface.
 
-Owns: turning an httpx2 request into the bytes of an HTTP/1.1 request for ``http_pool``, its answer
+Owns: turning an httpx2 request into the parts of an HTTP/1.1 request for ``http_pool``, its answer
 into an httpx2 response, and ``http_pool.HttpFailure`` into httpx2's timeout and error types (the
 SDK maps those to its own). Must not: speak TLS, proxies or HTTP/2 (``https://`` and anything else
 goes to the ``fallback`` transport, httpx2's own; the provider does not use this transport when an
@@ -65,12 +65,10 @@ class KeepAliveTransport(httpx2.AsyncBaseTransport):
         if url.scheme != "http":
             return await self._fallback.handle_async_request(request)
         body = await request.aread()
-        head = [b"%s %s HTTP/1.1\r\n" % (request.method.encode(), url.raw_path)]
-        head += [b"%s: %s\r\n" % (name, value) for name, value in request.headers.raw]
-        message = b"".join(head) + b"\r\n" + body
+        wire = (request.method.encode(), url.raw_path, request.headers.raw, body)
         try:
             timeouts = request.extensions.get("timeout", {})
-            answer = await self.pool.send(url.host, url.port or 80, message, timeouts)
+            answer = await self.pool.send(url.host, url.port or 80, wire, timeouts)
         except HttpFailure as failure:
             raise httpx_error(failure) from None
         return httpx2.Response(

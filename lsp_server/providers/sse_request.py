@@ -12,7 +12,7 @@ thousand pydantic models), and nothing heavy may load before ``initialize`` is a
 asked for at once after start-up waited for that import. The provider sends requests this way
 until the SDK has loaded (in a worker thread, once requests pause); from then on the SDK serves
 every request. What is
-left to write once ``http_pool`` does HTTP is the request's head and the SSE framing below, which
+left to write once ``http_pool`` does HTTP is the request's fields and the SSE framing below, which
 mirror the SDK's (``httpx2.Request``'s ``Host`` and ``Content-Length``; ``openai._streaming``: ``data:``
 lines joined per event, ``[DONE]`` ends the stream, an event whose data holds ``error`` fails it).
 httpx2 is not imported on this path (about 28 ms a first request would wait for).
@@ -164,12 +164,15 @@ async def post_stream(
         "Content-Length": str(len(content)),
     }
     # ASCII like httpx2's headers: a key that is not fails here, before anything is sent.
-    head = f"POST {target} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+    wire = (
+        b"POST",
+        target.encode("ascii"),
+        [(name.encode("ascii"), value.encode("ascii")) for name, value in fields.items()],
+        content,
+    )
     timeouts = {"connect": connect_timeout, "read": timeout, "write": timeout}
     try:
-        answer = await pool.send(
-            parts.hostname or "", parts.port or 80, head.encode("ascii") + b"\r\n" + content, timeouts
-        )
+        answer = await pool.send(parts.hostname or "", parts.port or 80, wire, timeouts)
     except HttpFailure as failure:
         raise _wire_error(failure) from failure
     if answer.status < 400:
