@@ -105,6 +105,10 @@ class NoProgress:
 
 # The indexer waits for the start-up imports at most this long (they take 0.3-0.7 s here).
 START_HOLD_MAX_S = 3.0
+# The workspace's index waits for the first suggestions at most this long (``load_workspace``): then a
+# slow model's answer no longer delays it. Checked this often.
+FIRST_ANSWERS_MAX_S = 0.5
+FIRST_ANSWERS_POLL_S = 0.005
 # A provider whose first requests go out without its SDK loads the SDK once no request has run for
 # this long (``warm_up_when_idle``).
 SDK_IDLE_WARM_UP_S = 1.0
@@ -534,14 +538,37 @@ class Session:
         return error if assignment.model else ModelNotConfigured(assignment.note)
 
     def offline_provider(self) -> Provider:
-        """The embedded offline engine (created on first use)."""
+        """The embedded offline engine (created on first use).
+
+        Created after the indexer started (a model served until now), it is offered the workspace
+        again, as when its budget grows (``resize_offline``).
+        """
         offline = self.offline
         if offline is None:
             from lsp_server.providers.offline import OfflineProvider
 
             offline = self.offline = OfflineProvider(index=self.index)
             offline.model.set_max_tokens(self.offline_budget())
+            if offline.model.max_tokens > 0 and self.indexer is not None:
+                self.offline_stale.update(self.store.uris())
+                self.indexer.reoffer()
         return offline
+
+    # The indexer's threads call these three: they read ``self.offline`` once (the engine may be
+    # created on the loop meanwhile), and do nothing while it does not exist.
+    def _learn_workspace_file(self, path: str, text: str) -> None:
+        model = getattr(self.offline, "model", None)
+        if model is not None:
+            model.add(path, text)
+
+    def _offline_has_room(self) -> bool:
+        model = getattr(self.offline, "model", None)
+        return model is not None and model.has_room()
+
+    def _forget_workspace_file(self, path: str) -> None:
+        model = getattr(self.offline, "model", None)
+        if model is not None:
+            model.remove(path)
 
     def offline_budget(self) -> int:
         """Tokens the offline engine may hold under the current settings.
@@ -552,11 +579,17 @@ class Session:
         documents, while ``offlineFallback`` is on. A fallback that never serves costs no memory:
         5-9 MiB of resident size on CPython's standard library (bench/big_workspace.py).
         """
+        if not self.offline_in_use():
+            return 0
         from lsp_server.providers import ngram
 
-        if self.settings.role("completion").offline:
-            return ngram.DEFAULT_MAX_TOKENS
-        return ngram.FALLBACK_MAX_TOKENS if self.settings.offline_fallback and self.fallback_served else 0
+        serves = self.settings.role("completion").offline
+        return ngram.DEFAULT_MAX_TOKENS if serves else ngram.FALLBACK_MAX_TOKENS
+
+    def offline_in_use(self) -> bool:
+        """Whether the offline engine serves completions, or stood in for a model (``offlineFallback`` on)."""
+        settings = self.settings
+        return settings.role("completion").offline or (settings.offline_fallback and self.fallback_served)
 
     def resize_offline(self) -> None:
         """Apply ``offline_budget`` after a settings change; a larger one is filled from the workspace."""
@@ -753,8 +786,12 @@ class Session:
 
     # workspace ----------------------------------------------------------------------------------
 
-    async def load_workspace(self) -> int:
+    async def load_workspace(self, answering: Callable[[], bool] = lambda: False) -> int:
         """Load the privacy gate, then bring the workspace index up to date in a worker thread.
+
+        While ``answering`` (the first suggestions, asked for at once on opening an editor) the
+        rest waits, up to ``FIRST_ANSWERS_MAX_S``: re-indexing the open documents and starting the
+        indexer's threads cost a first suggestion 20 ms on a big workspace, which neither helps.
 
         Each root's database (``$XDG_CACHE_HOME/llm-lsp/index``) answers lookups as soon as it has
         been checked, so a second launch on the same files has cross-file context at once; the
@@ -763,6 +800,10 @@ class Session:
         Returns the number of files walked once the first pass is over.
         """
         await self.ensure_privacy(scanner=False)  # the scanner comes with ``_loaded`` below, if needed
+        await asyncio.sleep(0)  # requests that waited for the settings start first
+        deadline = time.monotonic() + FIRST_ANSWERS_MAX_S
+        while answering() and time.monotonic() < deadline:
+            await asyncio.sleep(FIRST_ANSWERS_POLL_S)
         for uri in self.store.uris():
             self.refresh_document(uri)
         if not self.settings.index.enable or not self.roots:
@@ -788,7 +829,12 @@ class Session:
 
             return call
 
-        model = getattr(self.offline_provider(), "model", None)  # created here, on the loop
+        # The offline engine is created here (on the loop) only when it has a budget now: it serves,
+        # or a model failed before. While a model serves it is created on first use, and the
+        # workspace is offered to it again then (``offline_provider``): creating it here cost a
+        # first completion 10-12 ms of imports for an engine that holds nothing.
+        if self.offline_in_use():
+            self.offline_provider()
         settings = self.settings.index
         indexer = Indexer(
             self.roots,
@@ -807,9 +853,9 @@ class Session:
             on_done=threadsafe(functools.partial(settle, done)),
             # Workspace files are offered (kept while the engine's budget lasts, nearest first);
             # the documents being edited are taught with update(), which makes room.
-            on_text=model.add if model is not None else None,
-            wants_text=model.has_room if model is not None else lambda: False,
-            on_forget=model.remove if model is not None else lambda _path: None,
+            on_text=self._learn_workspace_file,
+            wants_text=self._offline_has_room,
+            on_forget=self._forget_workspace_file,
         )
         self.indexer = indexer
         self._prioritize_open()
@@ -1019,6 +1065,7 @@ class Session:
         if not self.fallback_served:
             self.fallback_served = True
             self.resize_offline()  # in place of a model: the nearest workspace files from now on
+        self.offline_provider()  # created now if a model served until now (it holds nothing before)
         self.catch_up_offline()
 
     def catch_up_offline(self) -> None:

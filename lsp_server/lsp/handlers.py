@@ -66,7 +66,7 @@ async def on_initialized(ls: LlmLanguageServer, params: types.InitializedParams)
         ls.settings_ready.set()
     ls.show_problems()
     session.provider()
-    ls.keep(asyncio.ensure_future(session.load_workspace()))
+    ls.keep(asyncio.ensure_future(session.load_workspace(answering=lambda: bool(ls.inline_tasks))))
     ls.keep(asyncio.ensure_future(session.stats.aflush()))  # the figures so far, for the status summary
 
 

@@ -263,15 +263,17 @@ async def test_the_offline_engine_learns_a_fallbacks_share_once_the_model_fails(
         attrs.evolve(session.sources, environ={"LLM_LSP_MODEL": "m", "OPENAI_API_KEY": "k"})
     )
     await session.load_workspace()
-    model = session.offline_provider().model
     assert session.indexer is not None and session.indexer.wait_idle()
-    assert session.offline_budget() == 0 and model.stats().tokens == 0  # a model serves: nothing kept
+    # A model serves: nothing kept, and the engine not even created (its imports delayed a first
+    # completion); the workspace is offered to it when it is created, after the indexer's pass.
+    assert session.offline_budget() == 0 and session.offline is None
 
     session.providers.pin(FailingModel())
     uri = (tmp_path / "typed.py").as_uri()
     session.open_document(uri, "python", 1, "def handle_request(req):\n    return req\n")
     result = await session.complete(uri, 0, explicit=True)
     assert result.fallback
+    model = session.offline_provider().model
     assert session.offline_budget() == ngram.FALLBACK_MAX_TOKENS
     assert model.resolve_path("typed.py") is not None  # the open document at once
     await until(lambda: model.stats().files > 1)
@@ -287,6 +289,32 @@ async def test_the_offline_engine_learns_a_fallbacks_share_once_the_model_fails(
     await until(lambda: model.stats().files >= 45)
     assert model.stats().files >= 45 and model.stats().tokens > held
     session.close_index()
+
+
+async def test_indexing_waits_for_the_first_suggestions_but_not_for_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """An editor asks for a suggestion as it opens: the open documents and the workspace wait for it."""
+    from lsp_server.app import session as session_module
+
+    (tmp_path / "on_disk.py").write_text("def on_disk():\n    return 1\n")
+    answering = True
+    session = session_in(tmp_path)
+    session.open_document((tmp_path / "typed.py").as_uri(), "python", 1, "def typed():\n    pass\n")
+    loading = asyncio.ensure_future(session.load_workspace(answering=lambda: answering))
+    await asyncio.sleep(0.2)
+    assert not loading.done() and session.indexer is None
+    assert not session.index.definitions("typed") and not session.index.definitions("on_disk")
+    answering = False
+    assert await loading == 1  # files walked: typed.py is not on disk
+    assert session.index.definitions("typed") and session.index.definitions("on_disk")
+    session.close_index()
+
+    monkeypatch.setattr(session_module, "FIRST_ANSWERS_MAX_S", 0.1)  # a model that never answers
+    again = session_in(tmp_path)
+    assert await asyncio.wait_for(again.load_workspace(answering=lambda: True), 10) == 1
+    assert again.index.definitions("on_disk")
+    again.close_index()
 
 
 async def test_the_secret_scanner_loads_in_a_worker_thread_and_prompts_wait_for_it(
