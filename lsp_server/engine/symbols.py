@@ -120,12 +120,13 @@ _PY_DEFS = [
         '(identifier) @name) (#eq? @_self "self")) @def.selffield'
     ),
 ]
-_JS_DEFS = [
+# JavaScript's and TypeScript's grammars share these; a class field is ``field_definition`` in one
+# and ``public_field_definition`` in the other.
+_ECMASCRIPT_DEFS = [
     "(function_declaration name: (identifier) @name) @def.function",
     "(generator_function_declaration name: (identifier) @name) @def.function",
     "(class_declaration name: (_) @name) @def.class",
     "(method_definition name: (property_identifier) @name) @def.method",
-    "(field_definition property: (property_identifier) @name) @def.field",
     "(lexical_declaration (variable_declarator name: (identifier) @name) @def.variable)",
     "(variable_declaration (variable_declarator name: (identifier) @name) @def.variable)",
     (
@@ -133,8 +134,12 @@ _JS_DEFS = [
         "(property_identifier) @name)) @def.selffield"
     ),
 ]
+_JS_DEFS = [
+    *_ECMASCRIPT_DEFS,
+    "(field_definition property: (property_identifier) @name) @def.field",
+]
 _TS_DEFS = [
-    *_JS_DEFS,
+    *_ECMASCRIPT_DEFS,
     "(interface_declaration name: (type_identifier) @name) @def.interface",
     "(type_alias_declaration name: (type_identifier) @name) @def.type",
     "(enum_declaration name: (identifier) @name) @def.enum",
