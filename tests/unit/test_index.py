@@ -474,3 +474,46 @@ def test_every_query_pattern_is_valid_in_its_grammar(table: str):
         Query(language, "\n".join(patterns))  # raises on the first invalid pattern
         checked += 1
     assert checked >= 8
+
+
+CPP_SOURCE = """\
+#include <string>
+#define LIMIT 10
+#define SQUARE(x) ((x) * (x))
+typedef unsigned long size_type;
+struct Point { int x; int y; };
+union Value { int i; float f; };
+enum Color { RED, GREEN };
+class Cache {
+  public:
+    int size;
+    int lookup(const std::string &key);
+    Cache *clone();
+};
+int Cache::lookup(const std::string &key) { return 0; }
+static int helper(int a) { return a + 1; }
+char *name_of(int id);
+char *name_of(int id) { return nullptr; }
+int count(void);
+"""
+
+
+def test_a_query_compiled_in_parts_finds_what_the_whole_query_finds(monkeypatch: pytest.MonkeyPatch):
+    """C++'s definitions query compiles in three parts (68 ms whole, the interpreter held): same answers."""
+    from lsp_server.engine import symbols
+
+    symbols.definition_queries.cache_clear()
+    assert len(symbols.definition_queries("cpp")) == symbols.QUERY_SPLITS["cpp"] == 3
+    split = extract("/w/cache.cpp", CPP_SOURCE, "cpp")
+    monkeypatch.setattr(symbols, "QUERY_SPLITS", {})
+    symbols.definition_queries.cache_clear()
+    try:
+        assert len(symbols.definition_queries("cpp")) == 1
+        whole = extract("/w/cache.cpp", CPP_SOURCE, "cpp")
+    finally:
+        symbols.definition_queries.cache_clear()
+    assert split is not None and whole is not None
+    assert split.definitions == whole.definitions
+    found = {(d.name, d.kind) for d in split.definitions}
+    assert {("LIMIT", "constant"), ("Point", "struct"), ("lookup", "method"), ("helper", "function")} <= found
+    assert ("name_of", "function") in found and ("Cache", "class") in found
