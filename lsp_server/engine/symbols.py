@@ -327,7 +327,9 @@ def definition_queries(grammar: str) -> tuple[Query, ...]:
     splits = QUERY_SPLITS.get(grammar, 1)
     queries = []
     for k in range(splits):
-        loop_steps.wait_while_stepping()  # a step of the event loop's first, between two long C calls
+        if k:
+            loop_steps.give_way()  # between two long C calls: a request the loop started finishes
+        loop_steps.wait_while_stepping()
         query = _compile(grammar, patterns[k::splits])
         if query is not None:
             queries.append(query)

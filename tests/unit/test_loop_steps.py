@@ -67,3 +67,18 @@ def test_the_completion_pipeline_marks_its_steps() -> None:
     with slow_step("prompt", "file:///here.py"):
         assert loop_steps.stepping()
     assert not loop_steps.stepping()
+
+
+def test_a_background_thread_gives_way_between_long_calls_but_the_loop_never_sleeps(monkeypatch) -> None:
+    slept: list[tuple[str, float]] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append((threading.current_thread().name, seconds))
+
+    monkeypatch.setattr(loop_steps.time, "sleep", sleep)
+    loop_steps.give_way()  # the main thread: the event loop's
+    assert slept == []
+    thread = threading.Thread(target=loop_steps.give_way, name="indexer")
+    thread.start()
+    thread.join(5)
+    assert slept == [("indexer", loop_steps.GIVE_WAY_S)]
