@@ -95,6 +95,23 @@ def test_binary_and_non_utf8_files(tmp_path: Path) -> None:
     assert [d.name for d in index.definitions("g")] == ["g"]
 
 
+def test_minified_code_is_not_read_whatever_its_name(tmp_path: Path) -> None:
+    """A bundle's lines average far over 110 characters (linguist's rule); hand-written code does not."""
+    bundle = "".join(f"var a{i}=function(r,e){{return r+e}};" for i in range(3000))  # one 100 kB line
+    write(
+        tmp_path,
+        {
+            "out/extension.js": bundle + "\n" + bundle + "\n",
+            "src/app.js": "".join(f"function f{i}(a, b) {{\n  return a + b;\n}}\n" for i in range(400)),
+            "src/short.js": "var a=function(r,e){return r+e};" * 20,  # one long line, but under 4 kB
+        },
+    )
+    assert read_source(tmp_path / "out" / "extension.js") is None
+    assert read_source(tmp_path / "src" / "app.js") and read_source(tmp_path / "src" / "short.js")
+    index = built(tmp_path)
+    assert index.definitions("f3") and not index.definitions("a3")
+
+
 def test_build_yields_progress_and_can_stop_midway(tmp_path: Path) -> None:
     write(tmp_path, {f"m{i}.py": f"def f{i}(): pass\n" for i in range(5)})
     index = WorkspaceIndex()
