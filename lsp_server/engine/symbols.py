@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING
@@ -550,16 +551,43 @@ def _return_type(source: bytes, node: Node) -> str | None:
     return type_name_of(_text(source, returns))
 
 
+# Off the main thread, a tree of this many bytes or more is matched a range of bytes at a time: a
+# query's ``matches`` over a whole tree is one C call that keeps the interpreter lock (37-41 ms for
+# C++ headers of /usr/include, the event loop's requests waiting behind it).
+CHUNKED_MATCH_BYTES = 32 * 1024
+_MATCH_RANGE_BYTES = 16 * 1024
+
+
+def _definition_matches(queries: tuple[Query, ...], root: Node, size: int) -> list[tuple[int, dict]]:
+    """Every query's matches under ``root``: one query's in its own order, several merged in source order.
+
+    A match met in two ranges comes twice (``extract_definitions`` keeps the first); matched in ranges,
+    the definitions are the whole tree's (3,295 files of the standard library and /usr/include).
+    """
+    from tree_sitter import QueryCursor
+
+    whole = size < CHUNKED_MATCH_BYTES or threading.current_thread() is threading.main_thread()
+    matches: list[tuple[int, dict]] = []
+    for query in queries:
+        cursor = QueryCursor(query)
+        if whole:
+            matches.extend(cursor.matches(root))
+            continue
+        for start in range(0, size, _MATCH_RANGE_BYTES):
+            loop_steps.wait_while_stepping()
+            cursor.set_byte_range(start, min(start + _MATCH_RANGE_BYTES, size))
+            matches.extend(cursor.matches(root))
+    if len(queries) > 1:  # merged in source order, as one query's would be
+        matches.sort(key=lambda match: min(nodes[0].start_byte for nodes in match[1].values()))
+    return matches
+
+
 def extract_definitions(path: str, grammar: str, source: bytes, root: Node) -> list[Definition]:
     """Workspace-level definitions in one parsed file (locals inside functions are left out)."""
     queries = definition_queries(grammar)
     if not queries:
         return []
-    from tree_sitter import QueryCursor
-
-    matches = [match for query in queries for match in QueryCursor(query).matches(root)]
-    if len(queries) > 1:  # in source order, as one query's would be
-        matches.sort(key=lambda match: min(nodes[0].start_byte for nodes in match[1].values()))
+    matches = _definition_matches(queries, root, len(source))
     seen: set[tuple[int, int]] = set()
     # (class, field) -> its position in ``result``: the first form is kept, typed by a later one if need be.
     seen_fields: dict[tuple[str | None, str], int] = {}

@@ -146,3 +146,49 @@ def test_other_threads_run_while_a_big_source_is_parsed() -> None:
     # A whole-source parse is one C call that keeps the lock: the ticker runs only at its edges.
     assert whole <= 2, whole
     assert chunked >= 10, chunked
+
+
+CPP_BLOCK = """\
+namespace geometry {
+struct Point%(k)d { int x; int y; };
+class Shape%(k)d {
+  public:
+    int sides;
+    double area() const;
+    Shape%(k)d *clone();
+};
+double Shape%(k)d::area() const { return 0.0; }
+static int helper%(k)d(int a) { return a + %(k)d; }
+}
+"""
+TS_BLOCK = """\
+export interface Options%(k)d { retries: number; verbose?: boolean }
+export class Client%(k)d {
+  private cache: Map<string, number>;
+  constructor(private readonly endpoint: string) { this.cache = new Map(); }
+  fetch%(k)d(path: string): Promise<string> { return fetch(this.endpoint + path).then(r => r.text()); }
+}
+export const limit%(k)d = %(k)d;
+"""
+
+
+@pytest.mark.parametrize(
+    ("grammar", "path", "text"),
+    [
+        ("python", "/w/_pydecimal.py", (STDLIB / "_pydecimal.py").read_text()),
+        ("python", "/w/typing.py", (STDLIB / "typing.py").read_text()),
+        ("cpp", "/w/shapes.cpp", "".join(CPP_BLOCK % {"k": k} for k in range(400))),
+        ("typescript", "/w/client.ts", "".join(TS_BLOCK % {"k": k} for k in range(400))),
+    ],
+)
+def test_a_big_tree_matched_in_ranges_gives_the_same_definitions(grammar: str, path: str, text: str) -> None:
+    """Off the main thread a big tree is matched 16 kB at a time; on it, whole: the same definitions."""
+    from lsp_server.engine import symbols
+
+    assert len(text.encode()) > 2 * symbols.CHUNKED_MATCH_BYTES
+    whole = symbols.extract(path, text, grammar)  # the main thread: one parse, one match per query
+    ranged = in_worker(symbols.extract, path, text, grammar)
+    assert whole is not None and ranged is not None
+    assert len(whole.definitions) > 300
+    assert ranged.definitions == whole.definitions
+    assert ranged.imports == whole.imports
