@@ -847,7 +847,7 @@ class Session:
             busy=lambda: self.running > 0,
             go=self.indexer_go,
             is_open=lambda path: path in self._open_paths,
-            on_ready=threadsafe(self._attach_databases),
+            on_ready=threadsafe(lambda readers: self._attach_databases(readers, indexer)),
             on_progress=threadsafe(report),
             on_indexed=threadsafe(functools.partial(settle, indexed)),
             on_done=threadsafe(functools.partial(settle, done)),
@@ -868,6 +868,8 @@ class Session:
         indexer.start()
         try:
             outcome = await self._until_indexer(indexed, indexer)
+            if self.indexer is not indexer:  # closed meanwhile (shutdown, another load): no fallback
+                return outcome.walked
             if not self.index.readers:
                 # No database could be opened (a read-only cache folder, a full disk): index into
                 # memory on the loop in short slices, as before the databases existed.
@@ -912,8 +914,15 @@ class Session:
                 return Outcome()
         return future.result()
 
-    def _attach_databases(self, readers: list[StoreReader]) -> None:
-        """The indexer checked the roots' databases: lookups answer from them from now on."""
+    def _attach_databases(self, readers: list[StoreReader], indexer: Indexer) -> None:
+        """The indexer checked the roots' databases: lookups answer from them from now on.
+
+        Unless that indexer was closed meanwhile (shutdown): its readers are closed instead.
+        """
+        if self.indexer is not indexer:
+            for reader in readers:
+                reader.close()
+            return
         for old in self.index.detach():
             old.close()
         for reader in readers:

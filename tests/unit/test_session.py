@@ -317,6 +317,22 @@ async def test_indexing_waits_for_the_first_suggestions_but_not_for_long(
     again.close_index()
 
 
+async def test_an_index_closed_while_it_loads_is_not_rebuilt_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """Shutdown closes the index mid-pass: the load stops there, not on the loop into memory."""
+    for i in range(300):
+        (tmp_path / f"module_{i}.py").write_text("".join(f"def f{i}_{k}():\n    pass\n" for k in range(50)))
+    session = session_in(tmp_path)
+    loading = asyncio.ensure_future(session.load_workspace())
+    while session.indexer is None:
+        await asyncio.sleep(0.002)
+    session.close_index()  # what shutdown does
+    await asyncio.wait_for(loading, 10)
+    assert "into memory" not in caplog.text
+    assert not session.index.definitions("f299_1") and not session.index.readers
+
+
 async def test_the_secret_scanner_loads_in_a_worker_thread_and_prompts_wait_for_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
