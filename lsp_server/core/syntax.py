@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import posixpath
+import re
 import threading
 from functools import cache
 from typing import TYPE_CHECKING
@@ -228,6 +229,31 @@ def grammar_name(language_id: str | None, path: str | None = None) -> str | None
         _, ext = posixpath.splitext(path.lower())
         return _EXTENSIONS.get(ext)
     return None
+
+
+# A ``.h`` file is C or C++, and only its text tells. C's grammar reads a C++ header as errors: its
+# classes are lost, and recovering took it 4-8 times longer than C++'s grammar (/usr/include). So a
+# file read from disk (no editor's languageId) is C++ when its first 64 kB use C++.
+_CPP_LINES = re.compile(
+    r"^[ \t]*(?:template[ \t]*<|namespace[ \t]+\w|class[ \t]+\w[^;\n]*(?:\{|$)|using[ \t]+namespace\b)",
+    re.MULTILINE,
+)
+_SNIFFED_CHARS = 64 * 1024
+_CPP_WORDS = ("namespace", "template", "class")
+
+
+def grammar_of(language_id: str | None, path: str | None, text: str) -> str | None:
+    """``grammar_name``, except that a ``.h`` file's text decides between C and C++ without a languageId."""
+    name = grammar_name(language_id, path)
+    if name != "c" or language_id or path is None or not path.lower().endswith(".h"):
+        return name
+    head = text[:_SNIFFED_CHARS]
+    if "std::" in head:
+        return "cpp"
+    # The words first (a fast scan): the pattern alone took 0.3 ms a header.
+    if any(word in head for word in _CPP_WORDS) and _CPP_LINES.search(head) is not None:
+        return "cpp"
+    return name
 
 
 @cache

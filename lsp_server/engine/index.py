@@ -108,7 +108,7 @@ def symbols_of(
         return None
     key = os.path.abspath(path)
     try:
-        return extract(key, text, syntax.grammar_name(language_id, key))
+        return extract(key, text, syntax.grammar_of(language_id, key, text))
     except Exception as exc:  # a grammar bug on one file must not stop a workspace build
         log.warning("indexing %s failed: %s", key, exc)
         return None

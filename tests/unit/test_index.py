@@ -534,3 +534,25 @@ def test_a_query_compiled_in_parts_finds_what_the_whole_query_finds(monkeypatch:
     found = {(d.name, d.kind) for d in split.definitions}
     assert {("LIMIT", "constant"), ("Point", "struct"), ("lookup", "method"), ("helper", "function")} <= found
     assert ("name_of", "function") in found and ("Cache", "class") in found
+
+
+def test_a_header_read_from_disk_is_cpp_when_its_text_is(tmp_path: Path) -> None:
+    """C's grammar reads a C++ header as errors (its classes lost); without a languageId the text decides."""
+    from lsp_server.core import syntax
+    from lsp_server.engine.index import symbols_of
+
+    cpp = "#pragma once\nnamespace geo {\nclass Shape {\n  public:\n    double area() const;\n};\n}\n"
+    c = (
+        "/* Not a class: a struct. */\n#include <stddef.h>\n"
+        "struct point { int x; };\nint norm(struct point *p);\n"
+    )
+    assert syntax.grammar_of(None, "/w/shape.h", cpp) == "cpp"
+    assert syntax.grammar_of(None, "/w/point.h", c) == "c"
+    assert syntax.grammar_of("c", "/w/shape.h", cpp) == "c"  # an editor's languageId still decides
+    assert syntax.grammar_of(None, "/w/shape.c", cpp) == "c"  # only headers are in doubt
+    shape = symbols_of("/w/shape.h", cpp)
+    assert shape is not None and shape.grammar == "cpp"
+    assert ("Shape", "class") in {(d.name, d.kind) for d in shape.definitions}
+    point = symbols_of("/w/point.h", c)
+    assert point is not None and point.grammar == "c"
+    assert ("norm", "function") in {(d.name, d.kind) for d in point.definitions}
