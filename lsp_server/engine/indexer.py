@@ -294,7 +294,7 @@ class Indexer:
         for path in writer.stamps():
             if not _under(path, root) or self._excluded(path):
                 gone.append(path)
-            self._pause()  # judging a path costs about 60 us; a warm start has thousands
+            self._step_aside()
         if gone:
             writer.delete(gone)
             writer.commit()
@@ -330,8 +330,7 @@ class Indexer:
             walked.append((str(found), st.st_size, st.st_mtime_ns))
             if self._stopping.is_set():
                 return outcome
-            # Judging each path (the privacy gate) costs about 60 us: a request's steps go first.
-            self._pause()
+            self._step_aside()
         outcome.walked = len(walked)
         seen = {p for p, _, _ in walked}
         if len(walked) < self.max_files:  # a capped walk does not prove the rest gone
@@ -423,6 +422,16 @@ class Indexer:
         while self.busy() and waited < MAX_BUSY_WAIT_S and not self._stopping.is_set():
             time.sleep(BUSY_PAUSE_S)
             waited += BUSY_PAUSE_S
+
+    def _step_aside(self) -> None:
+        """Between two paths judged (about 60 us each): the start-up imports and the loop's steps first.
+
+        Not ``_pause``: waiting while a request waits for its model, up to 10 ms a path, would make
+        the walk of a big workspace crawl while the user types.
+        """
+        if not self.go.is_set():
+            self.go.wait(MAX_HOLD_S)
+        loop_steps.wait_while_stepping()
 
     def _index_file(self, path: str, size: int, mtime: int, stamp: Stamp | None) -> bool:
         """Bring one file's rows up to date; True when it was parsed and written."""
