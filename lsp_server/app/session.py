@@ -1092,15 +1092,11 @@ class Session:
             # taught to the offline engine) only if its content changed.
             self.indexer.refresh([path])
             if deleted:
-                model = getattr(self.offline, "model", None)
-                if model is not None:
-                    model.remove(path)
+                self._forget_workspace_file(path)
             return
         if deleted:
             self.index.remove_file(path)
-            model = getattr(self.offline, "model", None)
-            if model is not None:
-                model.remove(path)
+            self._forget_workspace_file(path)
         elif not self.path_excluded(path):
             self.add_workspace_file(Path(path))
 
